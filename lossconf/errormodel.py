@@ -1,0 +1,101 @@
+"""The error model: how far from the truth a result in a given dtype may be.
+
+For every element of a result (loss value or gradient):
+
+    error = |got - truth|
+    bound = 0.5 ulp_dtype(truth) + kappa * u_dtype * S(x)
+
+- ``truth`` is the reference's value computed from the *cast* inputs in higher precision, so input
+  rounding is never counted as error;
+- ``0.5 ulp`` allows the final rounding to the dtype (a correctly rounded result always passes);
+- ``u`` is the unit roundoff of the dtype (2^-11 float16, 2^-8 bfloat16, 2^-24 float32, 2^-53 float64);
+- ``S(x)`` is a magnitude scale of the computation, per loss (``lossconf.reference.magnitudes``; the
+  catalog's ``scale`` string states it): the sizes of the quantities a correct float implementation
+  combines, so that cancellation (e.g. logsumexp minus the target logit) is allowed for;
+- ``kappa`` is a small constant per loss and quantity, calibrated once by running a straightforward
+  correct implementation in each dtype (``benchmarks/calibrate_kappa.py``, stored in ``kappa.json``).
+
+Non-finite values must match exactly: where the truth rounded to the dtype is NaN or +-inf, the
+result must be the same; a non-finite result where the truth is finite has infinite error.
+A check passes when ``ratio = max(error / bound) <= 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lossconf.reference.dtypes import UNIT_ROUNDOFF, numpy_dtype
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Worst element of one result against its truth."""
+
+    ratio: float  # max error/bound (inf for a non-finite mismatch, 0 for an exact match)
+    error: float  # |got - truth| at the worst element
+    ulps: float  # error in ulps of the dtype at the worst element
+    bound: float  # bound at the worst element
+    scale: float  # S(x) at the worst element
+    index: tuple[int, ...] | None  # where the worst element is (None for empty results)
+    nonfinite_mismatch: str | None  # description of the first non-finite mismatch, if any
+
+    @property
+    def ok(self) -> bool:
+        return self.nonfinite_mismatch is None and self.ratio <= 1.0
+
+
+def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Unit in the last place of ``values`` rounded to ``dtype`` (float64 array, finite inputs)."""
+    rounded = np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype))
+    finfo_max = float(np.finfo(numpy_dtype(dtype)).max)
+    mag = np.minimum(np.abs(rounded.astype(np.float64)), finfo_max)
+    # spacing of |x| in the dtype: the gap to the next representable number away from zero
+    return np.spacing(mag.astype(numpy_dtype(dtype))).astype(np.float64)
+
+
+def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> np.ndarray:
+    """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * u_dtype * S."""
+    finite = np.where(np.isfinite(truth), truth, 0.0)
+    return 0.5 * ulp(finite, dtype) + kappa * UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64)
+
+
+def compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:
+    """Compare a framework result with the truth under the error model (shapes must already match)."""
+    work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
+    got_w = np.asarray(got).astype(np.float64).astype(work)
+    truth_w = np.asarray(truth).astype(work)
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
+    if truth_w.size == 0:
+        return Comparison(0.0, 0.0, 0.0, 0.0, 0.0, None, None)
+
+    expected = truth_w.astype(np.float64).astype(numpy_dtype(dtype)).astype(np.float64)
+    nonfinite = ~np.isfinite(expected) | ~np.isfinite(got_w.astype(np.float64))
+    mismatch = nonfinite & ~(
+        (np.isnan(expected) & np.isnan(got_w.astype(np.float64))) | (expected == got_w.astype(np.float64))
+    )
+    message = None
+    if mismatch.any():
+        idx = tuple(int(i) for i in np.argwhere(mismatch)[0])
+        message = f"at {idx}: expected {expected[idx]!r}, got {float(got_w[idx])!r}"
+
+    finite = ~nonfinite
+    err = np.zeros(truth_w.shape, dtype=np.float64)
+    err[finite] = np.abs(got_w[finite] - truth_w[finite]).astype(np.float64)
+    b = bound(np.where(finite, truth_w.astype(np.float64), 0.0), scale, dtype, kappa)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, err / b)
+    ratio = np.where(mismatch, np.inf, ratio)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim else ()
+    u = ulp(np.where(finite, truth_w.astype(np.float64), 0.0), dtype)
+    ulps = float(err[worst] / u[worst]) if u[worst] > 0 else 0.0
+    return Comparison(
+        ratio=float(ratio[worst]),
+        error=float(err[worst]) if not mismatch[worst] else float("inf"),
+        ulps=ulps if not mismatch[worst] else float("inf"),
+        bound=float(b[worst]),
+        scale=float(scale[worst]),
+        index=tuple(int(i) for i in worst),
+        nonfinite_mismatch=message,
+    )

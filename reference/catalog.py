@@ -1,0 +1,325 @@
+"""The catalog: one declaration per loss id.
+
+Everything else in lossconf (reference, cases, adapters, report columns) reads this module. Adding a
+loss means adding a `Loss` here, its formula to `lossconf.reference.numpy_ref`, and a row to each
+adapter's table.
+
+Conventions shared by every loss:
+- ``first`` is the differentiated input (logits, probabilities or predictions), ``second`` the
+  labels or targets; the class axis is the last one unless the ``axis`` parameter says otherwise.
+- ``reduction="none"`` returns one value per sample (per element for elementwise losses),
+  ``"mean"`` and ``"sum"`` reduce those to a scalar.
+- The gradient is always d(sum of the returned values)/d(first).
+- Non-finite inputs follow the mathematical limit: ``0 * log(0) = 0`` for a zero target, a ``-inf``
+  logit with zero target weight contributes 0, a NaN anywhere in a sample makes that sample NaN.
+
+A *variant* is a documented convention that differs from the canonical formula. It is expressed as
+overrides of hidden reference parameters (``Variant.overrides``) so that the reference computes it
+exactly, and it carries a citation to the documentation that defines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lossconf.reference.dtypes import DTYPES
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One array input of a loss: its name, its role and the values it may take."""
+
+    name: str
+    role: str  # "logits" | "probabilities" | "log_probabilities" | "predictions" | "labels" | "targets"
+    domain: str  # human-readable value domain, also used in error messages
+
+
+@dataclass(frozen=True)
+class Param:
+    """A user-visible parameter of a loss, with its default and domain."""
+
+    name: str
+    default: object
+    domain: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A documented convention that differs from the canonical semantics."""
+
+    name: str
+    description: str
+    overrides: dict  # hidden reference parameters that reproduce the variant
+    citation: str  # documentation that defines it
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Declaration of one loss id: inputs, parameters, formulas, error-model scale, variants."""
+
+    id: str
+    inputs: tuple[Input, ...]
+    params: tuple[Param, ...]
+    formula: str
+    gradient: str
+    scale: str  # S(x) of the error model, see lossconf.errormodel
+    variants: tuple[str, ...] = ()
+    reductions: tuple[str, ...] = REDUCTIONS
+    elementwise: bool = False  # "none" keeps the input's shape (otherwise one value per sample)
+    classes_axis: bool = True  # has a class axis (softmax family, categorical losses)
+
+    def param(self, name: str) -> Param:
+        """The declared parameter ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def has_second(self) -> bool:
+        return len(self.inputs) > 1
+
+
+_TORCH = "https://pytorch.org/docs/stable/generated/"
+_KERAS = "https://keras.io/api/losses/probabilistic_losses/"
+_OPTAX = "https://optax.readthedocs.io/en/latest/api/losses.html"
+_PADDLE = "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            "smoothing_over_c_minus_1",
+            "label smoothing keeps 1-eps on the true class and spreads eps over the C-1 others: "
+            "t = (1-eps) y + eps/(C-1) (1-y), instead of (1-eps) y + eps/C",
+            {"smoothing_denominator": "C-1"},
+            "https://github.com/facebookresearch/fairseq/blob/main/fairseq/criterions/"
+            "label_smoothed_cross_entropy.py (eps_i = epsilon / (lprobs.size(-1) - 1))",
+        ),
+        Variant(
+            "clip_probabilities_1e-7",
+            "probabilities are clipped to [1e-7, 1-1e-7] before the log (keras.config.epsilon())",
+            {"clip": 1e-7},
+            _KERAS + " (Keras clips y_pred to [epsilon, 1-epsilon], epsilon = keras.config.epsilon() = 1e-7)",
+        ),
+        Variant(
+            "normalize_then_clip_1e-7",
+            "probabilities are first divided by their sum over the class axis, then clipped to "
+            "[1e-7, 1-1e-7]; the gradient therefore carries an extra sum(t)/sum(p) term",
+            {"normalize": True, "clip": 1e-7},
+            _KERAS + "#categoricalcrossentropy-class (keras.ops.categorical_crossentropy: "
+            "output = output / sum(output, axis); output = clip(output, epsilon, 1-epsilon))",
+        ),
+        Variant(
+            "log_clamp_-100",
+            "each log term is clamped to >= -100, so a probability of exactly 0 or 1 gives a finite "
+            "loss of at most 100",
+            {"log_min": -100.0},
+            _TORCH + "torch.nn.BCELoss.html (\"BCELoss clamps its log function outputs to be greater "
+            "than or equal to -100\")",
+        ),
+        Variant(
+            "mean_over_count",
+            "reduction='mean' with class weights divides by the number of kept targets instead of "
+            "the sum of their weights",
+            {"mean_denominator": "count"},
+            "https://www.tensorflow.org/api_docs/python/tf/keras/losses/Reduction "
+            "(SUM_OVER_BATCH_SIZE: weighted sum divided by the number of elements)",
+        ),
+        Variant(
+            "all_ignored_zero",
+            "reduction='mean' when every target is ignored returns 0 instead of NaN (0/0)",
+            {"all_ignored": "zero"},
+            _PADDLE + "cross_entropy_cn.html (mean over non-ignored labels; returns 0 when none)",
+        ),
+        Variant(
+            "half_squared_error",
+            "squared error halved: 0.5 (x - y)^2",
+            {"factor": 0.5},
+            _OPTAX + "#optax.losses.l2_loss (\"Calculates the L2 loss ... 0.5 * squared_error\")",
+        ),
+    )
+}
+
+_LOGITS = Input("logits", "logits", "real numbers (NaN and +-inf allowed), class axis last")
+_PROBS = Input("probabilities", "probabilities", "values in [0, 1]")
+_TARGET_DIST = Input("targets", "targets", "class probabilities (soft labels), any real weights allowed")
+_LABELS = Input("labels", "labels", "integer class indices in [0, C) or ignore_index")
+_TARGETS01 = Input("targets", "targets", "values in [0, 1]")
+_PRED = Input("predictions", "predictions", "real numbers")
+_REAL_TARGET = Input("targets", "targets", "real numbers, broadcastable to predictions")
+
+_RED = Param("reduction", "none", "'none' | 'mean' | 'sum'")
+_EPS = Param("label_smoothing", 0.0, "float in [0, 1]")
+_AXIS = Param("axis", -1, "integer class axis")
+_WEIGHT = Param("weight", None, "None or non-negative float array of shape [C]")
+_IGNORE = Param("ignore_index", None, "None or an integer label value that is skipped")
+_POS_W = Param("pos_weight", None, "None or non-negative float array broadcastable to the class axis")
+_LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True) or probabilities")
+
+_CE_SCALE = (
+    "per sample: sum_c |t_c| (|lse(x)| + |x_c|) * (1 + log2 C); mean/sum: the (mean/sum) of the "
+    "per-sample scales; gradient: (softmax(x) + |t|) * (1 + |x - lse(x)|) divided as the value is"
+)
+
+CATALOG: dict[str, Loss] = {
+    loss.id: loss
+    for loss in (
+        Loss(
+            "softmax_cross_entropy",
+            (_LOGITS, _TARGET_DIST),
+            (_RED, _EPS, _WEIGHT, _AXIS),
+            "l_i = -sum_c w_c t_ic log_softmax(x_i)_c, t = (1-eps) y + eps/C; "
+            "mean = sum_i l_i / N",
+            "d l_i/d x_i = (sum_c w_c t_ic) softmax(x_i) - w * t_i  (= softmax(x) - t without weights)",
+            _CE_SCALE,
+            variants=("smoothing_over_c_minus_1",),
+        ),
+        Loss(
+            "sparse_softmax_cross_entropy",
+            (_LOGITS, _LABELS),
+            (_RED, _EPS, _WEIGHT, _IGNORE, _AXIS),
+            "l_i = -sum_c w_c t_ic log_softmax(x_i)_c with t = (1-eps) onehot(y_i) + eps/C, "
+            "l_i = 0 for ignored i; mean = sum_i l_i / sum_{kept i} w_{y_i}",
+            "d l_i/d x_i = (sum_c w_c t_ic) softmax(x_i) - w * t_i; 0 for ignored samples",
+            _CE_SCALE,
+            variants=("smoothing_over_c_minus_1", "mean_over_count", "all_ignored_zero"),
+        ),
+        Loss(
+            "sigmoid_cross_entropy",
+            (_LOGITS, _TARGETS01),
+            (_RED, _EPS, _POS_W),
+            "l = pw z softplus(-x) + (1-z) softplus(x) with z = (1-eps) z + eps/2 "
+            "(= max(x,0) - x z + log1p(exp(-|x|)) when pw = 1)",
+            "dl/dx = (1-z) sigmoid(x) - pw z sigmoid(-x)  (= sigmoid(x) - z when pw = 1)",
+            "value: |x| + (pw z + 1) log1p(exp(-|x|)) ; gradient: 1 + pw |z|",
+            variants=(),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "binary_cross_entropy",
+            (_PROBS, _TARGETS01),
+            (_RED,),
+            "l = -[z log p + (1-z) log(1-p)]",
+            "dl/dp = (p - z) / (p (1 - p))",
+            "value: |z log p| + |(1-z) log(1-p)| + 1 ; gradient: |z|/p + |1-z|/(1-p)",
+            variants=("clip_probabilities_1e-7", "log_clamp_-100"),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "categorical_cross_entropy",
+            (_PROBS, _TARGET_DIST),
+            (_RED, _AXIS),
+            "l_i = -sum_c t_ic log p_ic",
+            "dl/dp = -t / p",
+            "value: sum_c |t_c log p_c| * (1 + log2 C) ; gradient: |t| / p",
+            variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
+        ),
+        Loss(
+            "mean_squared_error",
+            (_PRED, _REAL_TARGET),
+            (_RED,),
+            "l = (x - y)^2 elementwise; mean over all elements",
+            "dl/dx = 2 (x - y)",
+            "value: (|x| + |y|)^2 ; gradient: |x| + |y|",
+            variants=("half_squared_error",),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "mean_absolute_error",
+            (_PRED, _REAL_TARGET),
+            (_RED,),
+            "l = |x - y| elementwise; mean over all elements",
+            "dl/dx = sign(x - y) (0 at x = y)",
+            "value: |x| + |y| ; gradient: 1",
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "root_mean_squared_error",
+            (_PRED, _REAL_TARGET),
+            (Param("reduction", "mean", "'mean'"),),
+            "l = sqrt(mean((x - y)^2)) over all elements",
+            "dl/dx = (x - y) / (n l)",
+            "value: max |x| + max |y| ; gradient: (|x| + |y|) / (n l)",
+            reductions=("mean",),
+            classes_axis=False,
+        ),
+        Loss(
+            "kl_divergence",
+            (Input("predictions", "log_probabilities", "log q (or q when log_input=False)"), _TARGET_DIST),
+            (_RED, _LOG_INPUT, _AXIS),
+            "l_i = sum_c p_ic (log p_ic - log q_ic), 0 log 0 = 0",
+            "dl/d(log q) = -p ; dl/dq = -p / q",
+            "value: sum_c |p_c| (|log p_c| + |log q_c|) * (1 + log2 C) ; gradient: |p| (/ q)",
+            variants=("clip_probabilities_1e-7",),
+        ),
+        Loss(
+            "smooth_labels",
+            (Input("labels", "targets", "one-hot or soft labels, class axis last"),),
+            (Param("reduction", "none", "'none'"), _EPS),
+            "s = (1 - eps) y + eps / C",
+            "ds/dy = (1 - eps) elementwise",
+            "value: |y| + eps/C ; gradient: 1",
+            variants=("smoothing_over_c_minus_1",),
+            reductions=("none",),
+            elementwise=True,
+        ),
+        Loss(
+            "softmax",
+            (_LOGITS,),
+            (Param("reduction", "none", "'none'"), _AXIS),
+            "s_c = exp(x_c - lse(x))",
+            "d(sum_c s_c)/dx = 0 (softmax sums to one)",
+            "value: s (1 + |x - lse(x)|) ; gradient: s (1 + |x - lse(x)|)",
+            reductions=("none",),
+            elementwise=True,
+        ),
+        Loss(
+            "log_softmax",
+            (_LOGITS,),
+            (Param("reduction", "none", "'none'"), _AXIS),
+            "l_c = x_c - lse(x)",
+            "d(sum_c l_c)/dx = 1 - C softmax(x)",
+            "value: |x_c| + |lse(x)| ; gradient: 1 + C softmax(x)",
+            reductions=("none",),
+            elementwise=True,
+        ),
+        Loss(
+            "sigmoid",
+            (_LOGITS,),
+            (Param("reduction", "none", "'none'"),),
+            "s = 1 / (1 + exp(-x))",
+            "ds/dx = s (1 - s)",
+            "value: s (1 + |x| (1 - s)) ; gradient: s (1 - s) (1 + |x|)",
+            reductions=("none",),
+            elementwise=True,
+            classes_axis=False,
+        ),
+    )
+}
+
+
+def get_loss(loss_id: str) -> Loss:
+    """The catalog entry for ``loss_id``; ValueError naming the known ids otherwise."""
+    try:
+        return CATALOG[loss_id]
+    except KeyError:
+        raise ValueError(f"loss_id: unknown loss {loss_id!r}; expected one of {sorted(CATALOG)}") from None
+
+
+def get_variant(name: str) -> Variant:
+    """The variant declaration ``name``; ValueError naming the known variants otherwise."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"variant: unknown variant {name!r}; expected one of {sorted(VARIANTS)}") from None

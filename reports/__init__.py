@@ -1,0 +1,1 @@
+"""Rendering of results: self-contained HTML report and JUnit XML."""
