@@ -73,7 +73,7 @@ class Impl:
         if self.variant is not None:
             get_variant(self.variant)
             if self.variant not in loss.variants:
-                raise ValueError(f"Impl {self.name}: variant {self.variant!r} is not declared for {self.loss}")
+                raise ValueError(f"Impl {self.name}: variant {self.variant!r} not declared for {self.loss}")
 
     def unsupported_reason(self, dtype: str, params: dict, shape: tuple) -> str | None:
         """Why this implementation does not cover (dtype, params, shape), or None when it does."""

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lossconf.reference.dtypes import DTYPES
-
 REDUCTIONS = ("none", "mean", "sum")
 
 
