@@ -1,0 +1,192 @@
+"""PyTorch adapter: ``torch.nn.functional`` losses and building blocks.
+
+Conventions a reader should know before the table:
+- class-axis APIs (cross_entropy, nll_loss) put the classes on axis 1 (axis 0 for a 1-D input), so a
+  case whose class axis is elsewhere is ``unsupported`` rather than transposed here;
+- ``kl_div``'s own ``reduction="none"`` and ``"mean"`` are per element; canonical "mean" (over
+  samples) is ``"batchmean"``, which divides by ``input.size(0)`` and so matches only for [N, C];
+- ``ignore_index=None`` (catalog default) is torch's default -100.
+All four dtypes run on CPU (torch 2.x has float16 and bfloat16 CPU kernels for every API below).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+
+from lossconf.adapters.base import Adapter, Impl
+
+_DOCS = "https://pytorch.org/docs/stable/generated/"
+NONE = ("none",)  # building blocks have no reduction
+
+
+def _torch_class_axis(ndim: int) -> int:
+    return 1 if ndim >= 2 else 0
+
+
+def _class_axis_one(params: dict, shape: tuple) -> str | None:
+    """torch puts classes on axis 1 (axis 0 for a 1-D input); any other class axis is outside the API."""
+    ndim = len(shape)
+    axis = params.get("axis", -1)
+    if ndim == 0 or axis % ndim != _torch_class_axis(ndim):
+        return f"classes must be on axis {_torch_class_axis(max(ndim, 1))} (got axis={axis}, shape={shape})"
+    return None
+
+
+def _batchmean_needs_2d(params: dict, shape: tuple) -> str | None:
+    """'batchmean' divides by input.size(0): the canonical per-sample mean only for [N, C] inputs."""
+    if params.get("reduction") == "mean" and len(shape) != 2:
+        return f"kl_div 'batchmean' divides by size(0); canonical mean needs a 2-D input (got shape={shape})"
+    return None
+
+
+class TorchAdapter(Adapter):
+    """PyTorch: torch.nn.functional losses, softmax/log_softmax and torch.sigmoid."""
+
+    name = "torch"
+    module = "torch"
+
+    def load(self) -> None:
+        """Import torch and pick the device (CUDA when present; LOSSCONF_DEVICE overrides)."""
+        import torch
+
+        self.device = os.environ.get("LOSSCONF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def environment(self) -> dict:
+        """torch version, device and the flags that change float numerics."""
+        import torch
+
+        return {
+            **super().environment(),
+            "version": torch.__version__,
+            "default_dtype": str(torch.get_default_dtype()),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+            "num_threads": torch.get_num_threads(),
+            "cuda": torch.version.cuda,
+        }
+
+    # -- conversion -------------------------------------------------------------------------------
+    def tensor(self, array: np.ndarray, dtype: str | None) -> Any:
+        """A torch tensor holding ``array`` exactly (bfloat16 via float32, which is exact)."""
+        import torch
+
+        array = np.asarray(array)
+        if dtype is None:
+            return torch.from_numpy(array.copy()).to(self.device)
+        if dtype == "bfloat16":
+            return torch.from_numpy(array.astype(np.float32)).to(self.device, torch.bfloat16)
+        return torch.from_numpy(array.astype(dtype)).to(self.device)
+
+    def numpy(self, tensor: Any) -> np.ndarray:
+        """The tensor as NumPy in its own dtype (bfloat16 as ml_dtypes.bfloat16, exact via float32)."""
+        import torch
+
+        tensor = tensor.detach().cpu()
+        if tensor.dtype == torch.bfloat16:
+            return tensor.float().numpy().astype(ml_dtypes.bfloat16)
+        return tensor.numpy()
+
+    def value_and_grad(
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Value of ``impl.fn`` and d(sum value)/d(first) by torch.autograd with a cotangent of ones."""
+        import torch
+
+        x = self.tensor(first, dtype).requires_grad_(impl.grad)
+        value = impl.fn(x, self.second_tensor(second, dtype), **self.convert_params(params, dtype))
+        if not impl.grad:
+            return self.numpy(value), None
+        if value.requires_grad:
+            (grad,) = torch.autograd.grad(value, x, grad_outputs=torch.ones_like(value), allow_unused=True)
+        else:  # e.g. an empty batch: nothing depends on x
+            grad = None
+        return self.numpy(value), self.numpy(grad if grad is not None else torch.zeros_like(x))
+
+    # -- the table --------------------------------------------------------------------------------
+    def implementations(self) -> list[Impl]:
+        """Every torch.nn.functional API that implements a catalog loss."""
+        import torch
+        import torch.nn.functional as F
+
+        def ignore(ignore_index: int | None) -> int:
+            return -100 if ignore_index is None else int(ignore_index)
+
+        def cross_entropy(x, y, reduction, label_smoothing=0.0, weight=None, ignore_index=None, axis=-1):
+            return F.cross_entropy(
+                x, y, weight=weight, ignore_index=ignore(ignore_index), reduction=reduction,
+                label_smoothing=label_smoothing,
+            )
+
+        def cross_entropy_probs(x, t, reduction, label_smoothing=0.0, weight=None, axis=-1):
+            return F.cross_entropy(x, t, weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+
+        def nll_loss_log_softmax(x, y, reduction, weight=None, ignore_index=None, axis=-1):
+            log_probs = F.log_softmax(x, dim=_torch_class_axis(x.dim()))
+            return F.nll_loss(
+                log_probs, y, weight=weight, ignore_index=ignore(ignore_index), reduction=reduction
+            )
+
+        def kl_div(log_q, p, reduction):
+            return F.kl_div(log_q, p, reduction="batchmean" if reduction == "mean" else reduction)
+
+        return [
+            Impl(
+                "sparse_softmax_cross_entropy", "torch.nn.functional.cross_entropy", cross_entropy,
+                name="cross_entropy",
+                params=("label_smoothing", "weight", "ignore_index", "axis"), restrict=_class_axis_one,
+                note="class indices; mean divides by the summed weights of kept targets "
+                "(" + _DOCS + "torch.nn.functional.cross_entropy.html)",
+            ),
+            Impl(
+                "softmax_cross_entropy", "torch.nn.functional.cross_entropy", cross_entropy_probs,
+                name="cross_entropy[probs]",
+                params=("label_smoothing", "weight", "axis"), restrict=_class_axis_one,
+                note="probability targets (same shape as input); mean divides by N, not by weights",
+            ),
+            Impl(
+                "sparse_softmax_cross_entropy", "torch.nn.functional.nll_loss", nll_loss_log_softmax,
+                name="nll_loss(log_softmax)", composed=True,
+                params=("weight", "ignore_index", "axis"), restrict=_class_axis_one,
+                note="nll_loss(log_softmax(x, dim=1), y): the composition the torch docs recommend",
+            ),
+            Impl(
+                "sigmoid_cross_entropy", "torch.nn.functional.binary_cross_entropy_with_logits",
+                lambda x, z, reduction, pos_weight=None: F.binary_cross_entropy_with_logits(
+                    x, z, reduction=reduction, pos_weight=pos_weight
+                ),
+                name="binary_cross_entropy_with_logits", params=("pos_weight",),
+            ),
+            Impl(
+                "binary_cross_entropy", "torch.nn.functional.binary_cross_entropy",
+                lambda p, z, reduction: F.binary_cross_entropy(p, z, reduction=reduction),
+                variant="log_clamp_-100",
+            ),
+            Impl(
+                "mean_squared_error", "torch.nn.functional.mse_loss",
+                lambda x, y, reduction: F.mse_loss(x, y, reduction=reduction),
+            ),
+            Impl(
+                "mean_absolute_error", "torch.nn.functional.l1_loss",
+                lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction),
+            ),
+            Impl(
+                "kl_divergence", "torch.nn.functional.kl_div", kl_div,
+                reductions=("mean", "sum"), restrict=_batchmean_needs_2d,
+                note="input is log q, target p (log_target=False); canonical mean is 'batchmean'; "
+                "torch's own 'none'/'mean' are per element, so 'none' is left out",
+            ),
+            Impl("softmax", "torch.nn.functional.softmax",
+                 lambda x, _, reduction, axis=-1: F.softmax(x, dim=axis), params=("axis",), reductions=NONE),
+            Impl("log_softmax", "torch.nn.functional.log_softmax",
+                 lambda x, _, reduction, axis=-1: F.log_softmax(x, dim=axis),
+                 params=("axis",), reductions=NONE),
+            Impl("sigmoid", "torch.sigmoid", lambda x, _, reduction: torch.sigmoid(x), reductions=NONE,
+                 note="torch.nn.functional.sigmoid is the same kernel"),
+        ]
