@@ -123,6 +123,7 @@ class Adapter:
     name: str = ""
     module: str = ""  # the import name that must be installed, e.g. "torch"
     device: str = "cpu"
+    target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------
     def available(self) -> str | None:

@@ -1,0 +1,84 @@
+"""Known deviations: registered, evidenced framework bugs or limitations (``known/<adapter>.toml``).
+
+A known deviation turns a ``fail`` into ``known`` for the checks it matches, only while the
+framework version is inside its range. Each run reports per entry whether it still reproduces:
+``reproduced`` (some matched check deviates), ``stale`` (it matched checks but none deviates any
+more: the upstream bug is probably fixed) or ``unused`` (it matched nothing in this run).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+KNOWN_DIR = Path(__file__).with_name("known")
+_REQUIRED = ("id", "impl", "quantity", "versions", "link", "description")
+
+
+@dataclass(frozen=True)
+class Known:
+    """One registered deviation of one implementation."""
+
+    id: str
+    adapter: str
+    impl: str
+    quantity: str  # "value" | "grad" | "both"
+    versions: str  # PEP 440 specifier on the framework version
+    link: str
+    description: str
+    dtypes: tuple[str, ...] = ()
+    cases: tuple[str, ...] = ()
+
+    def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str) -> bool:
+        """Whether this entry covers the check (and the framework version is in range)."""
+        if adapter != self.adapter or impl != self.impl:
+            return False
+        if self.quantity not in ("both", quantity):
+            return False
+        if self.dtypes and dtype not in self.dtypes:
+            return False
+        if self.cases and not any(fnmatch.fnmatchcase(case, p) for p in self.cases):
+            return False
+        try:
+            return Version(version.split("+")[0]) in SpecifierSet(self.versions)
+        except InvalidVersion:
+            return False
+
+    def describe(self) -> dict:
+        """JSON-ready form for results.json."""
+        return {
+            "id": self.id, "adapter": self.adapter, "impl": self.impl, "quantity": self.quantity,
+            "dtypes": list(self.dtypes), "cases": list(self.cases), "versions": self.versions,
+            "link": self.link, "description": self.description,
+        }
+
+
+def load_known(directory: Path = KNOWN_DIR) -> list[Known]:
+    """Every known deviation in ``directory/*.toml`` (the file stem is the adapter name)."""
+    entries: list[Known] = []
+    for path in sorted(directory.glob("*.toml")):
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        for raw in data.get("known", []):
+            missing = [k for k in _REQUIRED if not raw.get(k)]
+            if missing:
+                raise ValueError(f"{path.name}: known deviation {raw.get('id')!r} lacks {missing}")
+            if raw["quantity"] not in ("value", "grad", "both"):
+                raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
+            SpecifierSet(raw["versions"])  # raises on a malformed range
+            entries.append(
+                Known(
+                    id=raw["id"], adapter=raw.get("adapter", path.stem), impl=raw["impl"],
+                    quantity=raw["quantity"], versions=raw["versions"], link=raw["link"],
+                    description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
+                    cases=tuple(raw.get("cases", ())),
+                )
+            )
+    ids = [k.id for k in entries]
+    if len(ids) != len(set(ids)):
+        raise ValueError(f"known deviations: duplicate ids in {directory}")
+    return entries

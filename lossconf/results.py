@@ -1,0 +1,162 @@
+"""results.json: loading and validating, merging shards, diffing two runs.
+
+The schema is ``lossconf/results_schema.json`` (``lossconf-results/1``). A partial run's stream
+(``results.jsonl``) can be loaded too: it is assembled into the same document marked incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import cache
+from pathlib import Path
+
+from lossconf.runner import assemble, read_stream, write_results
+from lossconf.verdicts import summarize
+
+SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
+BAD = ("fail", "error")
+
+
+@cache
+def _validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate(results: dict) -> None:
+    """ValueError naming the first schema violation, if any."""
+    error = next(iter(_validator().iter_errors(results)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"at {where}: {error.message[:300]}")
+
+
+def load(path: Path) -> dict:
+    """A validated results document from results.json or a results.jsonl stream."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        from lossconf.runner import RunError
+
+        try:
+            stream = read_stream(path)
+        except RunError as exc:
+            raise ValueError(str(exc)) from None
+        results = assemble(stream["header"], stream["adapter"], stream["check"], complete=False, interrupted=True)
+    else:
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"malformed JSON ({exc})") from None
+        except UnicodeDecodeError:
+            raise ValueError("not a text file") from None
+    if not isinstance(results, dict):
+        raise ValueError("expected a JSON object")
+    validate(results)
+    return results
+
+
+def write(results: dict, path: Path) -> Path:
+    """Validate and write atomically."""
+    validate(results)
+    return write_results(results, Path(path))
+
+
+def _qualify(shards: list[dict]) -> list[dict]:
+    """Rename an adapter to name@version (or @device) where shards ran different builds of it."""
+    seen: dict[str, set[tuple[str, str]]] = {}
+    for s in shards:
+        for name, env in s["environment"].get("adapters", {}).items():
+            seen.setdefault(name, set()).add((env.get("version", ""), env.get("device", "")))
+    rename = {n for n, builds in seen.items() if len(builds) > 1}
+    if not rename:
+        return shards
+    out = []
+    for s in shards:
+        envs = s["environment"].get("adapters", {})
+        tag = {n: envs[n]["version"] + ("" if len({d for _, d in seen[n]}) == 1 else "-" + envs[n]["device"])
+               for n in rename if n in envs}
+
+        def q(name: str, tag=tag) -> str:
+            return f"{name}@{tag[name]}" if name in tag else name
+
+        s = json.loads(json.dumps(s))
+        s["environment"]["adapters"] = {q(n): e for n, e in envs.items()}
+        for impl in s["implementations"]:
+            impl["adapter"] = q(impl["adapter"])
+        for c in s["checks"]:
+            if c["adapter"] in tag:
+                c["id"] = c["id"].replace(f"{c['adapter']}:", f"{q(c['adapter'])}:", 1)
+                c["adapter"] = q(c["adapter"])
+        out.append(s)
+    return out
+
+
+def merge(shards: list[dict]) -> dict:
+    """One results document from several shards (e.g. a CI matrix of framework versions or GPU hosts).
+
+    Checks are keyed by id; where two shards disagree on a check (verdict or error), the first is
+    kept and the disagreement is listed in ``merge.conflicts`` -- never silently overwritten.
+    Adapters that ran in different versions or on different devices are kept apart as name@version.
+    """
+    if not shards:
+        raise ValueError("merge: expected at least one results file")
+    seeds = {s["seed"] for s in shards}
+    if len(seeds) > 1:
+        raise ValueError(f"merge: shards use different seeds {sorted(seeds)}; their random cases differ")
+    shards = _qualify(shards)
+    base = json.loads(json.dumps(shards[0]))
+    checks: dict[str, dict] = {c["id"]: c for c in base["checks"]}
+    conflicts = []
+    for s in shards[1:]:
+        env = base["environment"]
+        for key in ("adapters", "skipped_adapters", "failed_adapters"):
+            env[key] = {**s["environment"].get(key, {}), **env.get(key, {})}
+        known_impls = {(i["adapter"], i["name"]) for i in base["implementations"]}
+        base["implementations"] += [i for i in s["implementations"] if (i["adapter"], i["name"]) not in known_impls]
+        known_cases = {c["id"] for c in base["cases"]}
+        base["cases"] += [c for c in s["cases"] if c["id"] not in known_cases]
+        for c in s["checks"]:
+            old = checks.get(c["id"])
+            if old is None:
+                checks[c["id"]] = c
+            elif (old["verdict"], old["error"]) != (c["verdict"], c["error"]):
+                conflicts.append({"id": c["id"], "verdicts": [old["verdict"], c["verdict"]],
+                                  "errors": [old["error"], c["error"]]})
+        base["complete"] = base["complete"] and s["complete"]
+        base["interrupted"] = base["interrupted"] or s["interrupted"]
+    base["checks"] = sorted(checks.values(), key=lambda c: c["id"])
+    base["summary"] = summarize(base["checks"])
+    base["merge"] = {"shards": len(shards), "conflicts": conflicts}
+    return base
+
+
+def _ratio(c: dict) -> float | None:
+    r = c.get("ratio")
+    return r if isinstance(r, int | float) and math.isfinite(r) else None
+
+
+def diff(old: dict, new: dict, threshold: float = 2.0) -> dict:
+    """New failures, fixed failures and error/bound drifts beyond ``threshold`` between two runs."""
+    a = {c["id"]: c for c in old["checks"]}
+    b = {c["id"]: c for c in new["checks"]}
+    new_failures, fixed, drift = [], [], []
+    for cid, c in sorted(b.items()):
+        o = a.get(cid)
+        if o is None:
+            continue
+        if c["verdict"] in BAD and o["verdict"] not in BAD:
+            new_failures.append(f"{cid}: {o['verdict']} -> {c['verdict']} {c['message']}".strip())
+        elif o["verdict"] in BAD and c["verdict"] not in BAD:
+            fixed.append(f"{cid}: {o['verdict']} -> {c['verdict']}")
+        ro, rn = _ratio(o), _ratio(c)
+        if ro is not None and rn is not None and max(ro, rn) > 0.01:  # tiny ratios drift meaninglessly
+            factor = max(ro, rn) / max(min(ro, rn), 1e-300)
+            if factor > threshold:
+                drift.append(f"{cid}: error/bound {ro:.3g} -> {rn:.3g}")
+    return {
+        "new_failures": new_failures, "fixed": fixed, "drift": drift,
+        "added": sorted(set(b) - set(a)), "removed": sorted(set(a) - set(b)),
+    }

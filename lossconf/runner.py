@@ -1,0 +1,524 @@
+"""The runner: cases x implementations x dtypes x {value, grad}, one worker process per framework.
+
+- Each framework runs in its own worker (``lossconf.worker``); a thread here drives it. A call that
+  raises becomes ``error`` for its checks; a call that hangs past ``timeout`` or kills its worker
+  becomes ``error`` too, the worker is replaced, and the run goes on. Other frameworks never notice.
+- Random cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are
+  concatenated along the sample axis and evaluated in one framework call (samples are independent
+  there), then split; a batched call that raises is retried case by case so errors are attributed.
+- Every judged check is appended to ``results.jsonl`` as soon as it exists (flushed), so a killed
+  run keeps everything it had; ``resume`` skips what is already there. At the end ``results.json``
+  (the documented schema) is written from the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from lossconf import __version__, worker
+from lossconf.adapters.loading import load_adapter
+from lossconf.cases import Case, all_cases
+from lossconf.known import Known, load_known
+from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
+from lossconf.verdicts import QUANTITIES, Truths, base_record, cast_inputs, finite_or_str, judge, summarize
+
+SCHEMA = "lossconf-results/1"
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
+KINDS = ("document", "edge", "random")
+MAX_BATCH_ELEMENTS = 1 << 20
+
+
+class RunError(Exception):
+    """A run cannot start or resume (bad configuration, mismatching results file)."""
+
+
+@dataclass
+class RunConfig:
+    """What to run and where to write it."""
+
+    out: Path
+    adapters: tuple[str, ...] = DEFAULT_ADAPTERS
+    losses: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] = DTYPES
+    kinds: tuple[str, ...] = KINDS
+    seed: int = 0
+    budget: int = 64
+    timeout: float = 120.0
+    batch: bool = True
+    scale: str = "default"
+    extra_cases: list[Case] = field(default_factory=list)
+
+    def identity(self) -> dict:
+        """The fields that must match for ``--resume``."""
+        return {
+            "adapters": list(self.adapters), "losses": sorted(self.losses or CATALOG), "dtypes": list(self.dtypes),
+            "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
+        }
+
+
+class WorkerFailure(Exception):
+    """The worker did not answer: it raised (``kind='error'``), timed out, or died."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Worker:
+    """Parent-side handle of one adapter's worker process, with timeouts and restart."""
+
+    def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
+        self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
+        self.proc = self.conn = None
+
+    def start(self) -> None:
+        """Spawn the process and wait until the adapter is loaded."""
+        self.proc, self.conn = worker.start(self.target)
+        status, detail = self._receive(self.start_timeout)
+        if status != "ready":
+            self.close()
+            raise WorkerFailure("error", detail)
+
+    def request(self, message: tuple, timeout: float | None = None):
+        """Send one request and return its reply; WorkerFailure when it raised, hung or died."""
+        if self.proc is None or not self.proc.is_alive():
+            self.start()
+        try:
+            self.conn.send(message)
+        except (BrokenPipeError, OSError) as exc:
+            self.close()
+            raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
+        status, reply = self._receive(timeout or self.timeout)
+        if status == "error":
+            raise WorkerFailure("error", reply)
+        return reply
+
+    def _receive(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.conn.poll(0.05):
+                try:
+                    return self.conn.recv()
+                except (EOFError, OSError):
+                    break
+            if not self.proc.is_alive():
+                break
+            if time.monotonic() > deadline:
+                self.close()
+                raise WorkerFailure("timeout", f"worker timed out after {timeout:.0f} s (killed and replaced)")
+        code = self.proc.exitcode
+        self.close()
+        raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
+
+    def close(self) -> None:
+        """Kill the process (if any) and forget it; the next request starts a fresh one."""
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc.join(5)
+            self.conn.close()
+        self.proc = self.conn = None
+
+
+@dataclass
+class Job:
+    """One framework call: one case, or several row-compatible random cases concatenated."""
+
+    impl: dict
+    dtype: str
+    cases: list[Case]
+    check_ids: list[str]
+
+
+def _batch_key(case: Case) -> tuple | None:
+    if case.kind != "random" or case.params.get("reduction", "none") != "none" or case.first.ndim == 0:
+        return None
+    if case.first.shape[0] == 0 or (case.second is not None and case.second.shape[:1] != case.first.shape[:1]):
+        return None
+    params = tuple(
+        (k, v.tobytes() if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items())
+    )
+    second = None if case.second is None else (case.second.dtype.str, case.second.shape[1:])
+    return (case.loss, case.first.shape[1:], second, params)
+
+
+def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool) -> list[Job]:
+    """Group the runnable cases of one (impl, dtype) into framework calls."""
+    jobs: list[Job] = []
+    groups: dict[tuple, list[Case]] = {}
+    for case in cases:
+        key = _batch_key(case) if batch else None
+        if key is None:
+            jobs.append(Job(impl, dtype, [case], ids[case.id]))
+        else:
+            groups.setdefault(key, []).append(case)
+    for group in groups.values():
+        chunk: list[Case] = []
+        size = 0
+        for case in group + [None]:
+            if case is None or (chunk and size + case.first.size > MAX_BATCH_ELEMENTS):
+                if chunk:
+                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]]))
+                chunk, size = [], 0
+            if case is not None:
+                chunk.append(case)
+                size += case.first.size
+    return jobs
+
+
+def _concat(job: Job) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    parts = [cast_inputs(c, job.dtype) for c in job.cases]
+    first = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    seconds = [p[1] for p in parts]
+    second = None if seconds[0] is None else (np.concatenate(seconds) if len(parts) > 1 else seconds[0])
+    return first, second, parts[0][2]
+
+
+def _split(array: np.ndarray | None, cases: list[Case]) -> list[np.ndarray | None]:
+    if array is None or len(cases) == 1:
+        return [array] * len(cases) if array is None else [array]
+    bounds = np.cumsum([c.first.shape[0] for c in cases])[:-1]
+    return np.split(np.asarray(array), bounds)
+
+
+class ResultsStream:
+    """Append-only ``results.jsonl``: one JSON object per line, flushed as it is written."""
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        self.file = open(path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def write(self, kind: str, payload: dict) -> None:
+        """Append one line ``{"type": kind, kind: payload}``."""
+        line = json.dumps({"type": kind, kind: _jsonsafe(payload)}, separators=(",", ":")) + "\n"
+        with self.lock:
+            self.file.write(line)
+            self.file.flush()
+
+    def close(self) -> None:
+        """Flush to disk and close."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def _jsonsafe(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonsafe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonsafe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _jsonsafe(obj.item())
+    return finite_or_str(obj)
+
+
+def read_stream(path: Path) -> dict:
+    """The lines of a results stream grouped by type; a torn last line (killed run) is dropped."""
+    out: dict = {"header": None, "adapter": [], "check": [], "end": None}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                obj = json.loads(line)
+                kind = obj["type"]
+                item = obj[kind]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                if line.endswith("\n"):
+                    raise RunError(f"{path}: line {n} is not a results record") from None
+                break  # torn final line from a killed run
+            if isinstance(out.get(kind), list):
+                out[kind].append(item)
+            else:
+                out[kind] = item
+    if out["header"] is None:
+        raise RunError(f"{path}: not a lossconf results stream (no header line)")
+    return out
+
+
+def environment() -> dict:
+    """Python, platform, CPU and NumPy of the machine running the reference."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+        "cores": os.cpu_count(), "numpy": np.__version__, "adapters": {}, "skipped_adapters": {},
+        "failed_adapters": {},
+    }
+
+
+def method() -> dict:
+    """The error model's constants, per loss, for the report's method section."""
+    return {
+        "unit_roundoff": dict(UNIT_ROUNDOFF),
+        "kappa": {lid: {q: kappa(lid, q) for q in QUANTITIES} for lid in CATALOG},
+        "scales": {lid: loss.scale for lid, loss in CATALOG.items()},
+        "formulas": {lid: {"value": loss.formula, "gradient": loss.gradient} for lid, loss in CATALOG.items()},
+        "error_model": "bound = 0.5 ulp_dtype(truth) + kappa * u_dtype * S(x); pass when |got - truth| <= bound "
+        "elementwise; non-finite values must match exactly",
+    }
+
+
+ProgressFn = Callable[[str, int], None]
+
+
+def _noop(event: str, n: int) -> None:
+    pass
+
+
+class Run:
+    """One conformance run; ``execute`` returns the results document."""
+
+    def __init__(self, config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> None:
+        self.config, self.progress, self.resume = config, progress, resume
+        self.truths = Truths()
+        self.known: list[Known] = load_known()
+        self.stream_path = Path(config.out) / "results.jsonl"
+        self.records: dict[str, dict] = {}
+        self.adapters: dict[str, dict] = {}
+        self.header: dict = {}
+        self.queue: queue.Queue = queue.Queue()
+
+    def execute(self) -> dict:
+        """Run everything (resuming if asked) and write results.json."""
+        cfg = self.config
+        for loss in cfg.losses or ():
+            if loss not in CATALOG:
+                raise RunError(f"--losses: unknown loss {loss!r}; expected some of {sorted(CATALOG)}")
+        for dtype in cfg.dtypes:
+            if dtype not in DTYPES:
+                raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
+        self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
+        self.case_by_id = {c.id: c for c in self.cases}
+        prior = self._load_prior() if self.resume else None
+        self.stream = ResultsStream(self.stream_path, resume=prior is not None)
+        if prior is None:
+            self.header = self._header()
+            self.stream.write("header", self.header)
+        interrupted = False
+        try:
+            threads = [threading.Thread(target=self._drive, args=(t,), daemon=True) for t in cfg.adapters]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stop = True
+        finally:
+            self.stream.close()
+        return self.finish(interrupted)
+
+    stop = False
+
+    def _header(self) -> dict:
+        cfg = self.config
+        return {
+            "schema": SCHEMA, "lossconf_version": __version__,
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seed": cfg.seed, "budget": cfg.budget, "config": self.config.identity(),
+            "environment": environment(), "method": method(),
+            "variants": {n: {"description": v.description, "citation": v.citation} for n, v in VARIANTS.items()},
+            "known": [k.describe() for k in self.known],
+            "cases": [_case_json(c) for c in self.cases],
+        }
+
+    def _load_prior(self) -> dict | None:
+        if not self.stream_path.exists():
+            return None
+        prior = read_stream(self.stream_path)
+        if prior["header"]["config"] != self.config.identity():
+            raise RunError(
+                f"--resume: {self.stream_path} was written with {prior['header']['config']}, "
+                f"not {self.config.identity()}"
+            )
+        self.header = prior["header"]
+        for a in prior["adapter"]:
+            self.adapters[a["name"]] = a
+        for c in prior["check"]:
+            self.records[c["id"]] = c
+        return prior
+
+    # -- one adapter ---------------------------------------------------------------------------
+    def _drive(self, target: str) -> None:
+        try:
+            adapter = load_adapter(target)
+        except Exception as exc:
+            self._adapter_problem(target, "failed_adapters", str(exc))
+            return
+        reason = adapter.available()
+        if reason:
+            self._adapter_problem(adapter.name, "skipped_adapters", reason)
+            return
+        w = Worker(adapter.target, self.config.timeout)
+        try:
+            w.start()
+            desc = w.request(("describe",), timeout=600)
+            if adapter.name not in self.adapters:
+                self.adapters[adapter.name] = desc
+                self.stream.write("adapter", desc)
+            plan = w.request(("plan", [_case_plan(c) for c in self.cases], list(self.config.dtypes)), timeout=600)
+        except WorkerFailure as exc:
+            self._adapter_problem(adapter.name, "failed_adapters", str(exc))
+            w.close()
+            return
+        try:
+            self._run_adapter(w, desc, plan)
+        finally:
+            w.close()
+
+    def _adapter_problem(self, name: str, key: str, reason: str) -> None:
+        self.header.setdefault("environment", environment())[key][name] = reason
+        self.stream.write("adapter", {"name": name, key: reason})
+
+    def _run_adapter(self, w: Worker, desc: dict, plan: dict) -> None:
+        name, version = desc["name"], desc["environment"].get("version", "")
+        jobs: list[Job] = []
+        for impl in desc["implementations"]:
+            reasons = plan.get(impl["name"], {})
+            for dtype in self.config.dtypes:
+                runnable, ids = [], {}
+                for case in self.cases:
+                    if case.loss != impl["loss"] or (case.dtypes and dtype not in case.dtypes):
+                        continue
+                    quantities = QUANTITIES
+                    why = reasons.get(f"{case.id}|{dtype}")
+                    recs = {q: base_record(case, name, impl, dtype, q) for q in quantities}
+                    if why or not impl["grad"]:
+                        for q, rec in recs.items():
+                            if rec["id"] in self.records or not (why or q == "grad"):
+                                continue
+                            rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
+                            self._emit(rec)
+                    pending = [r["id"] for q, r in recs.items() if r["id"] not in self.records and
+                               not why and (q == "value" or impl["grad"])]
+                    if pending:
+                        runnable.append(case)
+                        ids[case.id] = pending
+                jobs += make_jobs(impl, dtype, runnable, ids, self.config.batch)
+        self.progress("planned", sum(len(j.check_ids) for j in jobs))
+        for job in jobs:
+            if self.stop:
+                return
+            self._run_job(w, job, name, version)
+
+    def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
+        first, second, params = _concat(job)
+        try:
+            value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
+        except WorkerFailure as exc:
+            if exc.kind == "error" and len(job.cases) > 1:  # attribute the error to the case(s) causing it
+                for case in job.cases:
+                    ids = [i for i in job.check_ids if f"-{case.id}-" in i]
+                    self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
+                return
+            batch_note = f" (batched call of {len(job.cases)} cases)" if len(job.cases) > 1 else ""
+            for case in job.cases:
+                for q in QUANTITIES:
+                    rec = base_record(case, adapter, job.impl, job.dtype, q)
+                    if rec["id"] in job.check_ids:
+                        rec["message"] = f"{exc.kind}: {exc}{batch_note}"
+                        self._emit(rec)
+            return
+        per_case = seconds / len(job.cases)
+        for case, v, g in zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True):
+            for q, got in (("value", v), ("grad", g)):
+                rec = base_record(case, adapter, job.impl, job.dtype, q)
+                if rec["id"] not in job.check_ids:
+                    continue
+                rec["seconds"] = per_case
+                if got is None:
+                    rec["message"] = "the adapter returned no gradient"
+                else:
+                    try:
+                        judge(rec, case, job.impl, job.dtype, got, self.truths, self.known, version)
+                    except Exception as exc:  # a reference problem must not end the run
+                        rec["message"] = f"judging failed: {exc!r}"
+                self._emit(rec)
+
+    def _emit(self, record: dict) -> None:
+        record = _jsonsafe(record)
+        self.records[record["id"]] = record
+        self.stream.write("check", record)
+        self.progress("check", 1)
+
+    # -- the document ------------------------------------------------------------------------
+    def finish(self, interrupted: bool) -> dict:
+        """Assemble results.json from what was produced (complete or not) and write it."""
+        results = assemble(self.header, list(self.adapters.values()), list(self.records.values()),
+                           complete=not interrupted and not self.stop, interrupted=interrupted)
+        write_results(results, Path(self.config.out) / "results.json")
+        return results
+
+
+def _case_plan(case: Case) -> dict:
+    return {"id": case.id, "loss": case.loss, "params": case.params, "shape": list(case.first.shape)}
+
+
+def _case_json(case: Case) -> dict:
+    d = case.describe()
+    finite = case.first[np.isfinite(case.first)] if case.first.size else case.first
+    d["magnitude"] = float(np.max(np.abs(finite))) if finite.size else 0.0
+    small = case.first.size + (0 if case.second is None else case.second.size) <= 256
+    d["first"] = case.first.tolist() if small else None
+    d["second"] = None if case.second is None or not small else case.second.tolist()
+    return d
+
+
+def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: bool, interrupted: bool) -> dict:
+    """The results document from a header, adapter descriptions and check records."""
+    checks = sorted(checks, key=lambda c: c["id"])
+    env = dict(header["environment"])
+    for a in adapters:
+        if "implementations" in a:
+            env["adapters"] = {**env.get("adapters", {}), a["name"]: a["environment"]}
+        for key in ("skipped_adapters", "failed_adapters"):
+            if key in a:
+                env[key] = {**env.get(key, {}), a["name"]: a[key]}
+    known = []
+    for k in header["known"]:
+        hits = [c for c in checks if c.get("known") == k["id"]]
+        status = "unused" if not hits else ("reproduced" if any(c["verdict"] == "known" for c in hits) else "stale")
+        known.append({**k, "status": status})
+    return {
+        **{k: v for k, v in header.items() if k not in ("environment", "known")},
+        "complete": complete, "interrupted": interrupted,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds") if complete else None,
+        "environment": env, "known": known,
+        "implementations": [
+            {"adapter": a["name"], **impl} for a in adapters for impl in a.get("implementations", [])
+        ],
+        "documents": header.get("documents", []),
+        "checks": checks, "summary": summarize(checks),
+    }
+
+
+def write_results(results: dict, path: Path) -> Path:
+    """Write results.json atomically (a reader never sees a half-written file)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(_jsonsafe(results), indent=1, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run(config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> dict:
+    """Run the conformance matrix described by ``config``; returns the results document."""
+    return Run(config, progress, resume).execute()

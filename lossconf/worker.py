@@ -1,0 +1,103 @@
+"""The worker process: one per framework, so a crash, hang or memory blow-up stays inside it.
+
+The worker imports its adapter (and so its framework) and answers requests over a pipe:
+
+- ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
+- ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
+- ``("call", impl, dtype, first, second, params)`` -> (value, grad) or the exception text.
+
+The parent (``lossconf.runner.Worker``) enforces timeouts and restarts a dead worker.
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing as mp
+import os
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from lossconf.adapters.loading import load_adapter
+
+
+def _describe(adapter) -> dict:
+    impls = []
+    for impl in adapter.implementations():
+        d = impl.describe()
+        try:
+            d["source"] = inspect.getsource(impl.fn)
+        except (OSError, TypeError):
+            d["source"] = ""
+        impls.append(d)
+    env = adapter.environment()
+    base = {k: env.pop(k, "") for k in ("framework", "version", "device")}
+    base["flags"] = {k: str(v) for k, v in env.items()}
+    return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base}
+
+
+def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
+    reasons: dict[str, dict[str, str]] = {}
+    for impl in adapter.implementations():
+        for case in cases:
+            if case["loss"] != impl.loss:
+                continue
+            for dtype in dtypes:
+                why = impl.unsupported_reason(dtype, case["params"], tuple(case["shape"]))
+                if why:
+                    reasons.setdefault(impl.name, {})[f"{case['id']}|{dtype}"] = why
+    return reasons
+
+
+def serve(target: str, conn: Connection) -> None:
+    """Worker main loop: load the adapter, then answer requests until the pipe closes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        adapter = load_adapter(target)
+        adapter.load()
+        impls = {i.name: i for i in adapter.implementations()}
+    except BaseException as exc:  # report, then exit: the parent records the reason
+        conn.send(("error", f"loading adapter failed: {exc!r}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind = request[0]
+        try:
+            if kind == "describe":
+                reply: Any = _describe(adapter)
+            elif kind == "plan":
+                reply = _plan(adapter, request[1], request[2])
+            elif kind == "call":
+                _, impl_name, dtype, first, second, params = request
+                start = time.perf_counter()
+                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)
+                reply = (value, grad, time.perf_counter() - start)
+            else:
+                raise ValueError(f"unknown request {kind!r}")
+            conn.send(("ok", reply))
+        except BaseException as exc:  # the adapter's error becomes the check's message
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            conn.send(("error", detail[-2000:]))
+
+
+def _impl(impls: dict, name: str):
+    """The Impl called ``name`` (KeyError message names the known ones)."""
+    try:
+        return impls[name]
+    except KeyError:
+        raise KeyError(f"no implementation {name!r}; have {sorted(impls)}") from None
+
+
+def start(target: str) -> tuple[mp.Process, Connection]:
+    """Spawn a fresh worker process for ``target`` (spawn: nothing inherited from the parent)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(target, child), daemon=True, name=f"lossconf-{target}")
+    proc.start()
+    child.close()
+    return proc, parent
