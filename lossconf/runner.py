@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -283,8 +282,19 @@ def _noop(event: str, n: int) -> None:
     pass
 
 
+@dataclass
+class AdapterPlan:
+    """One adapter after preparation: its worker, table, unsupported records and jobs to run."""
+
+    name: str
+    worker: Worker
+    desc: dict
+    jobs: list[Job]
+    unsupported: list[dict]
+
+
 class Run:
-    """One conformance run; ``execute`` returns the results document."""
+    """One conformance run: ``prepare`` (workers up, tables read, jobs planned), then ``execute``."""
 
     def __init__(self, config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> None:
         self.config, self.progress, self.resume = config, progress, resume
@@ -293,11 +303,13 @@ class Run:
         self.stream_path = Path(config.out) / "results.jsonl"
         self.records: dict[str, dict] = {}
         self.adapters: dict[str, dict] = {}
+        self.plans: dict[str, AdapterPlan] = {}
         self.header: dict = {}
-        self.queue: queue.Queue = queue.Queue()
+        self.stop = False
+        self.timings: dict[str, float] = {}
 
-    def execute(self) -> dict:
-        """Run everything (resuming if asked) and write results.json."""
+    def prepare(self) -> list[AdapterPlan]:
+        """Validate the config, build the cases, start one worker per adapter and plan its jobs."""
         cfg = self.config
         for loss in cfg.losses or ():
             if loss not in CATALOG:
@@ -305,29 +317,44 @@ class Run:
         for dtype in cfg.dtypes:
             if dtype not in DTYPES:
                 raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
+        start = time.perf_counter()
         self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
-        self.case_by_id = {c.id: c for c in self.cases}
+        self.timings["cases"] = time.perf_counter() - start
         prior = self._load_prior() if self.resume else None
         self.stream = ResultsStream(self.stream_path, resume=prior is not None)
         if prior is None:
             self.header = self._header()
             self.stream.write("header", self.header)
+        start = time.perf_counter()
+        self._parallel(self._prepare_adapter, cfg.adapters)
+        self.timings["framework imports"] = time.perf_counter() - start
+        return list(self.plans.values())
+
+    def execute(self) -> dict:
+        """Run every planned job (preparing first if needed) and write results.json."""
+        if not hasattr(self, "stream"):
+            self.prepare()
         interrupted = False
         try:
-            threads = [threading.Thread(target=self._drive, args=(t,), daemon=True) for t in cfg.adapters]
-            for t in threads:
-                t.start()
-            while any(t.is_alive() for t in threads):
-                for t in threads:
-                    t.join(0.2)
+            for plan in self.plans.values():
+                for rec in plan.unsupported:
+                    self._emit(rec)
+            self._parallel(self._run_adapter, list(self.plans))
         except KeyboardInterrupt:
-            interrupted = True
-            self.stop = True
+            interrupted = self.stop = True
         finally:
+            for plan in self.plans.values():
+                plan.worker.close()
             self.stream.close()
         return self.finish(interrupted)
 
-    stop = False
+    def _parallel(self, fn: Callable[[str], None], names) -> None:
+        threads = [threading.Thread(target=fn, args=(n,), daemon=True) for n in names]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):  # join with a timeout so Ctrl-C reaches us
+            for t in threads:
+                t.join(0.2)
 
     def _header(self) -> dict:
         cfg = self.config
@@ -339,6 +366,7 @@ class Run:
             "variants": {n: {"description": v.description, "citation": v.citation} for n, v in VARIANTS.items()},
             "known": [k.describe() for k in self.known],
             "cases": [_case_json(c) for c in self.cases],
+            "documents": _documents(cfg),
         }
 
     def _load_prior(self) -> dict | None:
@@ -358,7 +386,7 @@ class Run:
         return prior
 
     # -- one adapter ---------------------------------------------------------------------------
-    def _drive(self, target: str) -> None:
+    def _prepare_adapter(self, target: str) -> None:
         try:
             adapter = load_adapter(target)
         except Exception as exc:
@@ -372,53 +400,59 @@ class Run:
         try:
             w.start()
             desc = w.request(("describe",), timeout=600)
-            if adapter.name not in self.adapters:
-                self.adapters[adapter.name] = desc
-                self.stream.write("adapter", desc)
-            plan = w.request(("plan", [_case_plan(c) for c in self.cases], list(self.config.dtypes)), timeout=600)
+            reasons = w.request(("plan", [_case_plan(c) for c in self.cases], list(self.config.dtypes)), timeout=600)
         except WorkerFailure as exc:
             self._adapter_problem(adapter.name, "failed_adapters", str(exc))
             w.close()
             return
-        try:
-            self._run_adapter(w, desc, plan)
-        finally:
-            w.close()
+        if adapter.name not in self.adapters:
+            self.adapters[adapter.name] = desc
+            self.stream.write("adapter", desc)
+        jobs, unsupported = self._plan_jobs(desc, reasons)
+        self.plans[adapter.name] = AdapterPlan(adapter.name, w, desc, jobs, unsupported)
+        self.progress("planned", sum(len(j.check_ids) for j in jobs) + len(unsupported))
 
     def _adapter_problem(self, name: str, key: str, reason: str) -> None:
         self.header.setdefault("environment", environment())[key][name] = reason
         self.stream.write("adapter", {"name": name, key: reason})
 
-    def _run_adapter(self, w: Worker, desc: dict, plan: dict) -> None:
-        name, version = desc["name"], desc["environment"].get("version", "")
+    def _plan_jobs(self, desc: dict, reasons: dict) -> tuple[list[Job], list[dict]]:
+        name = desc["name"]
         jobs: list[Job] = []
+        unsupported: list[dict] = []
         for impl in desc["implementations"]:
-            reasons = plan.get(impl["name"], {})
+            impl_reasons = reasons.get(impl["name"], {})
             for dtype in self.config.dtypes:
                 runnable, ids = [], {}
                 for case in self.cases:
                     if case.loss != impl["loss"] or (case.dtypes and dtype not in case.dtypes):
                         continue
-                    quantities = QUANTITIES
-                    why = reasons.get(f"{case.id}|{dtype}")
-                    recs = {q: base_record(case, name, impl, dtype, q) for q in quantities}
-                    if why or not impl["grad"]:
-                        for q, rec in recs.items():
-                            if rec["id"] in self.records or not (why or q == "grad"):
-                                continue
+                    why = impl_reasons.get(f"{case.id}|{dtype}")
+                    pending = []
+                    for q in QUANTITIES:
+                        rec = base_record(case, name, impl, dtype, q)
+                        if rec["id"] in self.records:
+                            continue
+                        if why or (q == "grad" and not impl["grad"]):
                             rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
-                            self._emit(rec)
-                    pending = [r["id"] for q, r in recs.items() if r["id"] not in self.records and
-                               not why and (q == "value" or impl["grad"])]
+                            unsupported.append(rec)
+                        else:
+                            pending.append(rec["id"])
                     if pending:
                         runnable.append(case)
                         ids[case.id] = pending
                 jobs += make_jobs(impl, dtype, runnable, ids, self.config.batch)
-        self.progress("planned", sum(len(j.check_ids) for j in jobs))
-        for job in jobs:
+        return jobs, unsupported
+
+    def _run_adapter(self, name: str) -> None:
+        plan = self.plans[name]
+        version = plan.desc["environment"].get("version", "")
+        start = time.perf_counter()
+        for job in plan.jobs:
             if self.stop:
                 return
-            self._run_job(w, job, name, version)
+            self._run_job(plan.worker, job, name, version)
+        self.timings[name] = time.perf_counter() - start
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         first, second, params = _concat(job)
@@ -465,8 +499,19 @@ class Run:
         """Assemble results.json from what was produced (complete or not) and write it."""
         results = assemble(self.header, list(self.adapters.values()), list(self.records.values()),
                            complete=not interrupted and not self.stop, interrupted=interrupted)
+        self.timings["reference"] = self.truths.seconds
+        results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
+
+
+def _documents(cfg: RunConfig) -> list[dict]:
+    """The document examples with the reference's values (errata included), when cases are in the run."""
+    if "document" not in cfg.kinds:
+        return []
+    from lossconf.cases import document_checks
+
+    return [d for d in document_checks() if cfg.losses is None or d.get("loss") in cfg.losses]
 
 
 def _case_plan(case: Case) -> dict:

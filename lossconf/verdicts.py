@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class Truths:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str, str | None], tuple] = {}
         self._lock = threading.Lock()
+        self.seconds = 0.0  # time spent in the reference, for the run's breakdown
 
     def get(self, case: Case, dtype: str, variant: str | None = None) -> tuple:
         """(value, grad, S_value, S_grad) of the reference on the cast inputs."""
@@ -64,6 +66,7 @@ class Truths:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
+        start = time.perf_counter()
         first, second, params = cast_inputs(case, dtype)
         with np.errstate(all="ignore"):
             value, grad = value_and_grad(case.loss, first, second, variant=variant, **params)
@@ -71,6 +74,7 @@ class Truths:
         result = (value, grad, s_value, s_grad)
         with self._lock:
             self._cache[key] = result
+            self.seconds += time.perf_counter() - start
         return result
 
 

@@ -4,13 +4,16 @@ The worker imports its adapter (and so its framework) and answers requests over 
 
 - ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
 - ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
-- ``("call", impl, dtype, first, second, params)`` -> (value, grad) or the exception text.
+- ``("call", impl, dtype, first, second, params)`` -> (value, grad) or the exception text;
+- ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
+  framework-specific code in the worker, so the test process never imports a framework.
 
 The parent (``lossconf.runner.Worker``) enforces timeouts and restarts a dead worker.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import multiprocessing as mp
 import os
@@ -77,6 +80,9 @@ def serve(target: str, conn: Connection) -> None:
                 start = time.perf_counter()
                 value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)
                 reply = (value, grad, time.perf_counter() - start)
+            elif kind == "exec":
+                module, _, func = request[1].partition(":")
+                reply = getattr(importlib.import_module(module), func)(adapter, *request[2])
             else:
                 raise ValueError(f"unknown request {kind!r}")
             conn.send(("ok", reply))

@@ -1,0 +1,50 @@
+"""Shared fixtures. Frameworks are never imported in the pytest process (some crash when imported
+together): framework code runs in a lossconf worker process per framework, through ``framework``."""
+
+from __future__ import annotations
+
+import pytest
+
+from lossconf.adapters.loading import load_adapter
+from lossconf.runner import Worker
+
+_WORKERS: dict[str, Worker] = {}
+
+
+class FrameworkProcess:
+    """A live worker process with one adapter loaded: call its implementations or run test code there."""
+
+    def __init__(self, worker: Worker, describe: dict) -> None:
+        self.worker, self.describe = worker, describe
+        self.impls = {i["name"]: i for i in describe["implementations"]}
+
+    def call(self, impl: str, dtype: str, first, second=None, params=None):
+        """(value, grad) of implementation ``impl`` through the adapter, in ``dtype``."""
+        params = {"reduction": "none", **(params or {})}
+        value, grad, _ = self.worker.request(("call", impl, dtype, first, second, params))
+        return value, grad
+
+    def run(self, function: str, *args):
+        """``function(adapter, *args)`` executed in the worker; ``function`` is 'module:name'."""
+        return self.worker.request(("exec", function, args))
+
+
+@pytest.fixture(scope="session")
+def framework():
+    """Factory: ``framework("torch")`` -> FrameworkProcess, or a skip naming why it is unavailable."""
+
+    def get(name: str) -> FrameworkProcess:
+        adapter = load_adapter(name)
+        reason = adapter.available()
+        if reason:
+            pytest.skip(reason)
+        if name not in _WORKERS:
+            w = Worker(adapter.target, timeout=300)
+            w.start()
+            _WORKERS[name] = w
+        w = _WORKERS[name]
+        return FrameworkProcess(w, w.request(("describe",)))
+
+    yield get
+    for w in _WORKERS.values():
+        w.close()
