@@ -1,0 +1,178 @@
+"""JAX adapter: the ``optax.losses`` functions and the ``jax.nn`` building blocks.
+
+- Optax losses have no reduction argument: they return one value per sample (per element for
+  ``sigmoid_binary_cross_entropy``, ``squared_error`` and ``l2_loss``), so canonical "none" only.
+- float64 is real: ``load`` enables ``jax_enable_x64`` (without it JAX silently computes in float32).
+- Gradients come from ``jax.vjp`` with a cotangent of ones. Calls are not jitted: the cases come in
+  many shapes and each new shape would pay a compilation (see ``tests/test_adapter_jax.py``).
+- ``ignore_index`` maps to the ``where=`` mask of ``softmax_cross_entropy_with_integer_labels``, which
+  returns 0 for a sample whose mask is all False.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from lossconf.adapters.base import Adapter, Impl
+from lossconf.reference.dtypes import numpy_dtype
+
+
+class JaxAdapter(Adapter):
+    """``optax.losses`` and ``jax.nn``."""
+
+    name = "jax"
+    module = "jax"
+
+    # -- loading ---------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Import JAX with x64 enabled and pick the device."""
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        self._device = _pick_device(jax)
+        self.device = f"{self._device.platform}:{self._device.id}"
+
+    def environment(self) -> dict:
+        """JAX, jaxlib and Optax versions, the device and the flags that change numerics."""
+        import jax
+        import jaxlib
+        import optax
+
+        return {
+            **super().environment(),
+            "jaxlib": jaxlib.__version__,
+            "optax": optax.__version__,
+            "backend": jax.default_backend(),
+            "jax_enable_x64": bool(jax.config.jax_enable_x64),
+            "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
+
+    # -- conversion and autodiff -----------------------------------------------------------------
+    def tensor(self, array: np.ndarray, dtype: str | None) -> Any:
+        """A jax.Array on the adapter's device; floats rounded in NumPy, then moved exactly."""
+        import jax
+
+        if dtype is None:
+            return jax.device_put(np.asarray(array), self._device)
+        exact = np.asarray(array).astype(numpy_dtype(dtype))
+        # via float32/float64: every value of the target dtype is representable there
+        wide = exact.astype(np.float64 if dtype == "float64" else np.float32)
+        return jax.device_put(wide, self._device).astype(dtype)
+
+    def numpy(self, tensor: Any) -> np.ndarray:
+        """The array's values in its own dtype (JAX's bfloat16 is ml_dtypes.bfloat16)."""
+        return np.asarray(tensor)
+
+    def value_and_grad(
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Value of ``impl.fn`` and d(sum value)/d(first) through ``jax.vjp``."""
+        import jax.numpy as jnp
+        from jax import vjp
+
+        kwargs = self.convert_params(_api_params(impl, params), dtype)
+        x = self.tensor(first, dtype)
+        target = self.second_tensor(second, dtype)
+
+        def loss(x):
+            return impl.fn(x, target, **kwargs)
+
+        if not impl.grad:
+            return self.numpy(loss(x)), None
+        value, pullback = vjp(loss, x)
+        (grad,) = pullback(jnp.ones_like(value))
+        return self.numpy(value), self.numpy(grad)
+
+    # -- the table -------------------------------------------------------------------------------
+    def implementations(self) -> list[Impl]:
+        """optax.losses and jax.nn APIs that implement catalog losses."""
+        import jax
+        import optax
+
+        ol = optax.losses
+
+        def integer_labels_ce(x, labels, reduction, ignore_index=None, axis=-1):
+            where = None if ignore_index is None else labels != ignore_index
+            return ol.softmax_cross_entropy_with_integer_labels(x, labels, axis=axis, where=where)
+
+        return [
+            # -- optax.losses --------------------------------------------------------------------
+            Impl(
+                "softmax_cross_entropy", "optax.losses.softmax_cross_entropy",
+                lambda x, t, reduction, axis=-1: ol.softmax_cross_entropy(x, t, axis=axis),
+                params=("axis",), reductions=("none",),
+                note="computes labels * log_softmax: a -inf logit with label 0 gives NaN "
+                "(documented; safe_softmax_cross_entropy handles it)",
+            ),
+            Impl(
+                "softmax_cross_entropy", "optax.losses.safe_softmax_cross_entropy",
+                lambda x, t, reduction: ol.safe_softmax_cross_entropy(x, t),
+                reductions=("none",), note="0 log 0 = 0 for -inf logits; class axis last only",
+            ),
+            Impl(
+                "sparse_softmax_cross_entropy", "optax.losses.softmax_cross_entropy_with_integer_labels",
+                integer_labels_ce, params=("ignore_index", "axis"), reductions=("none",),
+                note="ignore_index through where=(labels != ignore_index); a sample masked out "
+                "entirely returns 0",
+            ),
+            Impl(
+                "sigmoid_cross_entropy", "optax.losses.sigmoid_binary_cross_entropy",
+                lambda x, t, reduction: ol.sigmoid_binary_cross_entropy(x, t), reductions=("none",),
+            ),
+            Impl(
+                "smooth_labels", "optax.losses.smooth_labels",
+                lambda y, _, reduction, label_smoothing=0.0: ol.smooth_labels(y, label_smoothing),
+                params=("label_smoothing",), reductions=("none",),
+            ),
+            Impl(
+                "mean_squared_error", "optax.losses.squared_error",
+                lambda x, t, reduction: ol.squared_error(x, t), reductions=("none",),
+            ),
+            Impl(
+                "mean_squared_error", "optax.losses.l2_loss",
+                lambda x, t, reduction: ol.l2_loss(x, t), reductions=("none",),
+                variant="half_squared_error",
+            ),
+            Impl(
+                "kl_divergence", "optax.losses.kl_divergence",
+                lambda x, t, reduction, axis=-1: ol.kl_divergence(x, t, axis=axis),
+                params=("axis",), reductions=("none",),
+                note="first input is log q (log_input=True only)",
+            ),
+            # -- jax.nn --------------------------------------------------------------------------
+            Impl(
+                "softmax", "jax.nn.softmax",
+                lambda x, _, reduction, axis=-1: jax.nn.softmax(x, axis=axis),
+                params=("axis",), reductions=("none",),
+            ),
+            Impl(
+                "log_softmax", "jax.nn.log_softmax",
+                lambda x, _, reduction, axis=-1: jax.nn.log_softmax(x, axis=axis),
+                params=("axis",), reductions=("none",),
+            ),
+            Impl("sigmoid", "jax.nn.sigmoid", lambda x, _, reduction: jax.nn.sigmoid(x), reductions=("none",)),
+        ]
+
+
+def _api_params(impl: Impl, params: dict) -> dict:
+    """``reduction`` and the parameters ``impl`` declares (others only reach it at their defaults)."""
+    return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
+
+
+def _pick_device(jax: Any) -> Any:
+    """LOSSCONF_DEVICE (cpu, gpu, cuda, gpu:1, ...) when set, else the first GPU, else the CPU."""
+    requested = os.environ.get("LOSSCONF_DEVICE", "").strip().lower()
+    if not requested:
+        try:
+            return jax.devices("gpu")[0]
+        except RuntimeError:  # no GPU backend in this jaxlib
+            return jax.devices("cpu")[0]
+    kind, _, index = requested.partition(":")
+    kind = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu"}.get(kind)
+    if kind is None:
+        raise ValueError(f"LOSSCONF_DEVICE: {requested!r}; expected cpu, gpu or cuda, optionally ':N'")
+    return jax.devices(kind)[int(index or 0)]
