@@ -1,0 +1,95 @@
+"""Cross-framework agreement: who is wrong when a check fails, the framework or the reference?
+
+For each (case, dtype, quantity) the checks of all frameworks are compared with each other:
+
+- ``suspect_reference``: two or more frameworks fail, their results agree with each other within
+  their bounds, and no framework passes: the truth itself is suspect;
+- ``shared_deviation``: two or more frameworks fail and agree with each other, but another framework
+  passes (which corroborates the truth): the failing frameworks share a deviation;
+- ``single_framework``: exactly one framework fails while the others pass: the finding is its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_AGREEING_VERDICTS = ("pass", "variant")
+
+
+def as_float(x: object) -> float | None:
+    """A results.json number as a float ('nan'/'inf'/'-inf' strings decoded, None kept)."""
+    if x is None:
+        return None
+    if isinstance(x, str):
+        try:
+            return _NONFINITE[x]
+        except KeyError:
+            raise ValueError(f"number: expected a float or 'nan'/'inf'/'-inf', got {x!r}") from None
+    return float(x)
+
+
+def analyze(results: dict) -> list[dict]:
+    """Findings from comparing frameworks with each other on the same (case, dtype, quantity)."""
+    if not isinstance(results, dict) or not isinstance(results.get("checks"), list):
+        raise TypeError("results: expected a results.json dict with a 'checks' list")
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for check in results["checks"]:
+        groups[(check["case"], check["dtype"], check["quantity"])].append(check)
+
+    findings = []
+    for (case, dtype, quantity), checks in groups.items():
+        failing = [c for c in checks if c["verdict"] == "fail"]
+        failing_adapters = sorted({c["adapter"] for c in failing})
+        passing_adapters = sorted(
+            {c["adapter"] for c in checks if c["verdict"] in _AGREEING_VERDICTS} - set(failing_adapters)
+        )
+        base = {"case": case, "dtype": dtype, "quantity": quantity, "checks": [c["id"] for c in failing]}
+        if len(failing_adapters) == 1 and passing_adapters:
+            findings.append({
+                **base, "kind": "single_framework", "adapters": failing_adapters,
+                "message": f"only {failing_adapters[0]} fails; {', '.join(passing_adapters)} pass",
+            })
+        elif len(failing_adapters) >= 2 and _agree(failing):
+            if passing_adapters:
+                findings.append({
+                    **base, "kind": "shared_deviation", "adapters": failing_adapters,
+                    "message": f"{', '.join(failing_adapters)} agree with each other but not with the "
+                    f"truth, which {', '.join(passing_adapters)} reproduce",
+                })
+            else:
+                findings.append({
+                    **base, "kind": "suspect_reference", "adapters": failing_adapters,
+                    "message": f"{', '.join(failing_adapters)} fail and agree with each other within "
+                    "their bounds: the reference may be wrong here",
+                })
+    return findings
+
+
+def _agree(checks: list[dict]) -> bool:
+    """Whether every pair of results agrees within the sum of the two bounds (elementwise if stored)."""
+    first = checks[0]
+    return all(_pair_agrees(first, other) for other in checks[1:])
+
+
+def _pair_agrees(a: dict, b: dict) -> bool:
+    tolerance = (as_float(a.get("bound")) or 0.0) + (as_float(b.get("bound")) or 0.0)
+    if a.get("got_values") is not None and b.get("got_values") is not None:
+        xs, ys = a["got_values"], b["got_values"]
+        return len(xs) == len(ys) and all(_close(x, y, tolerance) for x, y in zip(xs, ys, strict=True))
+    # without stored values only the worst elements can be compared, and only at the same index
+    if a.get("index") is None or a.get("index") != b.get("index"):
+        return False
+    return _close(a.get("got"), b.get("got"), tolerance)
+
+
+def _close(x: object, y: object, tolerance: float) -> bool:
+    fx, fy = as_float(x), as_float(y)
+    if fx is None or fy is None:
+        return False
+    if math.isnan(fx) or math.isnan(fy):
+        return math.isnan(fx) and math.isnan(fy)
+    if math.isinf(fx) or math.isinf(fy):
+        return fx == fy
+    return abs(fx - fy) <= tolerance
