@@ -152,6 +152,7 @@ def synthetic_results() -> dict:
                 "jax": {"framework": "jax", "version": "0.10.2", "device": "cpu", "flags": {"x64": True}},
             },
             "skipped_adapters": {"paddle": "paddle is not installed (pip install 'lossconf[paddle]')"},
+            "failed_adapters": {"plugins/mine.py:Mine": "worker died during load (exit code -11)"},
         },
         "method": {
             "unit_roundoff": {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64": 2.0**-53},
@@ -232,6 +233,9 @@ def test_schema_rejects_malformed_results(results, mutate):
 def test_schema_accepts_results_without_optional_method_fields(results):
     del results["method"]["reference_accuracy"], results["method"]["bug_zoo"]
     results["summary"]["planned"] = 100
+    results["config"].update(seed=7, budget=4)
+    results["environment"]["cores"] = 2
+    results.update(timings={"torch": 1.5, "reference": 0.25}, merge={"shards": 2, "conflicts": []})
     jsonschema.validate(results, SCHEMA, cls=jsonschema.Draft202012Validator)
 
 
@@ -361,6 +365,7 @@ def test_documents_variants_known_and_method_are_shown(results, tmp_path):
     assert "javascript:alert(2)" not in hrefs and "javascript:alert(2)" in text
     assert any(t == "tr" and a.get("class") == "known-stale" for t, a in page.tags)
     assert "detection rate: 1" in text
+    assert "plugins/mine.py:Mine: worker died during load (exit code -11)" in text
     assert "bound = 0.5 ulp(truth) + κ·u·S" in text
     assert text.count("<svg") == 0 and html.count("<svg") == 2  # both plots, generated inline
 
