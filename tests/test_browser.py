@@ -128,3 +128,12 @@ def test_screenshot(opened):
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
     assert attempts == []
+
+
+def test_print_media_expands_every_details(opened):
+    page, _, _, _ = opened
+    check = page.locator("details.cell-details .check").first
+    assert check.is_hidden()
+    page.emulate_media(media="print")
+    assert check.is_visible()
+    assert page.locator("details.repro pre.code").first.is_visible()
