@@ -3,7 +3,8 @@
 Verdict mapping: ``fail`` -> <failure>, ``error`` -> <error>, ``unsupported``/``skipped``/``known``
 -> <skipped> (a registered deviation is an expected failure), ``pass``/``variant`` -> passed (a
 variant is noted in <system-out>). Messages go through ElementTree, so they are escaped; characters
-that XML 1.0 cannot carry at all are replaced.
+that XML 1.0 cannot carry at all are replaced. Elements and attributes follow the Ant JUnit schema
+(https://raw.githubusercontent.com/windyroad/JUnit-Schema/master/JUnit.xsd), which CI systems read.
 """
 
 from __future__ import annotations
