@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 from lossconf.reference.dtypes import UNIT_ROUNDOFF, numpy_dtype
@@ -47,12 +48,14 @@ class Comparison:
 
 
 def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
-    """Unit in the last place of ``values`` rounded to ``dtype`` (float64 array, finite inputs)."""
-    rounded = np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype))
-    finfo_max = float(np.finfo(numpy_dtype(dtype)).max)
-    mag = np.minimum(np.abs(rounded.astype(np.float64)), finfo_max)
-    # spacing of |x| in the dtype: the gap to the next representable number away from zero
-    return np.spacing(mag.astype(numpy_dtype(dtype))).astype(np.float64)
+    """Unit in the last place of ``values`` rounded to ``dtype``: 2^(e - p) for |x| in [2^e, 2^(e+1))."""
+    info = ml_dtypes.finfo(numpy_dtype(dtype))  # also knows bfloat16, unlike np.finfo
+    with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then clip to max
+        rounded = np.abs(np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64))
+    with np.errstate(divide="ignore", over="ignore"):
+        exponent = np.floor(np.log2(np.minimum(rounded, float(info.max))))
+    exponent = np.maximum(np.where(rounded > 0, exponent, info.minexp), info.minexp)
+    return np.ldexp(1.0, (exponent - info.nmant).astype(np.int64))
 
 
 def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> np.ndarray:
@@ -63,6 +66,11 @@ def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> np.
 
 def compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:
     """Compare a framework result with the truth under the error model (shapes must already match)."""
+    with np.errstate(all="ignore"):
+        return _compare(got, truth, scale, dtype, kappa)
+
+
+def _compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:
     work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
     got_w = np.asarray(got).astype(np.float64).astype(work)
     truth_w = np.asarray(truth).astype(work)
