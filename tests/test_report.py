@@ -66,7 +66,7 @@ def _summary(checks: list[dict]) -> dict:
 def synthetic_results() -> dict:
     """A small results dict in the lossconf-results/1 shape, with every verdict present."""
     ce, bce = "softmax_cross_entropy", "binary_cross_entropy"
-    t_ce = ("torch", "cross_entropy", "torch.nn.functional.cross_entropy")
+    t_ce = ("torch", "cross_entropy[probs]", "torch.nn.functional.cross_entropy")
     tf_ce = ("tensorflow", "softmax_cross_entropy_with_logits", "tf.nn.softmax_cross_entropy_with_logits")
     jx_ce = ("jax", "softmax_cross_entropy", "optax.losses.softmax_cross_entropy")
     tf_bce = ("tensorflow", "BinaryCrossentropy", "keras.losses.BinaryCrossentropy")
@@ -127,7 +127,7 @@ def synthetic_results() -> dict:
     impl = {"dtypes": ["float16", "bfloat16", "float32", "float64"], "params": ["label_smoothing"],
             "reductions": ["none", "mean", "sum"], "variant": None, "composed": False, "grad": True, "note": ""}
     implementations = [
-        {**impl, "adapter": "torch", "name": "cross_entropy", "loss": ce, "api": t_ce[2],
+        {**impl, "adapter": "torch", "name": "cross_entropy[probs]", "loss": ce, "api": t_ce[2],
          "dtypes": ["float16", "bfloat16", "float32"], "source": TORCH_CE_SOURCE},
         {**impl, "adapter": "tensorflow", "name": tf_ce[1], "loss": ce, "api": tf_ce[2],
          "source": "lambda first, second, reduction: tf.nn.softmax_cross_entropy_with_logits(second, first)\n"},
@@ -171,7 +171,7 @@ def synthetic_results() -> dict:
                                "citation": "https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html"},
         },
         "known": [
-            {"id": "torch-ce-nan-grad", "adapter": "torch", "impl": "cross_entropy", "quantity": "grad",
+            {"id": "torch-ce-nan-grad", "adapter": "torch", "impl": "cross_entropy[probs]", "quantity": "grad",
              "dtypes": [], "cases": ["edge_nan*"], "versions": ">=2.0", "status": "reproduced",
              "link": "https://github.com/pytorch/pytorch/issues/00000",
              "description": "NaN gradient for -inf logits"},
@@ -315,7 +315,7 @@ def test_matrix_cell_shows_its_worst_verdict_and_links_to_details(results, tmp_p
 
 
 def test_worst_verdict_ordering_prefers_fail_over_pass_and_error_over_known(results, tmp_path):
-    t_ce = ("torch", "cross_entropy", "torch.nn.functional.cross_entropy")
+    t_ce = ("torch", "cross_entropy[probs]", "torch.nn.functional.cross_entropy")
     ce = "softmax_cross_entropy"
     results["checks"] = [
         _check(*t_ce, "doc001_rel1", ce, "float32", "value", "pass"),
@@ -382,7 +382,7 @@ def test_junit_has_one_testcase_per_check_with_escaped_messages(results, tmp_pat
     assert len(root.findall(".//testcase/skipped")) == verdicts["skipped"] + verdicts["unsupported"] + verdicts["known"]
     assert int(root.get("tests")) == len(results["checks"])
     names = {(c.get("classname"), c.get("name")) for c in cases}
-    assert ("torch.cross_entropy", "float16-edge_gap_1e4-value") in names
+    assert ("torch.cross_entropy[probs]", "float16-edge_gap_1e4-value") in names
     error = root.find(".//testcase/error")
     assert error.get("message") == HOSTILE
     assert b"<script>" not in path.read_bytes()
