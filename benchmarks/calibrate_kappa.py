@@ -1,0 +1,165 @@
+"""Calibrate the error model's kappa per loss and quantity; writes lossconf/kappa.json.
+
+kappa = 2 x the worst (|got - truth| - 0.5 ulp(truth)) / (u * S) of a straightforward correct
+implementation computed in the dtype under test (lossconf.reference.straightforward), over seeded
+random inputs: C from 1 to 2000, scales 1e-3 to 1e3, all four dtypes, all reductions; rounded up to a
+nice number, at least 1.
+
+    python benchmarks/calibrate_kappa.py [--trials 150] [--seed 0] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+from lossconf.errormodel import ulp
+from lossconf.reference import numpy_ref, straightforward
+from lossconf.reference.catalog import CATALOG
+from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF, numpy_dtype
+
+KAPPA_JSON = Path(__file__).resolve().parents[1] / "lossconf" / "kappa.json"
+CLASS_COUNTS = (1, 2, 3, 5, 10, 100, 1000, 2000)
+NICE = (1, 1.5, 2, 3, 4, 5, 6, 8)
+
+
+def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str) -> tuple[np.ndarray, object, dict]:
+    """(first, second, params) for one seeded random call, arrays already cast to ``dtype``."""
+    loss = CATALOG[loss_id]
+    scale = 10 ** rng.uniform(-3, 3)
+    if loss.classes_axis:
+        shape = (int(rng.integers(1, 6)), int(rng.choice(CLASS_COUNTS)))
+    else:
+        shape = (int(rng.integers(1, 5)), int(rng.integers(1, 50)))
+
+    def dist() -> np.ndarray:  # soft labels / probabilities on the simplex, sometimes one-hot
+        if rng.random() < 0.3:
+            return np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
+        return rng.dirichlet(np.full(shape[1], 10 ** rng.uniform(-1, 1)), shape[0])
+
+    role = loss.inputs[0].role
+    if role in ("logits", "predictions"):
+        first = scale * rng.standard_normal(shape)
+    elif role == "log_probabilities":
+        first = np.log(dist())
+    elif loss.classes_axis:  # probabilities on the simplex, or one-hot/soft labels (smooth_labels)
+        first = dist()
+    else:
+        first = 1 / (1 + np.exp(-scale * rng.standard_normal(shape)))
+    second = None
+    if loss.has_second:
+        target = loss.inputs[1]
+        if target.role == "labels":
+            second = rng.integers(0, shape[1], shape[0])
+        elif target.domain.startswith("class probabilities"):
+            second = dist()
+        elif target.domain == "values in [0, 1]":
+            second = rng.random(shape) if rng.random() < 0.7 else rng.integers(0, 2, shape).astype(float)
+        else:
+            second = scale * rng.standard_normal(shape)
+    params = {}
+    if "label_smoothing" in loss.param_names:
+        params["label_smoothing"] = float(rng.choice([0.0, 0.1]))
+    np_dtype = numpy_dtype(dtype)
+    first = first.astype(np_dtype)
+    if second is not None and second.dtype.kind == "f":
+        second = second.astype(np_dtype)
+    return first, second, params
+
+
+def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str) -> tuple[float, int]:
+    """Worst (error - 0.5 ulp) / (u S) over elements whose truth is finite and not subnormal in the
+    dtype, and the count of elements left out: the straightforward result is non-finite where the truth
+    is not (overflow), or the truth is subnormal in the dtype (gradual underflow: absolute errors of
+    the order of the smallest normal number, which a relative error model cannot bound)."""
+    truth64 = np.asarray(truth, np.float64)
+    got = np.asarray(got, np.float64)
+    in_dtype = truth64.astype(numpy_dtype(dtype)).astype(np.float64)
+    ok = np.isfinite(in_dtype)
+    subnormal = (np.abs(truth64) < float(ml_dtypes.finfo(numpy_dtype(dtype)).smallest_normal)) & (truth64 != 0)
+    bad = int(np.count_nonzero(ok & (~np.isfinite(got) | subnormal)))
+    ok &= np.isfinite(got) & ~subnormal
+    if not ok.any():
+        return 0.0, bad
+    err = np.abs(got[ok] - np.asarray(truth)[ok]).astype(np.float64) - 0.5 * ulp(truth64[ok], dtype)
+    s = np.broadcast_to(scale, truth64.shape)[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(err <= 0, 0.0, err / (UNIT_ROUNDOFF[dtype] * s))
+    return float(np.max(k)), bad
+
+
+def nice(k: float) -> float:
+    """The smallest number of the series 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, ... that is >= k (>= 1)."""
+    if k <= 1:
+        return 1.0
+    decade = 10 ** math.floor(math.log10(k))
+    for m in NICE + (10,):
+        if m * decade >= k * (1 - 1e-12):
+            return float(m * decade)
+    raise AssertionError(k)
+
+
+def calibrate(trials: int, seed: int) -> dict:
+    """Worst measured kappa per loss, quantity and dtype."""
+    worst: dict = {}
+    for i, (loss_id, loss) in enumerate(CATALOG.items()):
+        rng = np.random.default_rng([seed, i])
+        for dtype in DTYPES:
+            for reduction in loss.reductions:
+                for _ in range(trials):
+                    first, second, params = random_inputs(loss_id, rng, dtype)
+                    ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
+                    got_v, got_g = straightforward.value_and_grad(loss_id, first, second, reduction=reduction,
+                                                                   **params)
+                    value_overflowed = False
+                    for quantity, got, truth, s in (("value", got_v, ref.value, ref.scale_value),
+                                                    ("grad", got_g, ref.grad, ref.scale_grad)):
+                        k, bad = excess(got, truth, s, dtype)
+                        if quantity == "value":
+                            value_overflowed = bool(np.any(np.isfinite(np.asarray(truth, np.float64))
+                                                           & ~np.isfinite(got)))
+                        elif value_overflowed:  # an intermediate overflowed: the gradient is moot
+                            k, bad = 0.0, int(np.size(got))
+                        cell = worst.setdefault(loss_id, {}).setdefault(quantity, {}).setdefault(
+                            dtype, {"kappa": 0.0, "left_out": 0})
+                        cell["kappa"] = max(cell["kappa"], k)
+                        cell["left_out"] += bad
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=150, help="random inputs per loss, dtype and reduction")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dry-run", action="store_true", help="print the table, do not write kappa.json")
+    args = parser.parse_args()
+    worst = calibrate(args.trials, args.seed)
+    table = {}
+    print(f"{'loss':32} {'qty':5} " + " ".join(f"{d:>9}" for d in DTYPES) + "   kappa  (worst measured / (u S))")
+    for loss_id, per_q in worst.items():
+        table[loss_id] = {}
+        for quantity, per_dtype in per_q.items():
+            k = nice(2 * max(c["kappa"] for c in per_dtype.values()))
+            table[loss_id][quantity] = k
+            cells = " ".join(f"{per_dtype[d]['kappa']:9.3g}" for d in DTYPES)
+            left_out = sum(c["left_out"] for c in per_dtype.values())
+            note = f"  ({left_out} overflowed/subnormal elements left out)" if left_out else ""
+            print(f"{loss_id:32} {quantity:5} {cells}   {k:5g}{note}")
+    table["_method"] = (
+        "kappa = nice(2 x max over seeded random inputs of (|got - truth| - 0.5 ulp(truth)) / (u S)), >= 1, "
+        "where got is lossconf.reference.straightforward (every operation rounded to the dtype), truth and S "
+        f"from lossconf.reference.numpy_ref; benchmarks/calibrate_kappa.py --trials {args.trials} "
+        f"--seed {args.seed}; C in {list(CLASS_COUNTS)}, scales 1e-3..1e3, dtypes {list(DTYPES)}, all reductions"
+    )
+    if not args.dry_run:
+        KAPPA_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {KAPPA_JSON}")
+
+
+if __name__ == "__main__":
+    main()

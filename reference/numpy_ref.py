@@ -1,0 +1,839 @@
+"""The NumPy reference: value, closed-form gradient and error-model scales of every catalog loss.
+
+Precision: inputs of float16/bfloat16/float32 are evaluated in float64, float64 inputs in
+``np.longdouble`` (80-bit extended on x86-64; ``benchmarks/reference_accuracy.py`` measures it
+against a double-double alternative and against the mpmath oracle). The formulas are arranged so
+that no step cancels when the inputs are in their domain:
+
+- softmax family: ``z = x - max(x)``, ``r = sum_{c != argmax} exp(z_c)``, ``log-sum = log1p(r)``;
+  the loss is ``sum_c w_c t_c (log1p(r) - z_c)``, a sum of non-negative terms; the gradient at the
+  arg-max class is ``(sum_{c != a} w_c t_c - w_a t_a r) / (1 + r)`` instead of ``p_a - t_a``;
+- sigmoid CE: ``pw z softplus(-x) + (1 - z) softplus(x)``, softplus via ``max(x,0) + log1p(exp(-|x|))``;
+- ``log(1 - p)`` as ``log1p(-p)``.
+
+Non-finite inputs follow the mathematical limit (see ``value_and_grad``). Class losses are evaluated
+in row chunks of at most ``CHUNK_ELEMENTS`` working-precision elements, so the memory used besides
+the returned arrays stays bounded (a few chunks) whatever the input size.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+
+import ml_dtypes
+import numpy as np
+
+from lossconf.reference.catalog import REDUCTIONS, Loss, get_loss, get_variant
+
+CHUNK_ELEMENTS = 1 << 20  # per-chunk working set: a few arrays of this many elements
+
+# Hidden parameters (set by variants, accepted directly too): name -> default.
+HIDDEN_DEFAULTS: dict[str, object] = {
+    "smoothing_denominator": "C",
+    "clip": None,
+    "normalize": False,
+    "log_min": None,
+    "mean_denominator": "weights",
+    "all_ignored": "nan",
+    "factor": 1.0,
+}
+_HIDDEN_CHOICES = {
+    "smoothing_denominator": ("C", "C-1"),
+    "mean_denominator": ("weights", "count"),
+    "all_ignored": ("nan", "zero"),
+}
+
+
+def working_dtype(dtype) -> np.dtype:
+    """float64 for float16/bfloat16/float32 inputs, np.longdouble for float64 inputs."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        return np.dtype(np.longdouble)
+    if dtype in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16)):
+        return np.dtype(np.float64)
+    raise TypeError(f"dtype: expected float16, bfloat16, float32 or float64, got {dtype}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: one normalised call record shared by the reference and the oracle
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """A validated call: the loss, its inputs (original dtypes), reduction and every parameter."""
+
+    loss: Loss
+    first: np.ndarray
+    second: np.ndarray | None
+    reduction: str
+    params: dict  # catalog params and hidden params, defaults filled in
+    work: np.dtype  # working dtype
+
+    @property
+    def axis(self) -> int:
+        return self.params.get("axis", -1) % max(self.first.ndim, 1)
+
+
+def hidden_params_of(loss: Loss) -> tuple[str, ...]:
+    """Hidden parameters meaningful for ``loss``: those some variant of it overrides."""
+    names = {k for v in loss.variants for k in get_variant(v).overrides}
+    return tuple(sorted(names))
+
+
+def prepare(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
+            **params) -> Call:
+    """Validate a call and fill in defaults (ValueError/TypeError naming the bad argument)."""
+    loss = get_loss(loss_id)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
+    if reduction not in loss.reductions:
+        raise ValueError(f"reduction: {reduction!r} not allowed for {loss_id}; expected one of {loss.reductions}")
+    params = dict(params)
+    params.pop("reduction", None)
+    allowed_hidden = hidden_params_of(loss)
+    for name in params:
+        if name not in loss.param_names and name not in allowed_hidden:
+            expected = sorted(set(loss.param_names) - {"reduction"} | set(allowed_hidden))
+            raise ValueError(f"{name}: not a parameter of {loss_id}; expected one of {expected}")
+    full = {p.name: p.default for p in loss.params if p.name != "reduction"}
+    full.update({k: HIDDEN_DEFAULTS[k] for k in allowed_hidden})
+    if variant is not None:
+        if variant not in loss.variants:
+            get_variant(variant)  # unknown name -> ValueError listing the variants
+            raise ValueError(f"variant: {variant!r} is not a variant of {loss_id}; expected one of {loss.variants}")
+        for k, v in get_variant(variant).overrides.items():
+            if k in params and params[k] != v:
+                raise ValueError(f"{k}: {params[k]!r} contradicts variant {variant!r} ({k}={v!r})")
+            full[k] = v
+    full.update(params)
+
+    first = _float_array("first", first)
+    work = working_dtype(first.dtype)
+    if loss.classes_axis:
+        if first.ndim == 0:
+            raise ValueError(f"first: {loss_id} needs a class axis; got a 0-d array")
+        axis = full.get("axis", -1)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -first.ndim <= axis < first.ndim:
+            raise ValueError(f"axis: expected an integer in [-{first.ndim}, {first.ndim}), got {axis!r}")
+        if first.shape[axis] == 0:
+            raise ValueError("first: the class axis is empty (C = 0); expected at least one class")
+    second = _check_second(loss, first, second, full)
+    _check_params(loss, first, full)
+    _check_domains(loss, first, second, full)
+    return Call(loss, first, second, reduction, full, work)
+
+
+def _float_array(name: str, a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype == np.dtype(ml_dtypes.bfloat16) or np.issubdtype(a.dtype, np.floating):
+        if a.dtype not in (np.float16, np.float32, np.float64, np.dtype(ml_dtypes.bfloat16)):
+            raise TypeError(f"{name}: expected float16, bfloat16, float32 or float64, got {a.dtype}")
+        return a
+    if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+        return a.astype(np.float64)  # plain Python/int data: exact in float64
+    raise TypeError(f"{name}: expected a floating-point array, got dtype {a.dtype}")
+
+
+def _check_second(loss: Loss, first: np.ndarray, second, params: dict) -> np.ndarray | None:
+    if not loss.has_second:
+        if second is not None:
+            raise ValueError(f"second: {loss.id} takes one input; got a second array")
+        return None
+    if second is None:
+        raise ValueError(f"second: {loss.id} needs {loss.inputs[1].name}; got None")
+    if loss.inputs[1].role == "labels":
+        second = np.asarray(second)
+        if not (np.issubdtype(second.dtype, np.integer)):
+            raise TypeError(f"second: labels must be an integer array, got dtype {second.dtype}")
+        expected = tuple(np.delete(np.array(first.shape), params["axis"] % first.ndim))
+        if second.shape != expected:
+            raise ValueError(f"second: labels of shape {expected} expected (first without its class axis), "
+                             f"got {second.shape}")
+        return second.astype(np.int64)
+    second = _float_array("second", second)
+    if loss.inputs[1].role == "targets" and loss.id in ("mean_squared_error", "mean_absolute_error",
+                                                         "root_mean_squared_error"):
+        if not _broadcasts_to(second.shape, first.shape):
+            raise ValueError(f"second: shape {second.shape} does not broadcast to predictions {first.shape}")
+    elif second.shape != first.shape:
+        raise ValueError(f"second: shape {second.shape} expected equal to first's {first.shape}")
+    return second
+
+
+def _check_params(loss: Loss, first: np.ndarray, p: dict) -> None:
+    eps = p.get("label_smoothing", 0.0)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) or not 0 <= eps <= 1:
+        raise ValueError(f"label_smoothing: expected a number in [0, 1], got {eps!r}")
+    if p.get("weight") is not None:
+        w = _float_array("weight", p["weight"])
+        c = first.shape[p["axis"]]
+        if w.shape != (c,):
+            raise ValueError(f"weight: expected shape ({c},) (one weight per class), got {w.shape}")
+        if not np.all(w.astype(np.float64) >= 0):
+            raise ValueError("weight: expected non-negative (non-NaN) class weights")
+        p["weight"] = w
+    if p.get("pos_weight") is not None:
+        pw = _float_array("pos_weight", p["pos_weight"])
+        if not _broadcasts_to(pw.shape, first.shape):
+            raise ValueError(f"pos_weight: shape {pw.shape} does not broadcast to logits {first.shape}")
+        if not np.all(pw.astype(np.float64) >= 0):
+            raise ValueError("pos_weight: expected non-negative (non-NaN) values")
+        p["pos_weight"] = pw
+    ii = p.get("ignore_index")
+    if ii is not None and (isinstance(ii, bool) or not isinstance(ii, (int, np.integer))):
+        raise TypeError(f"ignore_index: expected None or an integer, got {ii!r}")
+    if "log_input" in p and not isinstance(p["log_input"], (bool, np.bool_)):
+        raise TypeError(f"log_input: expected a bool, got {p['log_input']!r}")
+    for name, choices in _HIDDEN_CHOICES.items():
+        if name in p and p[name] not in choices:
+            raise ValueError(f"{name}: expected one of {choices}, got {p[name]!r}")
+    if p.get("clip") is not None and not 0 < p["clip"] < 0.5:
+        raise ValueError(f"clip: expected a number in (0, 0.5), got {p['clip']!r}")
+    if p.get("clip") is not None and loss.id == "kl_divergence" and p["log_input"]:
+        raise ValueError("clip: the clipping variant of kl_divergence needs log_input=False")
+    if "factor" in p and not (isinstance(p["factor"], (int, float)) and p["factor"] > 0):
+        raise ValueError(f"factor: expected a positive number, got {p['factor']!r}")
+    if p.get("log_min") is not None and not isinstance(p["log_min"], (int, float)):
+        raise TypeError(f"log_min: expected a number, got {p['log_min']!r}")
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _check_domains(loss: Loss, first: np.ndarray, second: np.ndarray | None, p: dict) -> None:
+    first_role = loss.inputs[0].role
+    if first_role == "probabilities" or (loss.id == "kl_divergence" and not p["log_input"]):
+        _in_unit_interval("first", first)
+    if second is not None and loss.inputs[1].domain == "values in [0, 1]":
+        _in_unit_interval("second", second)
+    if second is not None and loss.inputs[1].role == "labels":
+        c = first.shape[p["axis"]]
+        bad = (second < 0) | (second >= c)
+        if p.get("ignore_index") is not None:
+            bad &= second != p["ignore_index"]
+        if bad.any():
+            raise ValueError(f"second: labels must be in [0, {c}) or ignore_index={p.get('ignore_index')}; "
+                             f"got {second[bad].flat[0]}")
+
+
+def _in_unit_interval(name: str, a: np.ndarray) -> None:
+    a64 = a.astype(np.float64)
+    if np.any((a64 < 0) | (a64 > 1)):
+        raise ValueError(f"{name}: probabilities must lie in [0, 1] (NaN allowed); "
+                         f"got values in [{np.nanmin(a64)}, {np.nanmax(a64)}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reference:
+    """Truth of one call: value, gradient (working dtype) and their error-model scales (float64)."""
+
+    value: np.ndarray
+    grad: np.ndarray
+    scale_value: np.ndarray | None = None
+    scale_grad: np.ndarray | None = None
+
+
+def evaluate(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
+             scales: bool = True, **params) -> Reference:
+    """Value, gradient and (when ``scales``) the error-model scales of one call, in one pass."""
+    call = prepare(loss_id, first, second, reduction=reduction, variant=variant, **params)
+    with np.errstate(all="ignore"):
+        return _LOSSES[call.loss.id](call, scales)
+
+
+def value_and_grad(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
+                   **params) -> tuple[np.ndarray, np.ndarray]:
+    """The loss value and d(sum of value)/d(first), both in ``working_dtype(first.dtype)``.
+
+    Shapes: ``value`` has one entry per sample ("none", class losses), per element ("none",
+    elementwise losses) or is 0-d ("mean"/"sum"); ``grad`` has the shape of ``first``.
+
+    Non-finite inputs (the mathematical limit): a NaN in a sample makes that sample's value and
+    gradient NaN (an ignored sample stays 0); a ``-inf`` logit with zero target weight contributes 0,
+    with positive weight the loss is ``+inf``; ``+inf`` logits with the others finite give a softmax
+    spread equally over the ``+inf`` classes; all logits ``-inf`` is NaN; ``0 * log 0 = 0``; a
+    probability of exactly 0 or 1 under a non-zero target gives ``+inf`` (finite with the clip and
+    clamp variants). Mean over nothing (N = 0, or every label ignored) is NaN (0 with
+    ``all_ignored="zero"``), sum over nothing is 0. The root-mean-squared error has no gradient at 0
+    (NaN). At the kink of |x - y| the gradient is 0. Where the clip/clamp variants cut, the gradient
+    is that of the clipped function (0).
+    """
+    ref = evaluate(loss_id, first, second, reduction=reduction, variant=variant, scales=False, **params)
+    return ref.value, ref.grad
+
+
+def magnitudes(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
+               **params) -> tuple[np.ndarray, np.ndarray]:
+    """Error-model scales (S_value, S_grad) as float64 arrays shaped like the value and the gradient.
+
+    The bound of a result is 0.5 ulp(truth) + kappa * u * S; S is the size of the quantities a correct
+    floating-point implementation combines (the catalog's ``scale`` string states it per loss). It is
+    finite and >= 0 wherever the truth is finite.
+    """
+    ref = evaluate(loss_id, first, second, reduction=reduction, variant=variant, scales=True, **params)
+    return ref.scale_value, ref.scale_grad
+
+
+# ---------------------------------------------------------------------------------------------
+# Drivers: class-axis rows in chunks, elementwise in flat chunks, reductions
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_chunks(rows: int, cols: int) -> Iterator[slice]:
+    step = max(1, CHUNK_ELEMENTS // max(cols, 1))
+    for start in range(0, rows, step):
+        yield slice(start, min(start + step, rows))
+
+
+def _to_rows(a: np.ndarray, axis: int) -> np.ndarray:
+    """View (copy only when the class axis is not last) of ``a`` as [samples, classes]."""
+    a = np.moveaxis(a, axis, -1)
+    return a.reshape(-1, a.shape[-1])
+
+
+def _from_rows(a: np.ndarray, call: Call) -> np.ndarray:
+    moved = np.moveaxis(call.first, call.axis, -1).shape
+    return np.moveaxis(a.reshape(moved), -1, call.axis)
+
+
+def _sum_factor(n: int) -> float:
+    """Summation-length factor 1 + log2(n) of the pairwise-summation error bound."""
+    return 1.0 + np.log2(max(n, 1))
+
+
+# A row kernel maps (x [R, C], second rows, call, scales) to value rows ([R] or [R, C]), grad rows
+# [R, C] and, when asked, their scales (float64).
+RowKernel = Callable[[np.ndarray, np.ndarray | None, Call, bool], tuple]
+
+
+def _rowwise(call: Call, kernel: RowKernel, scales: bool, per_sample: bool) -> tuple:
+    x = _to_rows(call.first, call.axis)
+    second = call.second
+    if second is not None:
+        labels = call.loss.inputs[1].role == "labels"
+        second = second.reshape(-1) if labels else _to_rows(second, call.axis)
+    rows, cols = x.shape
+    value = np.empty(rows if per_sample else (rows, cols), call.work)
+    grad = np.empty((rows, cols), call.work)
+    sv = np.empty(value.shape) if scales else None
+    sg = np.empty((rows, cols)) if scales else None
+    for sl in _row_chunks(rows, cols):
+        out = kernel(x[sl].astype(call.work), None if second is None else second[sl], call, scales)
+        value[sl], grad[sl] = out[0], out[1]
+        if scales:
+            sv[sl], sg[sl] = out[2], out[3]
+    grad = _from_rows(grad, call)
+    sg = _from_rows(sg, call) if scales else None
+    rest = tuple(np.delete(np.array(call.first.shape), call.axis))
+    if per_sample:
+        value = value.reshape(rest)
+        sv = sv.reshape(rest) if scales else None
+    else:
+        value = _from_rows(value, call)
+        sv = _from_rows(sv, call) if scales else None
+    return value, grad, sv, sg
+
+
+def _reduce(call: Call, value, grad, sv, sg, denominator=None) -> Reference:
+    """Apply the reduction: mean divides by ``denominator`` (default: number of values)."""
+    if call.reduction == "none":
+        return Reference(value, grad, sv, sg)
+    n = value.size
+    total = np.sum(value, dtype=call.work)
+    if call.reduction == "sum":
+        d = call.work.type(1)
+    else:
+        d = call.work.type(n) if denominator is None else denominator
+    out = np.asarray(total / d, dtype=call.work)
+    grad = grad / d
+    if sv is not None:
+        sv = np.asarray(float(np.sum(sv) * _sum_factor(n) / float(d)) if n else 0.0)
+        sg = sg / float(d) if float(d) != 0 else np.zeros_like(sg)
+    return Reference(out, grad, sv, sg)
+
+
+def _zero_times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b with 0 * (+-inf) = 0 (the convention 0 log 0 = 0)."""
+    out = a * b
+    out[(a == 0) & ~np.isnan(b)] = 0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Softmax family
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Softmax:
+    """Row quantities: z = x - max (limits for +inf rows), e = exp(z) with e_argmax = 1, r, log1p(r)."""
+
+    z: np.ndarray  # [R, C]; overwritten by exp(z) in _exp_parts
+    argmax: np.ndarray  # [R]
+    rows: np.ndarray  # arange(R)
+    m: np.ndarray  # row max (0 for rows with +inf logits, which are already shifted)
+
+
+def _shift(x: np.ndarray) -> _Softmax:
+    """In place: x -> x - max(x) per row; rows whose max is +inf get their limit (0 / -inf)."""
+    m = np.max(x, axis=1)
+    inf_rows = np.isposinf(m)
+    if inf_rows.any():
+        x[inf_rows] = np.where(np.isposinf(x[inf_rows]), 0.0, -np.inf)
+        m = np.where(inf_rows, 0, m)  # work in the shifted frame for these rows
+    x -= m[:, None]
+    argmax = np.argmax(x, axis=1)
+    return _Softmax(x, argmax, np.arange(x.shape[0]), m)
+
+
+def _exp_parts(s: _Softmax) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In place z -> e = exp(z); returns (e, r = sum of e off the arg-max, L = log1p(r))."""
+    e = np.exp(s.z, out=s.z)
+    e[s.rows, s.argmax] = 0
+    r = np.sum(e, axis=1)
+    e[s.rows, s.argmax] = 1
+    return e, r, np.log1p(r)
+
+
+def _smoothed(t: np.ndarray, call: Call) -> np.ndarray:
+    """Targets with label smoothing: (1-eps) t + eps/C, or + eps/(C-1) (1-t) for the C-1 variant."""
+    eps = call.params.get("label_smoothing", 0.0)
+    if eps == 0:
+        return t
+    c = t.shape[1]
+    w = call.work.type
+    if call.params.get("smoothing_denominator", "C") == "C":
+        return w(1 - w(eps)) * t + w(eps) / w(c)
+    spread = w(eps) / w(c - 1) * (1 - t) if c > 1 else 0.0
+    return w(1 - w(eps)) * t + spread
+
+
+def _xent_rows(x: np.ndarray, t: np.ndarray, call: Call, scales: bool) -> tuple:
+    """Softmax CE rows with dense weighted targets wt = w_c t'_c (x is a working copy, consumed)."""
+    nan_rows = np.isnan(x).any(axis=1) | np.isnan(t).any(axis=1)
+    xa = np.abs(x) if scales else None
+    s = _shift(x)
+    t_rest = t.copy()
+    t_rest[s.rows, s.argmax] = 0
+    t_rest_sum = np.sum(t_rest, axis=1)
+    del t_rest
+    t_a = t[s.rows, s.argmax]
+    total = t_rest_sum + t_a
+    lin = -np.einsum("ij,ij->i", t, s.z)
+    redo = np.isnan(lin)  # 0 * (-inf) terms: recompute those rows with the 0 log 0 convention
+    if redo.any():
+        lin[redo] = -np.sum(_zero_times(t[redo], s.z[redo]), axis=1)
+    e, r, big_l = _exp_parts(s)
+    value = total * big_l + lin
+    p = (e / (1 + r)[:, None]).astype(np.float64) if scales else None  # before e becomes the gradient
+    grad = e
+    grad *= (total / (1 + r))[:, None]
+    grad -= t
+    grad[s.rows, s.argmax] = (t_rest_sum - t_a * r) / (1 + r)
+    value[nan_rows] = np.nan
+    grad[nan_rows] = np.nan
+    if not scales:
+        return value, grad
+    lse = np.abs(np.where(np.isfinite(s.m), s.m, 0) + big_l).astype(np.float64)
+    a = (1 + np.where(np.isfinite(xa), xa, 0).astype(np.float64) + lse[:, None])  # 1 + |x_c| + |lse|
+    ta = np.abs(t).astype(np.float64)
+    factor = _sum_factor(x.shape[1])
+    sv = factor * np.sum(ta * a, axis=1)
+    sg = factor * (np.sum(ta, axis=1)[:, None] * p + ta) * a
+    return value, grad, _finite_where(sv, value), _finite_where(sg, grad)
+
+
+def _finite_where(scale: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Scales are only meaningful where the truth is finite; elsewhere report 0."""
+    return np.where(np.isfinite(truth) & np.isfinite(scale), scale, np.where(np.isfinite(truth), np.inf, 0.0))
+
+
+def _class_weights(call: Call, cols: int) -> np.ndarray | None:
+    w = call.params.get("weight")
+    return None if w is None else w.astype(call.work)
+
+
+def _softmax_cross_entropy(call: Call, scales: bool) -> Reference:
+    def kernel(x, t, call, scales):
+        t = _smoothed(t.astype(call.work), call)
+        w = _class_weights(call, x.shape[1])
+        if w is not None:
+            t = t * w
+        return _xent_rows(x, t, call, scales)
+
+    value, grad, sv, sg = _rowwise(call, kernel, scales, per_sample=True)
+    return _reduce(call, value, grad, sv, sg)
+
+
+def _sparse_softmax_cross_entropy(call: Call, scales: bool) -> Reference:
+    ignore = call.params.get("ignore_index")
+
+    def kernel(x, labels, call, scales):
+        rows, cols = x.shape
+        kept = labels != ignore if ignore is not None else np.ones(rows, bool)
+        t = np.zeros((rows, cols), call.work)
+        t[np.flatnonzero(kept), labels[kept]] = 1
+        t = _smoothed(t, call)
+        w = _class_weights(call, cols)
+        if w is not None:
+            t = t * w
+        t[~kept] = 0
+        out = list(_xent_rows(x, t, call, scales))
+        out[0][~kept] = 0  # ignored samples contribute nothing, whatever their logits
+        out[1][~kept] = 0
+        if scales:
+            out[2][~kept] = 0
+            out[3][~kept] = 0
+        return tuple(out)
+
+    value, grad, sv, sg = _rowwise(call, kernel, scales, per_sample=True)
+    labels = call.second
+    kept = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
+    w = call.params.get("weight")
+    if call.params["mean_denominator"] == "count" or w is None:
+        denom = call.work.type(np.count_nonzero(kept))
+    else:
+        denom = np.sum(w.astype(call.work)[labels[kept]], dtype=call.work)
+    ref = _reduce(call, value, grad, sv, sg, denominator=denom)
+    if call.reduction == "mean" and not kept.any():
+        if call.params["all_ignored"] == "zero":
+            ref.value = np.asarray(0, call.work)
+        ref.grad = np.zeros_like(ref.grad)  # nothing depends on the logits
+    return ref
+
+
+def _softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple:
+    nan_rows = np.isnan(x).any(axis=1)
+    xa = np.abs(x) if scales else None
+    s = _shift(x)
+    e, r, big_l = _exp_parts(s)
+    p = e / (1 + r)[:, None]
+    p[nan_rows] = np.nan
+    grad = np.zeros_like(p)  # softmax sums to one
+    grad[nan_rows] = np.nan
+    if not scales:
+        return p, grad
+    a = _abs_logit_scale(xa, s, big_l)
+    sv = _sum_factor(x.shape[1]) * p.astype(np.float64) * a
+    return p, grad, _finite_where(sv, p), _finite_where(sv, grad)
+
+
+def _abs_logit_scale(xa: np.ndarray, s: _Softmax, big_l: np.ndarray) -> np.ndarray:
+    """1 + |x_c| + |lse(x)| per element (shifted values in rows with +inf logits; -inf counted as 0)."""
+    lse = np.abs(np.where(np.isfinite(s.m), s.m, 0) + big_l).astype(np.float64)
+    return 1 + np.where(np.isfinite(xa), xa, 0).astype(np.float64) + lse[:, None]
+
+
+def _log_softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple:
+    nan_rows = np.isnan(x).any(axis=1)
+    xa = np.abs(x) if scales else None
+    s = _shift(x)
+    z = s.z.copy()
+    e, r, big_l = _exp_parts(s)
+    value = z - big_l[:, None]
+    c = x.shape[1]
+    p = e / (1 + r)[:, None]
+    grad = 1 - c * p
+    value[nan_rows] = np.nan
+    grad[nan_rows] = np.nan
+    if not scales:
+        return value, grad
+    a = _abs_logit_scale(xa, s, big_l)
+    f = _sum_factor(c)
+    return value, grad, _finite_where(f * a, value), _finite_where(1 + f * c * p.astype(np.float64) * a, grad)
+
+
+def _softmax(call: Call, scales: bool) -> Reference:
+    return Reference(*_rowwise(call, _softmax_rows, scales, per_sample=False))
+
+
+def _log_softmax(call: Call, scales: bool) -> Reference:
+    return Reference(*_rowwise(call, _log_softmax_rows, scales, per_sample=False))
+
+
+def _smooth_labels(call: Call, scales: bool) -> Reference:
+    def kernel(y, _second, call, scales):
+        nan = np.isnan(y)
+        value = _smoothed(y, call)
+        if value is y:
+            value = y.copy()
+        eps = call.work.type(call.params["label_smoothing"])
+        c = y.shape[1]
+        slope = 1 - eps
+        if call.params["smoothing_denominator"] == "C-1" and c > 1:
+            slope = slope - eps / (c - 1)
+        grad = np.full_like(value, slope)
+        grad[nan] = np.nan
+        if not scales:
+            return value, grad
+        return value, grad, np.abs(value).astype(np.float64) + float(eps), np.ones(grad.shape)
+
+    return Reference(*_rowwise(call, kernel, scales, per_sample=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Probability losses (categorical CE, KL divergence)
+# ---------------------------------------------------------------------------------------------
+
+
+def _clip(p: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """Clipped values and the mask where the clip is inactive (gradient passes)."""
+    inside = (p >= lo) & (p <= hi)
+    return np.clip(p, lo, hi), inside | np.isnan(p)
+
+
+def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
+    clip = call.params.get("clip")
+    normalize = call.params.get("normalize", False)
+
+    def kernel(p, t, call, scales):
+        t = t.astype(call.work)
+        total_p = np.sum(p, axis=1, keepdims=True) if normalize else call.work.type(1)
+        q = p / total_p if normalize else p
+        inside = np.ones(q.shape, bool)
+        if clip is not None:
+            q, inside = _clip(q, call.work.type(clip), 1 - call.work.type(clip))
+        value = -np.sum(_zero_times(t, np.log(q)), axis=1)
+        g = np.where(inside & (t != 0), -t / np.where(q == 0, 1, q), 0)
+        g = np.where(inside & (t != 0) & (q == 0), -np.inf * np.sign(t), g)
+        if normalize:
+            kept_t = np.sum(np.where(inside, t, 0), axis=1, keepdims=True)
+            g = (g + kept_t) / total_p
+        nan_rows = np.isnan(p).any(axis=1) | np.isnan(t).any(axis=1)
+        value[nan_rows] = np.nan
+        g[nan_rows] = np.nan
+        if not scales:
+            return value, g
+        ta = np.abs(t).astype(np.float64)
+        logq = np.abs(np.log(q)).astype(np.float64)
+        sv = _sum_factor(p.shape[1]) * np.sum(_zero_times(ta, logq + 1), axis=1)
+        q64 = q.astype(np.float64)
+        sg = np.where(inside & (ta != 0), ta / np.where(q64 == 0, 1, q64), 0)
+        if normalize:
+            sg = (sg + np.sum(ta, axis=1, keepdims=True)) / np.asarray(total_p, np.float64)
+        return value, g, _finite_where(sv, value), _finite_where(sg, g)
+
+    return _reduce(call, *_rowwise(call, kernel, scales, per_sample=True))
+
+
+def _kl_divergence(call: Call, scales: bool) -> Reference:
+    clip = call.params.get("clip")
+    log_input = call.params["log_input"]
+
+    def kernel(q, p, call, scales):
+        p = p.astype(call.work)
+        inside = np.ones(q.shape, bool)
+        if clip is not None:  # Keras clips both to [clip, 1]
+            p = np.clip(p, call.work.type(clip), 1)
+            q, inside = _clip(q, call.work.type(clip), call.work.type(1))
+        log_q = q if log_input else np.log(q)
+        value = np.sum(_zero_times(p, np.log(p) - log_q), axis=1)
+        if log_input:
+            g = -p.copy()
+        else:
+            g = np.where(inside & (p != 0), -p / np.where(q == 0, 1, q), 0)
+            g = np.where(inside & (p != 0) & (q == 0), -np.inf * np.sign(p), g)
+        nan_rows = np.isnan(q).any(axis=1) | np.isnan(p).any(axis=1)
+        value[nan_rows] = np.nan
+        g[nan_rows] = np.nan
+        if not scales:
+            return value, g
+        pa = np.abs(p).astype(np.float64)
+        mags = np.abs(np.log(p)).astype(np.float64) + np.abs(log_q).astype(np.float64)
+        sv = _sum_factor(q.shape[1]) * np.sum(_zero_times(pa, mags), axis=1)
+        sg = pa if log_input else np.where(inside & (pa != 0), pa / np.where(q == 0, 1, q).astype(np.float64), 0)
+        return value, g, _finite_where(sv, value), _finite_where(sg, g)
+
+    return _reduce(call, *_rowwise(call, kernel, scales, per_sample=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise losses
+# ---------------------------------------------------------------------------------------------
+
+
+def _elementwise(call: Call, kernel: Callable, scales: bool) -> Reference:
+    """Run ``kernel(x, y, extra)`` over flat chunks; y and pos_weight broadcast to x's shape."""
+    shape = call.first.shape
+    x = call.first.reshape(-1)
+    ys = [] if call.second is None else [np.broadcast_to(call.second, shape).reshape(-1)]
+    if call.params.get("pos_weight") is not None:
+        ys.append(np.broadcast_to(call.params["pos_weight"], shape).reshape(-1))
+    n = x.size
+    value, grad = np.empty(n, call.work), np.empty(n, call.work)
+    sv = np.empty(n) if scales else None
+    sg = np.empty(n) if scales else None
+    for sl in _row_chunks(n, 1):
+        out = kernel(x[sl].astype(call.work), *[y[sl].astype(call.work) for y in ys])
+        value[sl], grad[sl] = out[0], out[1]
+        if scales:
+            sv[sl], sg[sl] = _finite_where(out[2], out[0]), _finite_where(out[3], out[1])
+    sv, sg = (None, None) if not scales else (sv.reshape(shape), sg.reshape(shape))
+    return _reduce(call, value.reshape(shape), grad.reshape(shape), sv, sg)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), via exp(-|x|) so that nothing overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_cross_entropy(call: Call, scales: bool) -> Reference:
+    eps = call.params["label_smoothing"]
+
+    def kernel(x, z, pw=None):
+        w = call.work.type
+        if eps:
+            z = w(1 - w(eps)) * z + w(eps) / 2
+        pw = w(1) if pw is None else pw
+        value = _zero_times(pw * z, _softplus(-x)) + _zero_times(1 - z, _softplus(x))
+        grad = _zero_times(1 - z, _sigmoid(x)) - _zero_times(pw * z, _sigmoid(-x))
+        nan = np.isnan(x) | np.isnan(z)
+        value[nan], grad[nan] = np.nan, np.nan
+        if not scales:
+            return value, grad
+        ax, az, apw = np.nan_to_num(np.abs(x), posinf=0), np.abs(z), np.abs(pw)
+        sv = (1 + az + apw * az) * (ax + np.log1p(np.exp(-ax)))
+        sg = 1 + (1 + apw) * az
+        return value, grad, sv.astype(np.float64), np.broadcast_to(sg, x.shape).astype(np.float64)
+
+    return _elementwise(call, kernel, scales)
+
+
+def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
+    clip, log_min = call.params.get("clip"), call.params.get("log_min")
+
+    def kernel(p, z):
+        w = call.work.type
+        inside = np.ones(p.shape, bool)
+        if clip is not None:
+            p, inside = _clip(p, w(clip), 1 - w(clip))
+        log_p, log_1mp = np.log(p), np.log1p(-p)
+        pass_p = pass_1mp = inside
+        if log_min is not None:
+            pass_p, pass_1mp = inside & (log_p >= log_min), inside & (log_1mp >= log_min)
+            log_p, log_1mp = np.maximum(log_p, w(log_min)), np.maximum(log_1mp, w(log_min))
+        value = -(_zero_times(z, log_p) + _zero_times(1 - z, log_1mp))
+        # d/dp: -z/p + (1-z)/(1-p), each term 0 where its coefficient is 0 or its log is clamped
+        term_p = np.where(pass_p & (z != 0), -z / np.where(p == 0, 1, p), 0)
+        term_p = np.where(pass_p & (z != 0) & (p == 0), -np.inf, term_p)
+        term_1mp = np.where(pass_1mp & (z != 1), (1 - z) / np.where(p == 1, 1, 1 - p), 0)
+        term_1mp = np.where(pass_1mp & (z != 1) & (p == 1), np.inf, term_1mp)
+        grad = term_p + term_1mp
+        interior = pass_p & pass_1mp & (p > 0) & (p < 1)
+        grad = np.where(interior, (p - z) / (p * (1 - p)), grad)  # no cancellation near p = z
+        nan = np.isnan(p) | np.isnan(z)
+        value[nan], grad[nan] = np.nan, np.nan
+        if not scales:
+            return value, grad
+        z64, lp, l1 = z.astype(np.float64), np.abs(log_p).astype(np.float64), np.abs(log_1mp).astype(np.float64)
+        sv = _zero_times(np.abs(z64), lp) + _zero_times(np.abs(1 - z64), l1 + 1)
+        sg = np.abs(term_p).astype(np.float64) + np.abs(term_1mp).astype(np.float64)
+        return value, grad, sv, sg
+
+    return _elementwise(call, kernel, scales)
+
+
+def _mean_squared_error(call: Call, scales: bool) -> Reference:
+    factor = call.params["factor"]
+
+    def kernel(x, y):
+        d = x - y
+        value = call.work.type(factor) * d * d
+        grad = call.work.type(2 * factor) * d
+        if not scales:
+            return value, grad
+        return value, grad, np.abs(value).astype(np.float64), np.abs(grad).astype(np.float64)
+
+    return _elementwise(call, kernel, scales)
+
+
+def _mean_absolute_error(call: Call, scales: bool) -> Reference:
+    def kernel(x, y):
+        d = x - y
+        value, grad = np.abs(d), np.sign(d)
+        if not scales:
+            return value, grad
+        return value, grad, value.astype(np.float64), np.ones(d.shape)
+
+    return _elementwise(call, kernel, scales)
+
+
+def _root_mean_squared_error(call: Call, scales: bool) -> Reference:
+    x = call.first.astype(call.work)
+    d = x - np.broadcast_to(call.second, x.shape).astype(call.work)
+    n = d.size
+    value = np.sqrt(np.sum(d * d) / call.work.type(n)) if n else np.asarray(np.nan, call.work)
+    grad = d / (n * value) if value != 0 else np.full_like(d, np.nan)
+    value = np.asarray(value, call.work)
+    if not scales:
+        return Reference(value, grad)
+    f = _sum_factor(n)
+    sv = np.asarray(f * float(value)) if np.isfinite(value) else np.asarray(0.0)
+    sg = f * np.abs(grad).astype(np.float64)
+    return Reference(value, grad, sv, _finite_where(sg, grad))
+
+
+def _sigmoid_loss(call: Call, scales: bool) -> Reference:
+    def kernel(x):
+        s = _sigmoid(x)
+        s_neg = _sigmoid(-x)  # 1 - s without cancellation
+        grad = s * s_neg
+        if not scales:
+            return s, grad
+        s64, ax = s.astype(np.float64), np.abs(x).astype(np.float64)
+        ax = np.where(np.isfinite(ax), ax, 0)
+        sn64 = s_neg.astype(np.float64)
+        # autodiff forms s (1 - s): 1 - s carries an absolute rounding error of order u
+        return s, grad, s64 * (1 + ax * sn64), s64 * (sn64 * (1 + ax) + 1)
+
+    return _elementwise(call, kernel, scales)
+
+
+_LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
+    "softmax_cross_entropy": _softmax_cross_entropy,
+    "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
+    "sigmoid_cross_entropy": _sigmoid_cross_entropy,
+    "binary_cross_entropy": _binary_cross_entropy,
+    "categorical_cross_entropy": _categorical_cross_entropy,
+    "mean_squared_error": _mean_squared_error,
+    "mean_absolute_error": _mean_absolute_error,
+    "root_mean_squared_error": _root_mean_squared_error,
+    "kl_divergence": _kl_divergence,
+    "smooth_labels": _smooth_labels,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "sigmoid": _sigmoid_loss,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _kappa_table() -> dict:
+    return json.loads(resources.files("lossconf").joinpath("kappa.json").read_text())
+
+
+def kappa(loss_id: str, quantity: str) -> float:
+    """Calibrated kappa of the error model for ``loss_id`` and quantity "value" or "grad" (kappa.json)."""
+    get_loss(loss_id)
+    if quantity not in ("value", "grad"):
+        raise ValueError(f"quantity: expected 'value' or 'grad', got {quantity!r}")
+    return float(_kappa_table()[loss_id][quantity])

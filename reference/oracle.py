@@ -1,0 +1,414 @@
+"""The mpmath oracle: every catalog loss in arbitrary precision, to check the NumPy reference.
+
+Same arguments and semantics as ``lossconf.reference.numpy_ref.value_and_grad`` (the call is
+validated by the same ``prepare``), written as directly as the formulas read: ``log_softmax = x -
+log(sum(exp(x)))`` at ``DIGITS`` significant digits, so cancellation costs nothing. Slow (pure
+Python, one sample at a time); meant for small test inputs. Results are NumPy object arrays of
+``mpmath.mpf`` with the reference's shapes.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+from mpmath import mp, mpf
+
+from lossconf.reference.numpy_ref import Call, prepare
+
+DIGITS = 60
+INF, NAN = mpf("inf"), mpf("nan")
+
+
+def value_and_grad(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
+                   **params) -> tuple[np.ndarray, np.ndarray]:
+    """Value and d(sum of value)/d(first) as object arrays of mpf (``DIGITS`` significant digits)."""
+    call = prepare(loss_id, first, second, reduction=reduction, variant=variant, **params)
+    with mp.workdps(DIGITS):
+        return _ORACLES[call.loss.id](call)
+
+
+def to_mpf(a) -> np.ndarray:
+    """Exact conversion of a float/int array (any dtype incl. bfloat16, longdouble) to mpf objects.
+
+    Call inside ``mp.workdps(DIGITS)`` for longdouble (its two float64 halves are added in mpmath).
+    """
+    a = np.asarray(a)
+    flat = [mpf(float(v)) if a.dtype != np.longdouble else _longdouble_to_mpf(v) for v in a.reshape(-1)]
+    out = np.empty(len(flat), dtype=object)
+    out[:] = flat
+    return out.reshape(a.shape)
+
+
+def _longdouble_to_mpf(v: np.longdouble) -> mpf:
+    hi = np.float64(v)
+    return mpf(float(hi)) + mpf(float(np.float64(v - np.longdouble(hi))))
+
+
+def _isnan(v: mpf) -> bool:
+    return mpmath.isnan(v)
+
+
+def _times(a: mpf, b: mpf) -> mpf:
+    """a * b with 0 * inf = 0 (0 log 0 = 0); NaN stays NaN."""
+    if a == 0 and not _isnan(b):
+        return mpf(0)
+    return a * b
+
+
+def _log(v: mpf) -> mpf:
+    if _isnan(v):
+        return NAN
+    if v == 0:
+        return -INF
+    return mpmath.log(v) if v > 0 else NAN
+
+
+def _log1p(v: mpf) -> mpf:
+    return _log(1 + v)
+
+
+def _rows(call: Call):
+    """(x rows, second rows) as lists of lists of mpf, class axis last; labels stay ints."""
+    x = np.moveaxis(to_mpf(call.first), call.axis, -1)
+    x2 = x.reshape(-1, x.shape[-1]) if x.shape[-1] else x.reshape(0, 0)
+    sec = None
+    if call.second is not None:
+        if call.loss.inputs[1].role == "labels":
+            sec = [int(v) for v in call.second.reshape(-1)]
+        else:
+            sec = np.moveaxis(to_mpf(call.second), call.axis, -1).reshape(x2.shape).tolist()
+    return x2.tolist(), sec
+
+
+def _unrows(values, call: Call, per_sample: bool):
+    moved = np.moveaxis(call.first, call.axis, -1).shape
+    out = np.empty(len(values) * (1 if per_sample else moved[-1]), dtype=object)
+    out[:] = [v for row in values for v in ([row] if per_sample else row)]
+    if per_sample:
+        return out.reshape(moved[:-1])
+    return np.moveaxis(out.reshape(moved), -1, call.axis)
+
+
+def _reduce(call: Call, value: np.ndarray, grad: np.ndarray, denominator: mpf | None = None):
+    if call.reduction == "none":
+        return value, grad
+    total = mpmath.fsum(value.reshape(-1)) if value.size else mpf(0)
+    d = mpf(1) if call.reduction == "sum" else (mpf(value.size) if denominator is None else denominator)
+    div = np.vectorize(lambda g: g / d if d != 0 else (NAN if g == 0 else g * INF), otypes=[object])
+    mean = total / d if d != 0 else NAN
+    return np.array(mean, dtype=object), (div(grad) if grad.size else grad)
+
+
+def _smooth(t: list, call: Call) -> list:
+    eps = mpf(call.params.get("label_smoothing", 0.0))
+    c = len(t)
+    if call.params.get("smoothing_denominator", "C") == "C":
+        return [(1 - eps) * v + eps / c for v in t]
+    return [(1 - eps) * v + (eps / (c - 1) * (1 - v) if c > 1 else 0) for v in t]
+
+
+def _log_softmax(x: list) -> list:
+    """x - log(sum exp x), with the limits for +-inf logits and NaN for NaN rows."""
+    if any(_isnan(v) for v in x):
+        return [NAN] * len(x)
+    m = max(x)
+    if m == INF:  # the +inf classes share the mass equally
+        k = sum(1 for v in x if v == INF)
+        return [-mpmath.log(k) if v == INF else -INF for v in x]
+    if m == -INF:
+        return [NAN] * len(x)
+    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in x))
+    return [v - lse for v in x]
+
+
+def _xent_row(x: list, wt: list) -> tuple[mpf, list]:
+    """-sum wt_c log_softmax(x)_c and its gradient sum(wt) softmax(x) - wt."""
+    if any(_isnan(v) for v in wt):
+        return NAN, [NAN] * len(x)
+    logp = _log_softmax(x)
+    value = -mpmath.fsum(_times(w, lp) for w, lp in zip(wt, logp, strict=True))
+    total = mpmath.fsum(wt)
+    grad = [total * mpmath.exp(lp) - w for w, lp in zip(wt, logp, strict=True)]
+    return value, grad
+
+
+def _weights(call: Call, c: int) -> list:
+    w = call.params.get("weight")
+    return [mpf(1)] * c if w is None else list(to_mpf(w))
+
+
+def _softmax_cross_entropy(call: Call):
+    xs, ts = _rows(call)
+    w = _weights(call, len(xs[0]) if xs else 0)
+    out = [_xent_row(x, [wc * tc for wc, tc in zip(w, _smooth(t, call), strict=True)])
+           for x, t in zip(xs, ts, strict=True)]
+    value = _unrows([o[0] for o in out], call, True)
+    grad = _unrows([o[1] for o in out], call, False)
+    return _reduce(call, value, grad)
+
+
+def _sparse_softmax_cross_entropy(call: Call):
+    xs, labels = _rows(call)
+    c = call.first.shape[call.axis]
+    w = _weights(call, c)
+    ignore = call.params.get("ignore_index")
+    out, kept = [], []
+    for x, y in zip(xs, labels, strict=True):
+        if ignore is not None and y == ignore:
+            out.append((mpf(0), [mpf(0)] * c))
+            continue
+        kept.append(y)
+        onehot = [mpf(int(k == y)) for k in range(c)]
+        out.append(_xent_row(x, [wc * tc for wc, tc in zip(w, _smooth(onehot, call), strict=True)]))
+    value = _unrows([o[0] for o in out], call, True)
+    grad = _unrows([o[1] for o in out], call, False)
+    if call.params["mean_denominator"] == "count":
+        denom = mpf(len(kept))
+    else:
+        denom = mpmath.fsum(w[y] for y in kept) if kept else mpf(0)
+    value, grad = _reduce(call, value, grad, denom)
+    if call.reduction == "mean" and not kept:
+        if call.params["all_ignored"] == "zero":
+            value = np.array(mpf(0), dtype=object)
+        grad = _zeros(grad.shape)
+    return value, grad
+
+
+def _zeros(shape) -> np.ndarray:
+    out = np.empty(shape, dtype=object)
+    out.reshape(-1)[:] = [mpf(0)] * out.size
+    return out
+
+
+def _rowwise_elementwise(call: Call, row_fn):
+    """Apply row_fn(row) -> (values, grads) to every class row; values keep the input's shape."""
+    xs, _ = _rows(call)
+    out = [row_fn(x) for x in xs]
+    return _unrows([o[0] for o in out], call, False), _unrows([o[1] for o in out], call, False)
+
+
+def _softmax(call: Call):
+    def row(x):
+        lp = _log_softmax(x)
+        return [mpmath.exp(v) for v in lp], [NAN if _isnan(v) else mpf(0) for v in lp]
+
+    return _rowwise_elementwise(call, row)
+
+
+def _log_softmax_loss(call: Call):
+    def row(x):
+        lp = _log_softmax(x)
+        return lp, [1 - len(x) * mpmath.exp(v) for v in lp]
+
+    return _rowwise_elementwise(call, row)
+
+
+def _smooth_labels(call: Call):
+    eps = mpf(call.params["label_smoothing"])
+
+    def row(y):
+        c = len(y)
+        slope = 1 - eps - (eps / (c - 1) if call.params["smoothing_denominator"] == "C-1" and c > 1 else 0)
+        return _smooth(y, call), [NAN if _isnan(v) else slope for v in y]
+
+    return _rowwise_elementwise(call, row)
+
+
+def _clip(v: mpf, lo: mpf, hi: mpf) -> tuple[mpf, bool]:
+    if _isnan(v):
+        return v, True
+    return min(max(v, lo), hi), lo <= v <= hi
+
+
+def _categorical_cross_entropy(call: Call):
+    xs, ts = _rows(call)
+    clip, normalize = call.params.get("clip"), call.params.get("normalize", False)
+    values, grads = [], []
+    for p, t in zip(xs, ts, strict=True):
+        if any(_isnan(v) for v in p + t):
+            values.append(NAN)
+            grads.append([NAN] * len(p))
+            continue
+        total = mpmath.fsum(p) if normalize else mpf(1)
+        q = [v / total for v in p]
+        inside = [True] * len(q)
+        if clip is not None:
+            q, inside = zip(*[_clip(v, mpf(clip), 1 - mpf(clip)) for v in q], strict=True)
+        values.append(-mpmath.fsum(_times(tc, _log(qc)) for tc, qc in zip(t, q, strict=True)))
+        g = [(-tc / qc if qc != 0 else -INF * mpmath.sign(tc)) if ok and tc != 0 else mpf(0)
+             for tc, qc, ok in zip(t, q, inside, strict=True)]
+        if normalize:
+            kept_t = mpmath.fsum(tc for tc, ok in zip(t, inside, strict=True) if ok)
+            g = [(gc + kept_t) / total for gc in g]
+        grads.append(g)
+    return _reduce(call, _unrows(values, call, True), _unrows(grads, call, False))
+
+
+def _kl_divergence(call: Call):
+    xs, ps = _rows(call)
+    clip, log_input = call.params.get("clip"), call.params["log_input"]
+    values, grads = [], []
+    for q, p in zip(xs, ps, strict=True):
+        if any(_isnan(v) for v in q + p):
+            values.append(NAN)
+            grads.append([NAN] * len(q))
+            continue
+        inside = [True] * len(q)
+        if clip is not None:
+            p = [min(max(v, mpf(clip)), mpf(1)) for v in p]
+            q, inside = zip(*[_clip(v, mpf(clip), mpf(1)) for v in q], strict=True)
+        log_q = list(q) if log_input else [_log(v) for v in q]
+        values.append(mpmath.fsum(_times(pc, _log(pc) - lq) for pc, lq in zip(p, log_q, strict=True)))
+        if log_input:
+            grads.append([-pc for pc in p])
+        else:
+            grads.append([(-pc / qc if qc != 0 else -INF * mpmath.sign(pc)) if ok and pc != 0 else mpf(0)
+                          for pc, qc, ok in zip(p, q, inside, strict=True)])
+    return _reduce(call, _unrows(values, call, True), _unrows(grads, call, False))
+
+
+def _elementwise(call: Call, fn):
+    """fn(x, y, pos_weight) -> (value, grad) per element; second/pos_weight broadcast to first."""
+    shape = call.first.shape
+    x = to_mpf(call.first).reshape(-1)
+    y = to_mpf(np.broadcast_to(call.second, shape)).reshape(-1) if call.second is not None else [None] * x.size
+    pw = call.params.get("pos_weight")
+    pw = to_mpf(np.broadcast_to(pw, shape)).reshape(-1) if pw is not None else [mpf(1)] * x.size
+    out = [fn(a, b, c) if not (_isnan(a) or (b is not None and _isnan(b))) else (NAN, NAN)
+           for a, b, c in zip(x, y, pw, strict=True)]
+    value, grad = np.empty(x.size, dtype=object), np.empty(x.size, dtype=object)
+    value[:] = [o[0] for o in out]
+    grad[:] = [o[1] for o in out]
+    return _reduce(call, value.reshape(shape), grad.reshape(shape))
+
+
+def _softplus(x: mpf) -> mpf:
+    if x == INF:
+        return INF
+    return mpmath.log1p(mpmath.exp(x)) if x != -INF else mpf(0)
+
+
+def _sigmoid(x: mpf) -> mpf:
+    if x == INF:
+        return mpf(1)
+    if x == -INF:
+        return mpf(0)
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _sigmoid_cross_entropy(call: Call):
+    eps = mpf(call.params["label_smoothing"])
+
+    def fn(x, z, pw):
+        z = (1 - eps) * z + eps / 2
+        value = _times(pw * z, _softplus(-x)) + _times(1 - z, _softplus(x))
+        return value, _times(1 - z, _sigmoid(x)) - _times(pw * z, _sigmoid(-x))
+
+    return _elementwise(call, fn)
+
+
+def _binary_cross_entropy(call: Call):
+    clip, log_min = call.params.get("clip"), call.params.get("log_min")
+
+    def fn(p, z, _pw):
+        inside = True
+        if clip is not None:
+            p, inside = _clip(p, mpf(clip), 1 - mpf(clip))
+        log_p, log_1mp = _log(p), _log(1 - p)
+        pass_p = pass_1mp = inside
+        if log_min is not None:
+            pass_p, pass_1mp = inside and log_p >= log_min, inside and log_1mp >= log_min
+            log_p, log_1mp = max(log_p, mpf(log_min)), max(log_1mp, mpf(log_min))
+        value = -(_times(z, log_p) + _times(1 - z, log_1mp))
+        g = mpf(0)
+        if pass_p and z != 0:
+            g += -z / p if p != 0 else -INF
+        if pass_1mp and z != 1:
+            g += (1 - z) / (1 - p) if p != 1 else INF
+        return value, g
+
+    return _elementwise(call, fn)
+
+
+def _mean_squared_error(call: Call):
+    factor = mpf(call.params["factor"])
+    return _elementwise(call, lambda x, y, _: (factor * (x - y) ** 2, 2 * factor * (x - y)))
+
+
+def _mean_absolute_error(call: Call):
+    return _elementwise(call, lambda x, y, _: (abs(x - y), mpf(mpmath.sign(x - y))))
+
+
+def _root_mean_squared_error(call: Call):
+    x = to_mpf(call.first)
+    d = (x - to_mpf(np.broadcast_to(call.second, call.first.shape))).reshape(-1)
+    n = d.size
+    value = mpmath.sqrt(mpmath.fsum(v * v for v in d) / n) if n else NAN
+    grad = np.empty(n, dtype=object)
+    grad[:] = [v / (n * value) if value != 0 else NAN for v in d]
+    return np.array(value, dtype=object), grad.reshape(call.first.shape)
+
+
+def _sigmoid_loss(call: Call):
+    def fn(x, _y, _pw):
+        s = _sigmoid(x)
+        return s, s * _sigmoid(-x)
+
+    return _elementwise(call, fn)
+
+
+_ORACLES = {
+    "softmax_cross_entropy": _softmax_cross_entropy,
+    "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
+    "sigmoid_cross_entropy": _sigmoid_cross_entropy,
+    "binary_cross_entropy": _binary_cross_entropy,
+    "categorical_cross_entropy": _categorical_cross_entropy,
+    "mean_squared_error": _mean_squared_error,
+    "mean_absolute_error": _mean_absolute_error,
+    "root_mean_squared_error": _root_mean_squared_error,
+    "kl_divergence": _kl_divergence,
+    "smooth_labels": _smooth_labels,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax_loss,
+    "sigmoid": _sigmoid_loss,
+}
+
+
+def error_ulps(approx, exact) -> np.ndarray:
+    """|approx - exact| in ulps of float64 at ``exact`` (0 when both are the same non-finite, inf on a
+    non-finite mismatch); ``approx`` may be any float array incl. longdouble."""
+    with mp.workdps(DIGITS):
+        return _error_ulps(approx, exact)
+
+
+def _error_ulps(approx, exact) -> np.ndarray:
+    approx_mp = to_mpf(np.asarray(approx)).reshape(-1)
+    exact = np.asarray(exact, dtype=object).reshape(-1)
+    out = np.empty(exact.size)
+    for i, (a, e) in enumerate(zip(approx_mp, exact, strict=True)):
+        if not mpmath.isfinite(e) or not mpmath.isfinite(a):
+            out[i] = 0.0 if (_isnan(a) and _isnan(e)) or a == e else np.inf
+            continue
+        ulp = np.spacing(max(abs(float(e)), np.finfo(np.float64).tiny))
+        out[i] = float(abs(a - e)) / ulp
+    return out.reshape(np.shape(np.asarray(approx)))
+
+
+def error_scaled(approx, exact, scale) -> np.ndarray:
+    """|approx - exact| / scale elementwise (0 where both agree exactly; inf on a non-finite mismatch)."""
+    with mp.workdps(DIGITS):
+        return _error_scaled(approx, exact, scale)
+
+
+def _error_scaled(approx, exact, scale) -> np.ndarray:
+    approx_mp = to_mpf(np.asarray(approx)).reshape(-1)
+    exact = np.asarray(exact, dtype=object).reshape(-1)
+    scale = np.broadcast_to(np.asarray(scale, np.float64), np.shape(np.asarray(approx))).reshape(-1)
+    out = np.empty(exact.size)
+    for i, (a, e, s) in enumerate(zip(approx_mp, exact, scale, strict=True)):
+        if not mpmath.isfinite(e) or not mpmath.isfinite(a):
+            out[i] = 0.0 if (_isnan(a) and _isnan(e)) or a == e else np.inf
+            continue
+        err = abs(a - e)
+        out[i] = 0.0 if err == 0 else (float(err / mpf(float(s))) if s > 0 else np.inf)
+    return out.reshape(np.shape(np.asarray(approx)))
