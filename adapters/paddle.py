@@ -24,7 +24,7 @@ import numpy as np
 
 from lossconf.adapters.base import Adapter, Impl
 
-_DOCS = "https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
+_DOCS = "https://paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
 _CPU_DTYPES = ("float32", "float64")
 NONE = ("none",)  # building blocks have no reduction
 
@@ -50,6 +50,11 @@ def _smoothing_only(params: dict, shape: tuple) -> str | None:
     if not params.get("label_smoothing"):
         return "label_smoothing = 0 is covered by the plain cross_entropy row"
     return None
+
+
+def _declared(impl: Impl, params: dict) -> dict:
+    """The params ``impl.fn`` takes: undeclared ones are at their defaults (unsupported_reason checked)."""
+    return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
 
 
 class PaddleAdapter(Adapter):
@@ -126,7 +131,7 @@ class PaddleAdapter(Adapter):
 
         x = self.tensor(first, dtype)
         x.stop_gradient = not impl.grad
-        value = impl.fn(x, self.second_tensor(second, dtype), **self.convert_params(params, dtype))
+        value = impl.fn(x, self.second_tensor(second, dtype), **self.convert_params(_declared(impl, params), dtype))
         if not impl.grad:
             return self.numpy(value), None
         grad = None
@@ -218,8 +223,8 @@ class PaddleAdapter(Adapter):
             Impl(
                 "sparse_softmax_cross_entropy", "paddle.nn.functional.nll_loss", nll_loss_log_softmax,
                 name="nll_loss(log_softmax)", composed=True, dtypes=dtypes,
-                params=("weight", "ignore_index", "axis"), restrict=_class_axis_one,
-                note="nll_loss(log_softmax(x, axis=1), y)",
+                params=("weight", "ignore_index", "axis"), restrict=_class_axis_one, variant="all_ignored_zero",
+                note="nll_loss(log_softmax(x, axis=1), y); mean over no kept label (or N = 0) is 0",
             ),
             Impl(
                 "sigmoid_cross_entropy", "paddle.nn.functional.binary_cross_entropy_with_logits",
