@@ -61,7 +61,7 @@ class Case:
     provenance: dict = field(default_factory=dict)  # document, location, quote, printed values...
     dtypes: tuple[str, ...] | None = None  # restrict to these dtypes (None: all)
     note: str = ""
-    nonfinite: bool = False  # the case means NaN/inf inputs or results (its truth may be non-finite)
+    nonfinite: bool = False  # the truth may be NaN/inf (otherwise value and gradient must be finite)
 
     def describe(self) -> dict:
         """JSON-ready description (arrays summarised by shape) for results.json."""
@@ -265,7 +265,8 @@ def _softmax_family_edges() -> list[Case]:
             _edge(f"edge_sparse_{suffix}", "sparse_softmax_cross_entropy", first, target_class, note,
                   dtypes=dtypes, nonfinite=nonfinite),
             _edge(f"edge_softmax_{suffix}", "softmax", first, note=note, dtypes=dtypes, nonfinite=nonfinite),
-            _edge(f"edge_log_softmax_{suffix}", "log_softmax", first, note=note, dtypes=dtypes, nonfinite=nonfinite),
+            _edge(f"edge_log_softmax_{suffix}", "log_softmax", first, note=note, dtypes=dtypes,
+                  nonfinite=nonfinite or suffix == "neg_inf"),  # log softmax of a -inf logit is -inf
         ]
     out += [
         _edge("edge_sce_pos_inf_target", "softmax_cross_entropy", [[_INF, 0.0, 1.0]], [[1.0, 0.0, 0.0]],
@@ -564,6 +565,9 @@ CLASS_COUNTS = (2, 3, 10, 100, 1000)
 SCALE_RANGE = (-3.0, 3.0)  # log10 of the magnitude of logits and predictions
 REDUCTION_WEIGHTS = {"none": 0.6, "mean": 0.2, "sum": 0.2}
 IGNORE_INDEX = -100
+# Predicted probabilities stay >= ~1e-6 (a float16 subnormal), so the random truths are finite in every
+# dtype; exact zeros are edge cases.
+PROBABILITY_FLOOR = 1e-6
 
 
 def stable_hash(text: str) -> int:
@@ -595,10 +599,11 @@ class _Draw:
     def logits(self, shape: tuple) -> np.ndarray:
         return self.rng.standard_normal(shape) * self.scale()
 
-    def distribution(self, n: int, c: int) -> np.ndarray:
-        """Probability rows: Dirichlet with a concentration from peaked (0.05) to flat (10)."""
+    def distribution(self, n: int, c: int, floor: float = 0.0) -> np.ndarray:
+        """Probability rows: Dirichlet, concentration from peaked (0.05) to flat (10), entries >= ~floor."""
         alpha = 10.0 ** self.rng.uniform(-1.3, 1.0)
-        return self.rng.dirichlet(np.full(c, alpha), size=n)
+        p = np.maximum(self.rng.dirichlet(np.full(c, alpha), size=n), floor)
+        return p / p.sum(axis=1, keepdims=True)
 
     def labels(self, n: int, c: int) -> np.ndarray:
         return self.rng.integers(0, c, size=n)
@@ -610,10 +615,11 @@ class _Draw:
         return self.distribution(n, c)
 
     def unit(self, shape: tuple) -> np.ndarray:
-        """Values in (0, 1): uniform, or pushed towards 0 or 1 (log-uniform distance down to 1e-6)."""
-        u = self.rng.uniform(size=shape)
+        """Values in (0, 1): uniform, or pushed towards 0 or 1 (log-uniform distance down to 1e-3,
+        which float16 still separates from 1; exact 0 and 1 are edge cases)."""
+        u = self.rng.uniform(1e-3, 1 - 1e-3, size=shape)
         if self.rng.random() < 0.3:
-            tiny = 10.0 ** self.rng.uniform(-6, -1, size=shape)
+            tiny = 10.0 ** self.rng.uniform(-3, -1, size=shape)
             u = np.where(u < 0.5, tiny, 1 - tiny)
         return u
 
@@ -648,10 +654,9 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first = d.unit((n, c))
         second = d.unit((n, c)) if rng.random() < 0.5 else rng.integers(0, 2, (n, c)).astype(np.float64)
     elif loss == "categorical_cross_entropy":
-        first, second = d.distribution(n, c), d.targets(n, c)
+        first, second = d.distribution(n, c, PROBABILITY_FLOOR), d.targets(n, c)
     elif loss == "kl_divergence":
-        q, second = d.distribution(n, c), d.distribution(n, c)
-        q = np.maximum(q, 1e-300)  # keep log q finite; exact zeros are edge cases
+        q, second = d.distribution(n, c, PROBABILITY_FLOOR), d.distribution(n, c)
         params["log_input"] = not (optional and rng.random() < 0.6)
         first = np.log(q) if params["log_input"] else q
     elif loss in ("mean_squared_error", "mean_absolute_error", "root_mean_squared_error"):
