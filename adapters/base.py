@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from lossconf.reference.catalog import REDUCTIONS, get_loss, get_variant
+from lossconf.reference.catalog import get_loss, get_variant
 from lossconf.reference.dtypes import DTYPES
 
 
@@ -50,7 +50,7 @@ class Impl:
     name: str = ""
     dtypes: tuple[str, ...] = DTYPES
     params: tuple[str, ...] = ()
-    reductions: tuple[str, ...] = REDUCTIONS
+    reductions: tuple[str, ...] = ()  # empty: every reduction the loss declares
     variant: str | None = None
     composed: bool = False
     grad: bool = True
@@ -59,6 +59,8 @@ class Impl:
 
     def __post_init__(self) -> None:
         loss = get_loss(self.loss)
+        if not self.reductions:
+            object.__setattr__(self, "reductions", loss.reductions)
         if not self.name:
             object.__setattr__(self, "name", self.api.rsplit(".", 1)[-1])
         for p in self.params:
@@ -170,11 +172,17 @@ class Adapter:
         """Call ``impl.fn`` on tensors of ``dtype``; return the value and d(sum value)/d(first).
 
         ``params`` arrays (weights, pos_weight) arrive as NumPy and must be passed as tensors; use
-        ``self.convert_params``. The gradient is None when ``impl.grad`` is False.
+        ``self.arguments(impl, params, dtype)``. The gradient is None when ``impl.grad`` is False.
         """
         raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------------------------
+    def arguments(self, impl: Impl, params: dict, dtype: str) -> dict:
+        """Keyword arguments for ``impl.fn``: the declared params (any other is at its default, which
+        ``unsupported_reason`` made sure of), float arrays as tensors of ``dtype``."""
+        declared = {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
+        return self.convert_params(declared, dtype)
+
     def convert_params(self, params: dict, dtype: str) -> dict:
         """Params with float arrays turned into framework tensors of ``dtype``."""
         return {k: self.tensor(v, dtype) if isinstance(v, np.ndarray) else v for k, v in params.items()}

@@ -52,11 +52,6 @@ def _smoothing_only(params: dict, shape: tuple) -> str | None:
     return None
 
 
-def _declared(impl: Impl, params: dict) -> dict:
-    """The params ``impl.fn`` takes: undeclared ones are at their defaults (unsupported_reason checked)."""
-    return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
-
-
 class PaddleAdapter(Adapter):
     """PaddlePaddle: paddle.nn.functional losses, softmax/log_softmax/sigmoid and label_smooth."""
 
@@ -131,7 +126,7 @@ class PaddleAdapter(Adapter):
 
         x = self.tensor(first, dtype)
         x.stop_gradient = not impl.grad
-        value = impl.fn(x, self.second_tensor(second, dtype), **self.convert_params(_declared(impl, params), dtype))
+        value = impl.fn(x, self.second_tensor(second, dtype), **self.arguments(impl, params, dtype))
         if not impl.grad:
             return self.numpy(value), None
         grad = None

@@ -43,11 +43,6 @@ def _batchmean_needs_2d(params: dict, shape: tuple) -> str | None:
     return None
 
 
-def _declared(impl: Impl, params: dict) -> dict:
-    """The params ``impl.fn`` takes: undeclared ones are at their defaults (unsupported_reason checked)."""
-    return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
-
-
 class TorchAdapter(Adapter):
     """PyTorch: torch.nn.functional losses, softmax/log_softmax and torch.sigmoid."""
 
@@ -105,7 +100,7 @@ class TorchAdapter(Adapter):
         import torch
 
         x = self.tensor(first, dtype).requires_grad_(impl.grad)
-        value = impl.fn(x, self.second_tensor(second, dtype), **self.convert_params(_declared(impl, params), dtype))
+        value = impl.fn(x, self.second_tensor(second, dtype), **self.arguments(impl, params, dtype))
         if not impl.grad:
             return self.numpy(value), None
         if value.requires_grad:
