@@ -366,7 +366,7 @@ class Run:
             "variants": {n: {"description": v.description, "citation": v.citation} for n, v in VARIANTS.items()},
             "known": [k.describe() for k in self.known],
             "cases": [_case_json(c) for c in self.cases],
-            "documents": _documents(cfg),
+            "documents": _documents(cfg, self.cases),
         }
 
     def _load_prior(self) -> dict | None:
@@ -505,13 +505,14 @@ class Run:
         return results
 
 
-def _documents(cfg: RunConfig) -> list[dict]:
-    """The document examples with the reference's values (errata included), when cases are in the run."""
+def _documents(cfg: RunConfig, cases: list[Case]) -> list[dict]:
+    """The document examples with the reference's values (errata included), for the losses in the run."""
     if "document" not in cfg.kinds:
         return []
     from lossconf.cases import document_checks
 
-    return [d for d in document_checks() if cfg.losses is None or d.get("loss") in cfg.losses]
+    loss_of = {c.id: c.loss for c in cases}
+    return [d for d in document_checks() if cfg.losses is None or loss_of.get(d["case"]) in cfg.losses]
 
 
 def _case_plan(case: Case) -> dict:
