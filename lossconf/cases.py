@@ -752,3 +752,26 @@ def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
         if case.id == case_id:
             return case
     raise ValueError(f"case_id: no case {case_id!r} (seed {seed}, budget {budget})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Large-vocabulary cases (``lossconf report --scale large``)
+# ---------------------------------------------------------------------------------------------
+
+LARGE_ROWS, LARGE_CLASSES = 1024, 131072  # a language-model batch over a 128k-token vocabulary
+LARGE_DTYPES = ("float32", "bfloat16")  # the dtypes such models train in; each truth holds ~2 GiB
+
+
+def large_cases(seed: int) -> list[Case]:
+    """Seeded large-vocabulary cases: sparse softmax CE, mean, on 1024 x 131072 logits (1 GiB in float64)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng([int(seed), stable_hash("large")])
+    logits = rng.standard_normal((LARGE_ROWS, LARGE_CLASSES))
+    logits *= 3.0  # the spread of a trained model's logits: a few units
+    labels = rng.integers(0, LARGE_CLASSES, LARGE_ROWS)
+    return [make_case(
+        "large_sparse_softmax_cross_entropy_vocab131072", "sparse_softmax_cross_entropy", logits, labels,
+        kind="random", params={"reduction": "mean"}, provenance={"seed": int(seed), "scale": "large"},
+        dtypes=LARGE_DTYPES, note=f"large vocabulary: {LARGE_ROWS} x {LARGE_CLASSES} logits, sparse labels, mean",
+    )]
