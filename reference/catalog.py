@@ -161,9 +161,15 @@ _IGNORE = Param("ignore_index", None, "None or an integer label value that is sk
 _POS_W = Param("pos_weight", None, "None or non-negative float array broadcastable to the class axis")
 _LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True) or probabilities")
 
+# How every scale below is reduced (lossconf.reference.numpy_ref._reduce).
+_RED_SCALE = (
+    "; mean/sum: (1 + log2 n) * sum of the per-sample (per-element) scales / the mean's denominator "
+    "(1 for sum); gradient scales are divided by that denominator"
+)
 _CE_SCALE = (
-    "per sample: sum_c |t_c| (|lse(x)| + |x_c|) * (1 + log2 C); mean/sum: the (mean/sum) of the "
-    "per-sample scales; gradient: (softmax(x) + |t|) * (1 + |x - lse(x)|) divided as the value is"
+    "per sample: (1 + log2 C) sum_c |w_c t'_c| (1 + |x_c| + |lse(x)|), t' the smoothed target; "
+    "gradient: (1 + log2 C) (sum_c |w_c t'_c| softmax(x) + |w t'|) (1 + |x| + |lse(x)|); "
+    "non-finite x and lse count as 0, rows with +inf logits use x - max" + _RED_SCALE
 )
 
 CATALOG: dict[str, Loss] = {
@@ -196,7 +202,8 @@ CATALOG: dict[str, Loss] = {
             "l = pw z softplus(-x) + (1-z) softplus(x) with z = (1-eps) z + eps/2 "
             "(= max(x,0) - x z + log1p(exp(-|x|)) when pw = 1)",
             "dl/dx = (1-z) sigmoid(x) - pw z sigmoid(-x)  (= sigmoid(x) - z when pw = 1)",
-            "value: |x| + (pw z + 1) log1p(exp(-|x|)) ; gradient: 1 + pw |z|",
+            "value: (1 + |z'| + pw |z'|) (|x| + log1p(exp(-|x|))), z' the smoothed target, +-inf x "
+            "counts as 0; gradient: 1 + (1 + pw) |z'|" + _RED_SCALE,
             variants=(),
             elementwise=True,
             classes_axis=False,
@@ -207,7 +214,9 @@ CATALOG: dict[str, Loss] = {
             (_RED,),
             "l = -[z log p + (1-z) log(1-p)]",
             "dl/dp = (p - z) / (p (1 - p))",
-            "value: |z log p| + |(1-z) log(1-p)| + 1 ; gradient: |z|/p + |1-z|/(1-p)",
+            "value: |z log p'| + |1-z| (|log(1-p')| + 1), p' clipped/clamped as the variant says; "
+            "gradient: |z|/p + |1-z|/(1-p), each term 0 where its coefficient is 0 or the variant "
+            "cuts" + _RED_SCALE,
             variants=("clip_probabilities_1e-7", "log_clamp_-100"),
             elementwise=True,
             classes_axis=False,
@@ -218,7 +227,9 @@ CATALOG: dict[str, Loss] = {
             (_RED, _AXIS),
             "l_i = -sum_c t_ic log p_ic",
             "dl/dp = -t / p",
-            "value: sum_c |t_c log p_c| * (1 + log2 C) ; gradient: |t| / p",
+            "value: (1 + log2 C) sum_c |t_c| (|log q_c| + 1), q = p normalised/clipped as the variant "
+            "says; gradient: |t| / q (0 where clipped), with normalisation (that + sum |t|) / sum(p)"
+            + _RED_SCALE,
             variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
         ),
         Loss(
@@ -227,7 +238,7 @@ CATALOG: dict[str, Loss] = {
             (_RED,),
             "l = (x - y)^2 elementwise; mean over all elements",
             "dl/dx = 2 (x - y)",
-            "value: (|x| + |y|)^2 ; gradient: |x| + |y|",
+            "value: factor (x - y)^2 (the value itself); gradient: 2 factor |x - y|" + _RED_SCALE,
             variants=("half_squared_error",),
             elementwise=True,
             classes_axis=False,
@@ -238,7 +249,7 @@ CATALOG: dict[str, Loss] = {
             (_RED,),
             "l = |x - y| elementwise; mean over all elements",
             "dl/dx = sign(x - y) (0 at x = y)",
-            "value: |x| + |y| ; gradient: 1",
+            "value: |x - y|; gradient: 1" + _RED_SCALE,
             elementwise=True,
             classes_axis=False,
         ),
@@ -248,7 +259,7 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "mean", "'mean'"),),
             "l = sqrt(mean((x - y)^2)) over all elements",
             "dl/dx = (x - y) / (n l)",
-            "value: max |x| + max |y| ; gradient: (|x| + |y|) / (n l)",
+            "value: (1 + log2 n) l; gradient: (1 + log2 n) |x - y| / (n l)",
             reductions=("mean",),
             classes_axis=False,
         ),
@@ -258,7 +269,8 @@ CATALOG: dict[str, Loss] = {
             (_RED, _LOG_INPUT, _AXIS),
             "l_i = sum_c p_ic (log p_ic - log q_ic), 0 log 0 = 0",
             "dl/d(log q) = -p ; dl/dq = -p / q",
-            "value: sum_c |p_c| (|log p_c| + |log q_c|) * (1 + log2 C) ; gradient: |p| (/ q)",
+            "value: (1 + log2 C) sum_c |p_c| (|log p_c| + |log q_c|); gradient: |p| (log_input) or "
+            "|p| / q (0 where clipped)" + _RED_SCALE,
             variants=("clip_probabilities_1e-7",),
         ),
         Loss(
@@ -267,7 +279,7 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "none", "'none'"), _EPS),
             "s = (1 - eps) y + eps / C",
             "ds/dy = (1 - eps) elementwise",
-            "value: |y| + eps/C ; gradient: 1",
+            "value: |s| + eps; gradient: 1",
             variants=("smoothing_over_c_minus_1",),
             reductions=("none",),
             elementwise=True,
@@ -278,7 +290,7 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "none", "'none'"), _AXIS),
             "s_c = exp(x_c - lse(x))",
             "d(sum_c s_c)/dx = 0 (softmax sums to one)",
-            "value: s (1 + |x - lse(x)|) ; gradient: s (1 + |x - lse(x)|)",
+            "value and gradient: (1 + log2 C) s (1 + |x| + |lse(x)|)",
             reductions=("none",),
             elementwise=True,
         ),
@@ -288,7 +300,8 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "none", "'none'"), _AXIS),
             "l_c = x_c - lse(x)",
             "d(sum_c l_c)/dx = 1 - C softmax(x)",
-            "value: |x_c| + |lse(x)| ; gradient: 1 + C softmax(x)",
+            "value: (1 + log2 C) (1 + |x_c| + |lse(x)|); gradient: 1 + (1 + log2 C) C softmax(x) "
+            "(1 + |x| + |lse(x)|)",
             reductions=("none",),
             elementwise=True,
         ),
@@ -298,7 +311,8 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "none", "'none'"),),
             "s = 1 / (1 + exp(-x))",
             "ds/dx = s (1 - s)",
-            "value: s (1 + |x| (1 - s)) ; gradient: s (1 - s) (1 + |x|)",
+            "value: s (1 + |x| (1 - s)); gradient: s ((1 - s) (1 + |x|) + 1), the + 1 for the rounding "
+            "of 1 - s in the autodiff form s (1 - s)",
             reductions=("none",),
             elementwise=True,
             classes_axis=False,

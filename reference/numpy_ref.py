@@ -129,13 +129,15 @@ def prepare(loss_id: str, first, second=None, *, reduction: str = "none", varian
 
 
 def _float_array(name: str, a) -> np.ndarray:
-    a = np.asarray(a)
+    """A float array of one of the four dtypes; plain Python numbers become float64."""
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+        if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
+            a = a.astype(np.float64)
     if a.dtype == np.dtype(ml_dtypes.bfloat16) or np.issubdtype(a.dtype, np.floating):
         if a.dtype not in (np.float16, np.float32, np.float64, np.dtype(ml_dtypes.bfloat16)):
             raise TypeError(f"{name}: expected float16, bfloat16, float32 or float64, got {a.dtype}")
         return a
-    if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
-        return a.astype(np.float64)  # plain Python/int data: exact in float64
     raise TypeError(f"{name}: expected a floating-point array, got dtype {a.dtype}")
 
 
@@ -359,7 +361,7 @@ def _reduce(call: Call, value, grad, sv, sg, denominator=None) -> Reference:
     else:
         d = call.work.type(n) if denominator is None else denominator
     out = np.asarray(total / d, dtype=call.work)
-    grad = grad / d
+    grad /= d  # in place: no second input-sized array
     if sv is not None:
         sv = np.asarray(float(np.sum(sv) * _sum_factor(n) / float(d)) if n else 0.0)
         sg = sg / float(d) if float(d) != 0 else np.zeros_like(sg)
@@ -590,10 +592,21 @@ def _smooth_labels(call: Call, scales: bool) -> Reference:
 # ---------------------------------------------------------------------------------------------
 
 
-def _clip(p: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
-    """Clipped values and the mask where the clip is inactive (gradient passes)."""
-    inside = (p >= lo) & (p <= hi)
-    return np.clip(p, lo, hi), inside | np.isnan(p)
+def _clipped_logs(p: np.ndarray, clip: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log(p'), log(1 - p') for p' = clip(p, clip, 1 - clip), and the mask where the clip is inactive.
+
+    The clip bounds are exact (1 - clip is not rounded): a clipped side uses log(clip) or
+    log1p(-clip) directly, and the test 1 - p < clip is exact for p in [0.5, 1].
+    """
+    log_p, log_1mp = np.log(p), np.log1p(-p)
+    if clip is None:
+        return log_p, log_1mp, np.ones(p.shape, bool)
+    w = p.dtype.type
+    low, high = p < w(clip), (1 - p) < w(clip)
+    log_clip, log1p_clip = np.log(w(clip)), np.log1p(-w(clip))
+    log_p = np.where(low, log_clip, np.where(high, log1p_clip, log_p))
+    log_1mp = np.where(low, log1p_clip, np.where(high, log_clip, log_1mp))
+    return log_p, log_1mp, ~(low | high)
 
 
 def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
@@ -604,10 +617,8 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         t = t.astype(call.work)
         total_p = np.sum(p, axis=1, keepdims=True) if normalize else call.work.type(1)
         q = p / total_p if normalize else p
-        inside = np.ones(q.shape, bool)
-        if clip is not None:
-            q, inside = _clip(q, call.work.type(clip), 1 - call.work.type(clip))
-        value = -np.sum(_zero_times(t, np.log(q)), axis=1)
+        log_q, _, inside = _clipped_logs(q, clip)  # the gradient below only uses q where inside
+        value = -np.sum(_zero_times(t, log_q), axis=1)
         g = np.where(inside & (t != 0), -t / np.where(q == 0, 1, q), 0)
         g = np.where(inside & (t != 0) & (q == 0), -np.inf * np.sign(t), g)
         if normalize:
@@ -619,7 +630,7 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         if not scales:
             return value, g
         ta = np.abs(t).astype(np.float64)
-        logq = np.abs(np.log(q)).astype(np.float64)
+        logq = np.abs(log_q).astype(np.float64)
         sv = _sum_factor(p.shape[1]) * np.sum(_zero_times(ta, logq + 1), axis=1)
         q64 = q.astype(np.float64)
         sg = np.where(inside & (ta != 0), ta / np.where(q64 == 0, 1, q64), 0)
@@ -639,7 +650,8 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
         inside = np.ones(q.shape, bool)
         if clip is not None:  # Keras clips both to [clip, 1]
             p = np.clip(p, call.work.type(clip), 1)
-            q, inside = _clip(q, call.work.type(clip), call.work.type(1))
+            inside = q >= call.work.type(clip)
+            q = np.maximum(q, call.work.type(clip))
         log_q = q if log_input else np.log(q)
         value = np.sum(_zero_times(p, np.log(p) - log_q), axis=1)
         if log_input:
@@ -724,10 +736,7 @@ def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
 
     def kernel(p, z):
         w = call.work.type
-        inside = np.ones(p.shape, bool)
-        if clip is not None:
-            p, inside = _clip(p, w(clip), 1 - w(clip))
-        log_p, log_1mp = np.log(p), np.log1p(-p)
+        log_p, log_1mp, inside = _clipped_logs(p, clip)
         pass_p = pass_1mp = inside
         if log_min is not None:
             pass_p, pass_1mp = inside & (log_p >= log_min), inside & (log_1mp >= log_min)

@@ -41,6 +41,8 @@ def to_mpf(a) -> np.ndarray:
 
 def _longdouble_to_mpf(v: np.longdouble) -> mpf:
     hi = np.float64(v)
+    if not np.isfinite(hi):
+        return mpf(float(hi))
     return mpf(float(hi)) + mpf(float(np.float64(v - np.longdouble(hi))))
 
 
@@ -117,8 +119,10 @@ def _log_softmax(x: list) -> list:
         return [-mpmath.log(k) if v == INF else -INF for v in x]
     if m == -INF:
         return [NAN] * len(x)
-    lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in x))
-    return [v - lse for v in x]
+    a = x.index(m)
+    # log1p of the off-max mass: log(1 + tiny) would need more digits than DIGITS when tiny < 1e-60
+    log_sum = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for c, v in enumerate(x) if c != a))
+    return [(v - m) - log_sum for v in x]  # v - m is exact, so tiny log_sum is not absorbed
 
 
 def _xent_row(x: list, wt: list) -> tuple[mpf, list]:
@@ -314,7 +318,7 @@ def _binary_cross_entropy(call: Call):
         inside = True
         if clip is not None:
             p, inside = _clip(p, mpf(clip), 1 - mpf(clip))
-        log_p, log_1mp = _log(p), _log(1 - p)
+        log_p, log_1mp = _log(p), (mpmath.log1p(-p) if p < 1 else -INF)
         pass_p = pass_1mp = inside
         if log_min is not None:
             pass_p, pass_1mp = inside and log_p >= log_min, inside and log_1mp >= log_min

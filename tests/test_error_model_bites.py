@@ -1,0 +1,139 @@
+"""The error model's bound is tight enough to catch real mistakes, and loose enough for correct results.
+
+Each wrong computation below is a test fixture (never loss code used by the suite). It is compared
+with the reference truth through ``lossconf.errormodel.compare`` with the calibrated kappa, and must
+fail (ratio > 1) in every dtype; a correctly rounded truth must pass in every dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossconf.errormodel import compare
+from lossconf.reference import kappa, numpy_ref
+from lossconf.reference.catalog import CATALOG
+from lossconf.reference.dtypes import DTYPES, numpy_dtype
+
+LOGITS = [[2, 0.5, 6], [0.1, 0, 3]]  # document 001
+ONEHOT = [[0, 0, 1], [0, 1, 0]]
+SOFT = [[0.4, 0.1, 0.5], [0.3, 0.6, 0.1]]
+
+
+def cast(a, dtype):
+    return np.asarray(a, np.float64).astype(numpy_dtype(dtype))
+
+
+def rounded(a, dtype):
+    """A result as a framework returns it: rounded to the dtype."""
+    return np.asarray(a, np.float64).astype(numpy_dtype(dtype))
+
+
+def ratio(loss_id, quantity, wrong, dtype, first, second=None, **kw):
+    ref = numpy_ref.evaluate(loss_id, first, second, **kw)
+    truth, scale = (ref.value, ref.scale_value) if quantity == "value" else (ref.grad, ref.scale_grad)
+    return compare(wrong, truth, scale, dtype, kappa(loss_id, quantity)).ratio
+
+
+def softmax(x, dtype):
+    return rounded(numpy_ref.value_and_grad("softmax", x)[0], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("targets", [ONEHOT, SOFT])
+def test_double_softmax_fails(dtype, targets):
+    x, t = cast(LOGITS, dtype), cast(targets, dtype)
+    wrong_v, wrong_g = numpy_ref.value_and_grad("softmax_cross_entropy", softmax(x, dtype), t)
+    assert ratio("softmax_cross_entropy", "value", rounded(wrong_v, dtype), dtype, x, t) > 1
+    assert ratio("softmax_cross_entropy", "grad", rounded(wrong_g, dtype), dtype, x, t) > 1
+
+
+SMOOTHING_CASES = [
+    # document logits, eps = 0.1: the two conventions differ by 0.017 in sample 0, below the bfloat16
+    # spacing (1/32) of its logsumexp 6.02, which a correct lse-minus-logit implementation rounds; so
+    # this case is only asserted where the difference exceeds rounding
+    (LOGITS, ONEHOT, 0.1, ("float16", "float32", "float64")),
+    ([[0.0, 3.0], [1.0, -2.0]], [[0, 1], [1, 0]], 0.3, DTYPES),  # C = 2: eps/2 versus eps
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("case", range(len(SMOOTHING_CASES)))
+def test_smoothing_over_c_minus_1_fails_canonical(dtype, reduction, case):
+    logits, labels, eps, dtypes = SMOOTHING_CASES[case]
+    if dtype not in dtypes:
+        pytest.skip("the conventions differ by less than rounding here (see SMOOTHING_CASES)")
+    x, t = cast(logits, dtype), cast(labels, dtype)
+    kw = {"reduction": reduction, "label_smoothing": eps}
+    wrong_v, wrong_g = numpy_ref.value_and_grad("softmax_cross_entropy", x, t, variant="smoothing_over_c_minus_1",
+                                                **kw)
+    assert ratio("softmax_cross_entropy", "value", rounded(wrong_v, dtype), dtype, x, t, **kw) > 1
+    assert ratio("softmax_cross_entropy", "grad", rounded(wrong_g, dtype), dtype, x, t, **kw) > 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_id", ["softmax_cross_entropy", "mean_squared_error", "binary_cross_entropy"])
+def test_sum_for_mean_and_gradient_without_one_over_n_fail(dtype, loss_id):
+    x = cast(LOGITS, dtype) if loss_id != "binary_cross_entropy" else cast([[0.2, 0.5, 0.9], [0.6, 0.1, 0.3]],
+                                                                              dtype)
+    t = cast(SOFT, dtype)
+    total, grad_of_sum = numpy_ref.value_and_grad(loss_id, x, t, reduction="sum")
+    assert ratio(loss_id, "value", rounded(total, dtype), dtype, x, t, reduction="mean") > 1
+    assert ratio(loss_id, "grad", rounded(grad_of_sum, dtype), dtype, x, t, reduction="mean") > 1
+
+
+@pytest.mark.parametrize("dtype, gap", [("float16", 20.0), ("bfloat16", 100.0), ("float32", 200.0),
+                                        ("float64", 1000.0)])
+def test_naive_log_of_softmax_at_large_gaps_fails(dtype, gap):
+    """log(softmax(x)) computed in the dtype underflows to log(0) = -inf for the far class."""
+    x = cast([[0.0, gap, -gap], [1.0, 0.0, 2.0]], dtype)
+    t = cast([[0, 0, 1], [0, 0, 1]], dtype)
+    with np.errstate(divide="ignore", over="ignore"):
+        xd = x.astype(np.float32 if dtype != "float64" else np.float64)
+        e = np.exp(xd - xd.max(axis=1, keepdims=True))
+        p = rounded(rounded(e, dtype) / rounded(e.sum(axis=1, keepdims=True), dtype), dtype)
+        naive = rounded(-np.sum(t.astype(np.float64) * np.log(p.astype(np.float64)), axis=1), dtype)
+    assert ratio("softmax_cross_entropy", "value", naive, dtype, x, t) > 1
+
+
+def test_float32_arithmetic_on_float64_inputs_fails():
+    rng = np.random.default_rng(5)
+    x, t = rng.standard_normal((4, 10)), rng.dirichlet(np.ones(10), 4)
+    for loss_id, second in (("softmax_cross_entropy", t), ("sigmoid_cross_entropy", rng.random((4, 10))),
+                            ("mean_squared_error", t), ("log_softmax", None)):
+        lowered = numpy_ref.evaluate(loss_id, x.astype(np.float32), None if second is None else
+                                     second.astype(np.float32), scales=False)
+        assert ratio(loss_id, "value", rounded(lowered.value, "float64"), "float64", x, second) > 1
+        assert ratio(loss_id, "grad", rounded(lowered.grad, "float64"), "float64", x, second) > 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_over_the_wrong_axis_fails(dtype):
+    x = cast(LOGITS, dtype)
+    wrong = np.moveaxis(softmax(np.moveaxis(x, 0, -1), dtype), -1, 0)
+    assert ratio("softmax", "value", wrong, dtype, x) > 1
+    wrong_ce, _ = numpy_ref.value_and_grad("softmax_cross_entropy", x, cast(ONEHOT, dtype), axis=0)
+    assert ratio("softmax_cross_entropy", "value", rounded(wrong_ce, dtype)[[0, 1]], dtype, x,
+                 cast(ONEHOT, dtype)) > 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_id", sorted(CATALOG))
+def test_correctly_rounded_results_pass(loss_id, dtype):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from calibrate_kappa import random_inputs
+
+    rng = np.random.default_rng([11, DTYPES.index(dtype)])
+    for reduction in CATALOG[loss_id].reductions:
+        for _ in range(4):
+            first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
+            ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
+            for quantity, truth, scale in (("value", ref.value, ref.scale_value), ("grad", ref.grad, ref.scale_grad)):
+                with np.errstate(over="ignore"):
+                    got = rounded(truth, dtype)
+                result = compare(got, truth, scale, dtype, kappa(loss_id, quantity))
+                assert result.ok, (loss_id, quantity, reduction, result)

@@ -1,0 +1,178 @@
+"""The NumPy reference against the mpmath oracle, in float64 ulps.
+
+Asserted bound, per element:  |ref - oracle| <= ULPS * ulp64(oracle) + K_REF * u_work * S
+where u_work is the unit roundoff of the reference's working precision (2^-53 for float64, 2^-64 for
+the x86-64 long double used for float64 inputs) and S the error-model scale (``magnitudes``).
+
+Why: the reference's formulas never cancel in the input domain (see numpy_ref's docstring), so where
+the result is well-conditioned its error is a few roundings of the working precision relative to the
+result: <= 1 ulp of float64 for float64 work, and far below (ULPS_LONGDOUBLE = 1/64 ulp) in long
+double. Where the result itself is a cancellation (a gradient p - t at the optimum), the roundings
+are relative to the size of the terms, which S measures; K_REF = 4 covers the handful of roundings
+of each term. The error model allows frameworks kappa * u_dtype * S with u_dtype >= 2^-53, so the
+reference is at least 2^11 (float64) or 2^29 (float32) times more accurate than what it judges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossconf.reference import numpy_ref, oracle
+from lossconf.reference.catalog import CATALOG
+from lossconf.reference.dtypes import DTYPES, numpy_dtype
+
+ULPS = {"float64": 1 / 64, "other": 1.0}
+K_REF = 4.0
+U_WORK = {np.dtype(np.float64): 2.0**-53, np.dtype(np.longdouble): float(np.finfo(np.longdouble).eps) / 2}
+
+
+def check(loss_id, first, second=None, **kw):
+    """Assert the reference within the bound for value and gradient; returns the worst (ulps, ulps)."""
+    ref = numpy_ref.evaluate(loss_id, first, second, **kw)
+    exact_v, exact_g = oracle.value_and_grad(loss_id, first, second, **kw)
+    u = U_WORK[ref.value.dtype]
+    ulps = ULPS["float64" if first.dtype == np.float64 else "other"]
+    worst = []
+    for name, got, exact, scale in (("value", ref.value, exact_v, ref.scale_value),
+                                    ("grad", ref.grad, exact_g, ref.scale_grad)):
+        assert got.shape == exact.shape, name
+        in_ulps = oracle.error_ulps(got, exact)
+        in_scale = oracle.error_scaled(got, exact, np.asarray(scale) * u)
+        ok = (in_ulps <= ulps) | (in_scale <= K_REF)
+        assert ok.all(), (f"{loss_id} {kw} {name} ({first.dtype}): reference off by {in_ulps[~ok]} ulps, "
+                          f"{in_scale[~ok]} u*S; ref {got[~ok]}, oracle {exact[~ok]}")
+        worst.append(float(np.max(in_ulps, initial=0)))
+    return worst
+
+
+def cast(a, dtype):
+    return np.asarray(a, np.float64).astype(numpy_dtype(dtype))
+
+
+DOC_LOGITS = [[2, 0.5, 6], [0.1, 0, 3]]
+DOC_ONEHOT = [[0, 0, 1], [0, 1, 0]]
+DOC_SOFT = [[0.4, 0.1, 0.5], [0.3, 0.6, 0.1]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_document_example(dtype, reduction):
+    x = cast(DOC_LOGITS, dtype)
+    for t in (DOC_ONEHOT, DOC_SOFT):
+        check("softmax_cross_entropy", x, cast(t, dtype), reduction=reduction)
+    check("sparse_softmax_cross_entropy", x, np.array([2, 1]), reduction=reduction)
+    check("categorical_cross_entropy", cast(numpy_ref.value_and_grad("softmax", x)[0], dtype),
+          cast(DOC_ONEHOT, dtype), reduction=reduction)
+
+
+def test_document_printed_numbers():
+    """rel1/rel4/loss of document 001 (TensorFlow float32, printed to 8 digits)."""
+    x = cast(DOC_LOGITS, "float32")
+    v, _ = numpy_ref.value_and_grad("softmax_cross_entropy", x, cast(DOC_SOFT, "float32"))
+    np.testing.assert_allclose(np.asarray(v, float), [2.17215538, 2.76967359], rtol=1e-7)
+    total, _ = numpy_ref.value_and_grad("sparse_softmax_cross_entropy", x, np.array([2, 1]), reduction="sum")
+    np.testing.assert_allclose(float(total), 3.1218286, rtol=1e-7)
+
+
+INF, NAN = np.inf, np.nan
+CE_EDGE = [
+    ([[1e4, 0, -1e4]] * 3, np.eye(3).tolist()),  # huge gaps, target on each class
+    ([[INF, 0, 1], [INF, INF, 1], [-INF, 0, 1], [-INF, 0, 1]],
+     [[1, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5], [1, 0, 0]]),  # +-inf logits (the last: loss +inf)
+    ([[NAN, 0, 1], [-INF, -INF, -INF]], [[0, 0, 1], [0, 0, 1]]),  # NaN row, all -inf row
+    ([[0.5, 0.5, 0.5]], [[0.5, 0.9, 0.3]]),  # all-equal logits, labels not summing to 1
+    ([[3.0], [-2.0]], [[1.0], [0.25]]),  # C = 1
+    ([[11.0, -11.0, 0.0]], [[0.0, 1.0, 0.0]]),  # float16's gap
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("case", range(len(CE_EDGE)))
+def test_softmax_cross_entropy_edges(dtype, eps, case):
+    x, t = CE_EDGE[case]
+    for reduction in ("none", "sum"):
+        check("softmax_cross_entropy", cast(x, dtype), cast(t, dtype), reduction=reduction, label_smoothing=eps)
+    check("softmax_cross_entropy", cast(x, dtype), cast(t, dtype), label_smoothing=eps,
+          variant="smoothing_over_c_minus_1")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_edges(dtype):
+    x = cast([[1e4, 0, -1e4], [INF, 0, 1], [0.1, 0, 3], [2, 0.5, 6]], dtype)
+    labels = np.array([1, 0, 2, 1])
+    w = cast([0.2, 1.0, 3.0], dtype)
+    for kw in ({}, {"weight": w}, {"ignore_index": 2}, {"weight": w, "ignore_index": 1},
+               {"label_smoothing": 0.1, "weight": w, "ignore_index": 0}):
+        for reduction in ("none", "mean", "sum"):
+            check("sparse_softmax_cross_entropy", x, labels, reduction=reduction, **kw)
+        check("sparse_softmax_cross_entropy", x, labels, reduction="mean", variant="mean_over_count", **kw)
+    for variant in (None, "all_ignored_zero"):
+        check("sparse_softmax_cross_entropy", x, np.full(4, -100), reduction="mean", ignore_index=-100,
+              variant=variant)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_probability_edges(dtype):
+    p = cast([0.0, 1.0, 0.5, 1e-30, 1 - 2**-10, 0.0, 1.0, 0.3], dtype)
+    z = cast([0.0, 1.0, 0.3, 1.0, 0.0, 0.7, 0.2, 0.3], dtype)
+    for variant in (None, "clip_probabilities_1e-7", "log_clamp_-100"):
+        check("binary_cross_entropy", p, z, variant=variant)
+        check("binary_cross_entropy", p, z, reduction="mean", variant=variant)
+    probs = cast([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1e-30, 0.5, 0.5]], dtype)
+    targets = cast([[0.0, 1.0, 0.0], [0.5, 0.9, 0.3], [0.0, 0.5, 0.5]], dtype)
+    for variant in (None, "clip_probabilities_1e-7", "normalize_then_clip_1e-7"):
+        check("categorical_cross_entropy", probs, targets, reduction="sum", variant=variant)
+    for variant, log_input in ((None, True), (None, False), ("clip_probabilities_1e-7", False)):
+        q = probs if not log_input else cast(np.log(np.asarray(probs, float) + 1e-300), dtype)
+        check("kl_divergence", q, targets, variant=variant, log_input=log_input)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_edges(dtype):
+    x = cast([1e4, -1e4, INF, -INF, 0.0, 20.0, -20.0, 0.5], dtype)
+    z = cast([1.0, 0.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.3], dtype)
+    for kw in ({}, {"label_smoothing": 0.1}, {"pos_weight": cast([3.0], dtype)}):
+        check("sigmoid_cross_entropy", x, z, **kw)
+    check("sigmoid", x)
+    finite = cast([3.0, -2.5, 0.0, 1e3], dtype)
+    y = cast([1.0, -2.5, 0.25, -1e3], dtype)
+    for loss_id in ("mean_squared_error", "mean_absolute_error"):
+        check(loss_id, finite, y, reduction="mean")
+    check("mean_squared_error", finite, y, variant="half_squared_error")
+    check("root_mean_squared_error", cast([[3.0, -1.0], [0.5, 2.0]], dtype), cast([1.0, 0.0], dtype),
+          reduction="mean")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_family_edges(dtype):
+    x = cast([[1e4, 0, -1e4], [INF, 0, 1], [0.5, 0.5, 0.5], [-INF, 0, 1]], dtype)
+    check("softmax", x)
+    check("log_softmax", x)
+    labels = cast([[0, 1, 0], [0.2, 0.3, 0.5], [1, 0, 0], [0, 0, 1]], dtype)
+    for eps in (0.0, 0.1, 1.0):
+        check("smooth_labels", labels, label_smoothing=eps)
+        check("smooth_labels", labels, label_smoothing=eps, variant="smoothing_over_c_minus_1")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_id", sorted(CATALOG))
+def test_random(loss_id, dtype):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from calibrate_kappa import random_inputs
+
+    rng = np.random.default_rng([7, sorted(CATALOG).index(loss_id), DTYPES.index(dtype)])
+    for reduction in CATALOG[loss_id].reductions:
+        for _ in range(3):
+            first, second, params = random_inputs(loss_id, rng, dtype, max_classes=50)
+            check(loss_id, first, second, reduction=reduction, **params)
+
+
+def test_longdouble_is_far_below_one_float64_ulp():
+    """Measured: float64 inputs (long double work) stay well below 1/64 ulp of float64 on the doc example."""
+    worst = check("softmax_cross_entropy", cast(DOC_LOGITS, "float64"), cast(DOC_SOFT, "float64"))
+    assert max(worst) < 1 / 64
