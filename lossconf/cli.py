@@ -75,6 +75,11 @@ def _config(args: argparse.Namespace):
             raise UsageError(f"--adapters: {exc}") from None
     if args.budget < 0:
         raise UsageError(f"--budget: expected a non-negative integer, got {args.budget}")
+    if args.seed < 0:
+        raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
+    unknown = [k for k in args.kinds or () if k not in KINDS]
+    if unknown:
+        raise UsageError(f"--kinds: unknown kinds {unknown}; expected some of {list(KINDS)}")
     extra = []
     if args.scale == "large":
         from lossconf.cases import large_cases
@@ -172,6 +177,8 @@ def load_results(path: Path) -> dict:
         return load(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such results file") from None
+    except OSError as exc:  # a directory, no permission
+        raise UsageError(f"{path}: cannot read the results file: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise UsageError(f"{path}: not a valid lossconf results file: {exc}") from None
 
