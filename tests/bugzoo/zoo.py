@@ -1,0 +1,373 @@
+"""The bug zoo: deliberately broken PyTorch adapters, one plausible mistake each.
+
+Each member is the real torch adapter (conversion, autodiff, known deviations) with its table
+replaced by one broken ``Impl`` row, named like the torch row it imitates so that torch's registered
+known deviations apply to it exactly as to the correct row. ``lossconf check-adapter`` must exit 1 on
+every member (``tests/test_bug_zoo.py``); ``benchmarks/bug_zoo.py`` measures which check catches it.
+
+Class attributes: ``mistake`` (what is wrong, one line), ``loss`` (the broken Impl's loss id),
+``budget`` (random cases per loss the zoo run uses). Importing this module never imports torch:
+every torch use is inside ``implementations()``, which runs in the adapter's worker process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lossconf
+from lossconf.adapters.base import Impl
+from lossconf.adapters.torch import TorchAdapter
+
+TORCH_KNOWN = str(Path(lossconf.__file__).parent / "known" / "torch.toml")
+SPARSE = "sparse_softmax_cross_entropy"
+
+
+def _axis1(params: dict, shape: tuple) -> str | None:
+    """Like torch: classes on axis 1 (axis 0 for 1-D)."""
+    ndim = len(shape)
+    want = 1 if ndim >= 2 else 0
+    if ndim == 0 or params.get("axis", -1) % ndim != want:
+        return f"classes must be on axis {want}"
+    return None
+
+
+def _rows(params: dict, shape: tuple) -> str | None:
+    """The composed members handle [N, C] with classes last only."""
+    if len(shape) != 2 or params.get("axis", -1) % 2 != 1:
+        return f"composed for [N, C] inputs with classes last (got shape={shape})"
+    return None
+
+
+def _reduce(per_sample, reduction: str):
+    """Canonical reduction of per-sample values (the part most members get right)."""
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+
+
+class ZooAdapter(TorchAdapter):
+    """Base of the zoo: torch's conversion and autodiff, torch's known deviations, one broken row."""
+
+    known_deviations = TORCH_KNOWN
+    mistake = ""
+    loss = ""
+    budget = 4
+
+    def broken(self) -> list[Impl]:
+        """The broken row(s); torch is importable here."""
+        raise NotImplementedError
+
+    def implementations(self) -> list[Impl]:
+        """Only the broken row(s)."""
+        return self.broken()
+
+
+class DoubleSoftmax(ZooAdapter):
+    """cross_entropy applied to softmax outputs instead of logits (softmax taken twice)."""
+
+    name = "zoo_double_softmax"
+    mistake = "softmax applied before F.cross_entropy, which applies log_softmax again"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(F.softmax(x, dim=1 if x.dim() > 1 else 0), y, reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy",
+                     params=("axis",), restrict=_axis1)]
+
+
+class SmoothingOverCMinus1(ZooAdapter):
+    """Label smoothing spreads eps over the C-1 wrong classes, and the row does not declare the variant."""
+
+    name = "zoo_smoothing_c_minus_1"
+    mistake = "label smoothing eps/(C-1) on the other classes instead of eps/C on all, variant not declared"
+    loss = SPARSE
+    budget = 8  # two random cases with optional params; the first with smoothing is rand_..._009
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, label_smoothing=0.0, axis=-1):
+            logp = F.log_softmax(x, dim=-1)
+            c = x.shape[-1]
+            onehot = F.one_hot(y, c).to(x.dtype)
+            t = (1 - label_smoothing) * onehot + label_smoothing / max(c - 1, 1) * (1 - onehot)
+            return _reduce(-(t * logp).sum(-1), reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.log_softmax", fn, name="cross_entropy", composed=True,
+                     params=("label_smoothing", "axis"), restrict=_rows)]
+
+
+class SumForMean(ZooAdapter):
+    """reduction='mean' passed on as 'sum'."""
+
+    name = "zoo_sum_for_mean"
+    mistake = "reduction 'mean' mapped to the API's 'sum'"
+    loss = "mean_squared_error"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction):
+            return F.mse_loss(x, y, reduction="sum" if reduction == "mean" else reduction)
+
+        return [Impl("mean_squared_error", "torch.nn.functional.mse_loss", fn, name="mse_loss")]
+
+
+class MeanOverElements(ZooAdapter):
+    """Soft-target cross-entropy whose mean divides by N*C (all elements) instead of N (samples)."""
+
+    name = "zoo_mean_over_elements"
+    mistake = "mean over all N*C elements instead of over the N samples"
+    loss = "softmax_cross_entropy"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, t, reduction, axis=-1):
+            elements = -(t * F.log_softmax(x, dim=-1))
+            if reduction == "mean":
+                return elements.mean()
+            return elements.sum() if reduction == "sum" else elements.sum(-1)
+
+        return [Impl("softmax_cross_entropy", "torch.nn.functional.log_softmax", fn, name="cross_entropy[probs]",
+                     composed=True, params=("axis",), restrict=_rows)]
+
+
+class NaiveSigmoidCE(ZooAdapter):
+    """Sigmoid cross-entropy as -[z log sigmoid(x) + (1-z) log(1 - sigmoid(x))]: overflows for large |x|."""
+
+    name = "zoo_naive_sigmoid_ce"
+    mistake = "log(sigmoid(x)) and log(1 - sigmoid(x)) instead of the stable softplus form"
+    loss = "sigmoid_cross_entropy"
+
+    def broken(self):
+        import torch
+
+        def fn(x, z, reduction):
+            s = torch.sigmoid(x)
+            return _reduce(-(z * torch.log(s) + (1 - z) * torch.log(1 - s)), reduction)
+
+        return [Impl("sigmoid_cross_entropy", "torch.sigmoid", fn, name="binary_cross_entropy_with_logits",
+                     composed=True)]
+
+
+class UnstableLogSoftmax(ZooAdapter):
+    """log(softmax) computed as log(exp(x) / sum exp(x)) without subtracting the maximum."""
+
+    name = "zoo_unstable_log_softmax"
+    mistake = "log(exp(x) / sum(exp(x))) without max-subtraction: exp overflows"
+    loss = "log_softmax"
+
+    def broken(self):
+        import torch
+
+        def fn(x, _, reduction, axis=-1):
+            e = torch.exp(x)
+            return torch.log(e / e.sum(dim=axis, keepdim=True))
+
+        return [Impl("log_softmax", "torch.exp", fn, name="log_softmax", composed=True, params=("axis",),
+                     reductions=("none",))]
+
+
+class ClippedLogitsPath(ZooAdapter):
+    """Cross-entropy from logits via softmax probabilities clipped to [1e-7, 1 - 1e-7]."""
+
+    name = "zoo_clipped_logits_path"
+    mistake = "softmax probabilities clipped at 1e-7 before the log on the logits path"
+    loss = SPARSE
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            p = F.softmax(x, dim=1).clamp(1e-7, 1 - 1e-7)
+            return F.nll_loss(torch.log(p), y, reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.nll_loss", fn, name="cross_entropy", composed=True,
+                     params=("axis",), restrict=_axis1)]
+
+
+class Float32OnFloat64(ZooAdapter):
+    """Computes in float32 whatever the input dtype, then casts back (float64 loses half its digits)."""
+
+    name = "zoo_float32_on_float64"
+    mistake = "inputs cast to float32 for the computation and back to the input dtype"
+    loss = SPARSE
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x.to(torch.float32), y, reduction=reduction).to(x.dtype)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy", params=("axis",),
+                     restrict=_axis1)]
+
+
+class ClassAxisFirst(ZooAdapter):
+    """softmax over axis 0 (the batch) instead of the class axis."""
+
+    name = "zoo_class_axis_first"
+    mistake = "softmax taken over dim 0 (samples) instead of the class axis"
+    loss = "softmax"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, _, reduction, axis=-1):
+            return F.softmax(x, dim=0)
+
+        return [Impl("softmax", "torch.nn.functional.softmax", fn, name="softmax", params=("axis",),
+                     reductions=("none",))]
+
+
+class LabelsShifted(ZooAdapter):
+    """Labels treated as 1-based: shifted down by one, with -1 (the old class 0) ignored."""
+
+    name = "zoo_labels_shifted"
+    mistake = "labels shifted by one (1-based assumed): y - 1, and class 0 becomes ignored"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x, y - 1, ignore_index=-1, reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy", params=("axis",),
+                     restrict=_axis1)]
+
+
+class HalvedMSE(ZooAdapter):
+    """0.5 (x - y)^2 (the optax l2_loss convention) without declaring the half_squared_error variant."""
+
+    name = "zoo_halved_mse"
+    mistake = "squared error halved, variant not declared"
+    loss = "mean_squared_error"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction):
+            return 0.5 * F.mse_loss(x, y, reduction=reduction)
+
+        return [Impl("mean_squared_error", "torch.nn.functional.mse_loss", fn, name="mse_loss")]
+
+
+class MSEWithoutSquare(ZooAdapter):
+    """|x - y| where (x - y)^2 was meant (l1_loss wired to the MSE row)."""
+
+    name = "zoo_mse_without_square"
+    mistake = "mean squared error computed without the square (l1_loss)"
+    loss = "mean_squared_error"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction):
+            return F.l1_loss(x, y, reduction=reduction)
+
+        return [Impl("mean_squared_error", "torch.nn.functional.l1_loss", fn, name="mse_loss")]
+
+
+class GradMissingOneOverN(ZooAdapter):
+    """A custom autograd.Function for MSE whose backward forgets the 1/n of the mean."""
+
+    name = "zoo_grad_missing_1_over_n"
+    mistake = "hand-written MSE backward returns 2(x - y) for reduction mean, without the 1/n"
+    loss = "mean_squared_error"
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        class MSE(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y, reduction):
+                ctx.save_for_backward(x, y)
+                ctx.reduction = reduction
+                return F.mse_loss(x, y, reduction=reduction)
+
+            @staticmethod
+            def backward(ctx, g):
+                x, y = ctx.saved_tensors
+                return (g * 2 * (x - y)).sum_to_size(x.shape), None, None  # the mean's 1/n is missing
+
+        def fn(x, y, reduction):
+            y = y.expand_as(x) if y.shape != x.shape else y
+            return MSE.apply(x, y, reduction)
+
+        return [Impl("mean_squared_error", "torch.nn.functional.mse_loss", fn, name="mse_loss",
+                     note="custom autograd.Function")]
+
+
+class MAESignAtZero(ZooAdapter):
+    """A custom MAE backward with sign(x - y) taken as +1 at x = y (the subgradient convention is 0)."""
+
+    name = "zoo_mae_sign_at_zero"
+    mistake = "hand-written MAE backward uses where(d >= 0, 1, -1): +1 instead of 0 at x = y"
+    loss = "mean_absolute_error"
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        class MAE(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, y, reduction):
+                ctx.save_for_backward(x, y)
+                ctx.reduction = reduction
+                return F.l1_loss(x, y, reduction=reduction)
+
+            @staticmethod
+            def backward(ctx, g):
+                x, y = ctx.saved_tensors
+                d = x - y
+                sign = torch.where(d >= 0, 1.0, -1.0).to(x.dtype)
+                scale = 1.0 / d.numel() if ctx.reduction == "mean" else 1.0
+                return (g * sign * scale).sum_to_size(x.shape), None, None
+
+        def fn(x, y, reduction):
+            y = y.expand_as(x) if y.shape != x.shape else y
+            return MAE.apply(x, y, reduction)
+
+        return [Impl("mean_absolute_error", "torch.nn.functional.l1_loss", fn, name="l1_loss[sign_at_zero]",
+                     note="custom autograd.Function")]
+
+
+class SmoothingIgnoredTargets(ZooAdapter):
+    """Label smoothing applied to every row, ignored ones included (their one-hot row is all zero)."""
+
+    name = "zoo_smoothing_ignored"
+    mistake = "ignored targets still receive the eps/C smoothing mass"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, label_smoothing=0.0, weight=None, ignore_index=None, axis=-1):
+            ignore = -100 if ignore_index is None else int(ignore_index)
+            kept = y != ignore
+            c = x.shape[-1]
+            w = x.new_ones(c) if weight is None else weight
+            onehot = F.one_hot(y.clamp(min=0) * kept, c).to(x.dtype) * kept.unsqueeze(-1)
+            t = (1 - label_smoothing) * onehot + label_smoothing / c  # ignored rows smoothed too
+            per_sample = -(w * t * F.log_softmax(x, dim=-1)).sum(-1)
+            if reduction == "mean":
+                return per_sample.sum() / (w[y.clamp(min=0)] * kept).sum()
+            return _reduce(per_sample, reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.log_softmax", fn, name="cross_entropy", composed=True,
+                     params=("label_smoothing", "weight", "ignore_index", "axis"), restrict=_rows)]
+
+
+MEMBERS: tuple[type[ZooAdapter], ...] = tuple(
+    v for v in list(globals().values())
+    if isinstance(v, type) and issubclass(v, ZooAdapter) and v is not ZooAdapter
+)
