@@ -104,7 +104,12 @@ def check_adapter(args) -> int:
 
 
 def exit_status(results: dict, contract: list[ContractCheck]) -> int:
-    """0 when every contract check passed (or was skipped) and no check failed or erred, else 1."""
+    """0 when every contract check passed (or was skipped) and no check failed or erred, else 1.
+
+    An adapter with nothing to check (an empty table, or --losses it does not implement) is 1 too.
+    """
+    if not contract and not results["checks"]:
+        return 1
     bad_contract = any(c.status in BAD for c in contract)
     bad_checks = any(c["verdict"] in BAD for c in results["checks"])
     return 1 if bad_contract or bad_checks or not results["complete"] else 0
@@ -157,6 +162,8 @@ def print_report(results: dict, contract: list[ContractCheck], adapter: str) -> 
     status = exit_status(results, contract)
     failing = sorted({c.loss for c in bad_contract} | {c["loss"] for c in bad_checks})
     verdict = "CONFORMS" if status == 0 else "DOES NOT CONFORM (losses: " + ", ".join(failing) + ")"
+    if not contract and not results["checks"]:
+        verdict = "NOTHING CHECKED (no implementation of the selected losses)"
     console.print(f"{adapter}: {verdict}", markup=False)
 
 
@@ -181,9 +188,12 @@ def write_outputs(results: dict, contract: list[ContractCheck], out: Path) -> di
 
     paths = {"results": out / "results.json", "contract": out / "contract.json"}
     paths["contract"].write_text(json.dumps([c.describe() for c in contract], indent=1), encoding="utf-8")
-    paths["html"] = render_html(results, out / "report.html")
     paths["junit"] = render_junit(results, out / "junit.xml")
     _add_contract_suite(paths["junit"], contract)
+    try:
+        paths["html"] = render_html(results, out / "report.html")
+    except Exception as exc:  # a rendering bug must not hide the verdicts already printed
+        print(f"lossconf: warning: rendering report.html failed: {exc!r}", file=sys.stderr)
     return paths
 
 
