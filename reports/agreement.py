@@ -2,10 +2,12 @@
 
 For each (case, dtype, quantity) the checks of all frameworks are compared with each other:
 
-- ``suspect_reference``: two or more frameworks fail, their results agree with each other within
-  their bounds, and no framework passes: the truth itself is suspect;
+- ``suspect_reference``: two or more frameworks fail, their finite results agree with each other
+  within their bounds, and no framework passes: the truth itself is suspect (re-check it with the
+  oracle; frameworks sharing one approximation look the same);
 - ``shared_deviation``: two or more frameworks fail and agree with each other, but another framework
-  passes (which corroborates the truth): the failing frameworks share a deviation;
+  passes (which corroborates the truth), or they agree on NaN where the truth is not NaN (or on
+  inf where it is finite), which no correct evaluation returns: they share a deviation;
 - ``single_framework``: exactly one framework fails while the others pass: the finding is its own.
 """
 
@@ -52,18 +54,20 @@ def analyze(results: dict) -> list[dict]:
                 "message": f"only {failing_adapters[0]} fails; {', '.join(passing_adapters)} pass",
             })
         elif len(failing_adapters) >= 2 and _agree(failing):
+            names = ", ".join(failing_adapters)
             if passing_adapters:
-                findings.append({
-                    **base, "kind": "shared_deviation", "adapters": failing_adapters,
-                    "message": f"{', '.join(failing_adapters)} agree with each other but not with the "
-                    f"truth, which {', '.join(passing_adapters)} reproduce",
-                })
+                kind, message = "shared_deviation", (
+                    f"{names} agree with each other but not with the truth, which "
+                    f"{', '.join(passing_adapters)} reproduce")
+            elif any(_implausible_nonfinite(c) for c in failing):
+                kind, message = "shared_deviation", (
+                    f"{names} agree on NaN (or inf) where the truth is not: a shared "
+                    "formula that overflows or cancels, not a reference problem")
             else:
-                findings.append({
-                    **base, "kind": "suspect_reference", "adapters": failing_adapters,
-                    "message": f"{', '.join(failing_adapters)} fail and agree with each other within "
-                    "their bounds: the reference may be wrong here",
-                })
+                kind, message = "suspect_reference", (
+                    f"{names} fail and agree with each other within their bounds: re-check the "
+                    "reference with the oracle (or they share one approximation)")
+            findings.append({**base, "kind": kind, "adapters": failing_adapters, "message": message})
     return findings
 
 
@@ -82,6 +86,19 @@ def _pair_agrees(a: dict, b: dict) -> bool:
     if a.get("index") is None or a.get("index") != b.get("index"):
         return False
     return _close(a.get("got"), b.get("got"), tolerance)
+
+
+def _implausible_nonfinite(check: dict) -> bool:
+    """Whether the result holds NaN where the truth is not NaN, or inf where the truth is finite."""
+    pairs = list(zip(check.get("got_values") or [], check.get("truth_values") or [], strict=False))
+    pairs = pairs or [(check.get("got"), check.get("truth"))]
+    for got, truth in pairs:
+        g, t = as_float(got), as_float(truth)
+        if g is None or t is None:
+            continue
+        if (math.isnan(g) and not math.isnan(t)) or (math.isinf(g) and math.isfinite(t)):
+            return True
+    return False
 
 
 def _close(x: object, y: object, tolerance: float) -> bool:

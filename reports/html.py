@@ -242,9 +242,8 @@ def _array_view(values: object, shape: list | None, magnitude: object = None) ->
     finite = [v for v in flat if math.isfinite(v)]
     view = {"shape": shape, "stored": True, "size": len(flat),
             "min": min(finite) if finite else None, "max": max(finite) if finite else None,
-            "nonfinite": len(flat) - len(finite)}
-    if len(flat) <= FULL_INPUT_ELEMENTS:
-        view["text"] = _nested_text(values)
+            "nonfinite": len(flat) - len(finite),
+            "text": _nested_text(values) if len(flat) <= FULL_INPUT_ELEMENTS else None}
     return view
 
 

@@ -441,11 +441,11 @@ def test_agreement_calls_a_failure_shared_when_another_framework_reproduces_the_
     assert [f["kind"] for f in analyze(results)] == ["shared_deviation"]
 
 
-def test_agreement_handles_nonfinite_values():
+def test_agreement_on_nan_against_a_finite_truth_is_a_shared_deviation_not_a_suspect_reference():
     results = _agreement_checks(truth_ok=False)
     for c in results["checks"]:
         c["got_values"] = ["nan", "inf"]
-    assert [f["kind"] for f in analyze(results)] == ["suspect_reference"]
+    assert [f["kind"] for f in analyze(results)] == ["shared_deviation"]
     results["checks"][0]["got_values"] = ["nan", "-inf"]
     assert analyze(results) == []
 
