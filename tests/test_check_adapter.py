@@ -125,8 +125,9 @@ def test_false_declaration_and_dropped_dtype_exit_1_and_write_outputs(tmp_path):
     assert statuses["contract:wrong_table:mse_loss-float16-declared_unsupported"] == "fail"
     assert statuses["contract:wrong_table:mse_loss-float32-sum_of_none"] == "pass"
     results = json.loads((out / "results.json").read_text())
-    wrong_dtype = [c for c in results["checks"] if c["impl"] == "l1_loss" and c["dtype"] == "float16"]
-    assert wrong_dtype and all(c["verdict"] == "error" for c in wrong_dtype)
+    wrong_dtype = [c for c in results["checks"]
+                   if c["impl"] == "l1_loss" and c["dtype"] == "float16" and c["quantity"] == "value"]
+    assert wrong_dtype and all(c["verdict"] == "error" and "wrong dtype" in c["message"] for c in wrong_dtype)
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     suites = {s.get("name"): s for s in ET.parse(out / "junit.xml").getroot()}
     assert int(suites["contract"].get("failures")) == sum(c["status"] == "fail" for c in contract)
