@@ -3,7 +3,7 @@
 For every element of a result (loss value or gradient):
 
     error = |got - truth|
-    bound = 0.5 ulp_dtype(truth) + kappa * u_dtype * S(x)
+    bound = 0.5 ulp_dtype(truth) + kappa * (u_dtype * S(x) + smallest_subnormal_dtype)
 
 - ``truth`` is the reference's value computed from the *cast* inputs in higher precision, so input
   rounding is never counted as error;
@@ -13,7 +13,9 @@ For every element of a result (loss value or gradient):
   catalog's ``scale`` string states it): the sizes of the quantities a correct float implementation
   combines, so that cancellation (e.g. logsumexp minus the target logit) is allowed for;
 - ``kappa`` is a small constant per loss and quantity, calibrated once by running a straightforward
-  correct implementation in each dtype (``benchmarks/calibrate_kappa.py``, stored in ``kappa.json``).
+  correct implementation in each dtype (``benchmarks/calibrate_kappa.py``, stored in ``kappa.json``);
+- an intermediate that underflows into the subnormal range loses relative accuracy, so the absolute
+  part of the bound is ``kappa`` subnormal spacings (negligible for any normal-range result).
 
 Non-finite values must match exactly: where the truth rounded to the dtype is NaN or +-inf, the
 result must be the same; a non-finite result where the truth is finite has infinite error.
@@ -59,9 +61,10 @@ def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> np.ndarray:
-    """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * u_dtype * S."""
+    """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing)."""
     finite = np.where(np.isfinite(truth), truth, 0.0)
-    return 0.5 * ulp(finite, dtype) + kappa * UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64)
+    underflow = float(ml_dtypes.finfo(numpy_dtype(dtype)).smallest_subnormal)
+    return 0.5 * ulp(finite, dtype) + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + underflow)
 
 
 def compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:

@@ -3,7 +3,7 @@
 - Each framework runs in its own worker (``lossconf.worker``); a thread here drives it. A call that
   raises becomes ``error`` for its checks; a call that hangs past ``timeout`` or kills its worker
   becomes ``error`` too, the worker is replaced, and the run goes on. Other frameworks never notice.
-- Random cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are
+- Cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are
   concatenated along the sample axis and evaluated in one framework call (samples are independent
   there), then split; a batched call that raises is retried case by case so errors are attributed.
 - Every judged check is appended to ``results.jsonl`` as soon as it exists (flushed), so a killed
@@ -141,7 +141,7 @@ class Job:
 
 
 def _batch_key(case: Case) -> tuple | None:
-    if case.kind != "random" or case.params.get("reduction", "none") != "none" or case.first.ndim == 0:
+    if case.params.get("reduction", "none") != "none" or case.first.ndim == 0:
         return None
     if case.first.shape[0] == 0 or (case.second is not None and case.second.shape[:1] != case.first.shape[:1]):
         return None

@@ -24,7 +24,7 @@ import numpy as np
 from lossconf.cases import Case
 from lossconf.errormodel import Comparison, compare
 from lossconf.known import Known
-from lossconf.reference import kappa, magnitudes, numpy_dtype, value_and_grad
+from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
@@ -68,10 +68,8 @@ class Truths:
             return hit
         start = time.perf_counter()
         first, second, params = cast_inputs(case, dtype)
-        with np.errstate(all="ignore"):
-            value, grad = value_and_grad(case.loss, first, second, variant=variant, **params)
-            s_value, s_grad = magnitudes(case.loss, first, second, variant=variant, **params)
-        result = (value, grad, s_value, s_grad)
+        ref = evaluate(case.loss, first, second, variant=variant, **params)
+        result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad)
         with self._lock:
             self._cache[key] = result
             self.seconds += time.perf_counter() - start
