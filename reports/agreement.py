@@ -18,6 +18,7 @@ from collections import defaultdict
 
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _AGREEING_VERDICTS = ("pass", "variant")
+KINDS = ("suspect_reference", "shared_deviation", "single_framework")  # most to least alarming
 
 
 def as_float(x: object) -> float | None:
@@ -68,7 +69,7 @@ def analyze(results: dict) -> list[dict]:
                     f"{names} fail and agree with each other within their bounds: re-check the "
                     "reference with the oracle (or they share one approximation)")
             findings.append({**base, "kind": kind, "adapters": failing_adapters, "message": message})
-    return findings
+    return sorted(findings, key=lambda f: (KINDS.index(f["kind"]), f["case"], f["dtype"], f["quantity"]))
 
 
 def _agree(checks: list[dict]) -> bool:

@@ -353,8 +353,9 @@ def _magnitude_svg(checks: list[dict], cases: dict, adapters: list[str]) -> Mark
            f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#999"/>',
            f'<line x1="{left}" x2="{left + width}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" stroke="#000" '
            'stroke-dasharray="4 3"/>']
-    for k in range(_LOG_MIN, _LOG_MAX + 1):
-        out.append(f'<text x="{left - 4}" y="{sy(k) + 4:.1f}" text-anchor="end">1e{k}</text>')
+    y_ticks = [(_LOG_MIN - 0.5, "exact")] + [(k, f"1e{k}") for k in range(_LOG_MIN, _LOG_MAX + 1)]
+    for value, text in y_ticks + [(_LOG_MAX + 0.5, "inf")]:
+        out.append(f'<text x="{left - 4}" y="{sy(value) + 4:.1f}" text-anchor="end">{text}</text>')
     for k in range(x_lo, x_hi + 1):
         out.append(f'<text x="{sx(k):.1f}" y="{top + height + 16}" text-anchor="middle">1e{k}</text>')
     color = {a: ADAPTER_COLORS[i % len(ADAPTER_COLORS)] for i, a in enumerate(adapters)}
