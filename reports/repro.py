@@ -35,7 +35,7 @@ def snippet(results: dict, check: dict) -> str:
     ]
     if impl is not None:
         lines.append(f"# {check['adapter']}:{impl['name']} calls {impl['api']}; its source:")
-        lines += ["#     " + line for line in impl.get("source", "").rstrip().splitlines()]
+        lines += ["#     " + line for line in textwrap.dedent(impl.get("source", "")).rstrip().splitlines()]
     lines += [
         "import numpy as np",
         "from numpy import inf, nan",
