@@ -105,29 +105,31 @@ class Worker:
 
     def _receive(self, timeout: float):
         deadline = time.monotonic() + timeout
+        conn, proc = self.conn, self.proc  # close() from another thread (Ctrl-C) must not break this loop
         while True:
-            if self.conn.poll(0.05):
-                try:
-                    return self.conn.recv()
-                except (EOFError, OSError):
-                    break
-            if not self.proc.is_alive():
+            try:
+                if conn.poll(0.05):
+                    return conn.recv()
+            except (EOFError, OSError):
+                break
+            if not proc.is_alive():
                 break
             if time.monotonic() > deadline:
                 self.close()
                 raise WorkerFailure("timeout", f"worker timed out after {timeout:.0f} s (killed and replaced)")
-        code = self.proc.exitcode
+        code = proc.exitcode
         self.close()
         raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
 
     def close(self) -> None:
         """Kill the process (if any) and forget it; the next request starts a fresh one."""
-        if self.proc is not None:
-            if self.proc.is_alive():
-                self.proc.kill()
-            self.proc.join(5)
-            self.conn.close()
+        proc, conn = self.proc, self.conn
         self.proc = self.conn = None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            conn.close()
 
 
 @dataclass
@@ -198,20 +200,35 @@ class ResultsStream:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
+        if resume:
+            _drop_torn_tail(path)
         self.file = open(path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
-    def write(self, kind: str, payload: dict) -> None:
-        """Append one line ``{"type": kind, kind: payload}``."""
+    def write(self, kind: str, payload: dict) -> bool:
+        """Append one line ``{"type": kind, kind: payload}``; False (nothing written) once closed."""
         line = json.dumps({"type": kind, kind: _jsonsafe(payload)}, separators=(",", ":")) + "\n"
         with self.lock:
+            if self.file.closed:
+                return False
             self.file.write(line)
             self.file.flush()
+        return True
 
     def close(self) -> None:
         """Flush to disk and close."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        with self.lock:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a final line without its newline (a run killed mid-write), so appended lines start clean."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            f.truncate(end)
 
 
 def _jsonsafe(obj):
@@ -306,6 +323,7 @@ class Run:
         self.plans: dict[str, AdapterPlan] = {}
         self.header: dict = {}
         self.stop = False
+        self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
 
     def prepare(self) -> list[AdapterPlan]:
@@ -344,12 +362,14 @@ class Run:
             interrupted = self.stop = True
         finally:
             for plan in self.plans.values():
-                plan.worker.close()
+                plan.worker.close()  # an interrupted call fails at once; its checks stay unwritten
+            for t in self.threads:
+                t.join(10)
             self.stream.close()
         return self.finish(interrupted)
 
     def _parallel(self, fn: Callable[[str], None], names) -> None:
-        threads = [threading.Thread(target=fn, args=(n,), daemon=True) for n in names]
+        threads = self.threads = [threading.Thread(target=fn, args=(n,), daemon=True) for n in names]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):  # join with a timeout so Ctrl-C reaches us
@@ -383,6 +403,7 @@ class Run:
             self.adapters[a["name"]] = a
         for c in prior["check"]:
             self.records[c["id"]] = c
+        self.resumed = len(self.records)
         return prior
 
     # -- one adapter ---------------------------------------------------------------------------
@@ -410,7 +431,9 @@ class Run:
             self.stream.write("adapter", desc)
         jobs, unsupported = self._plan_jobs(desc, reasons)
         self.plans[adapter.name] = AdapterPlan(adapter.name, w, desc, jobs, unsupported)
-        self.progress("planned", sum(len(j.check_ids) for j in jobs) + len(unsupported))
+        planned = sum(len(j.check_ids) for j in jobs) + len(unsupported)
+        self.planned += planned
+        self.progress("planned", planned)
 
     def _adapter_problem(self, name: str, key: str, reason: str) -> None:
         self.header.setdefault("environment", environment())[key][name] = reason
@@ -459,10 +482,10 @@ class Run:
         try:
             value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
         except WorkerFailure as exc:
+            if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
+                return
             if exc.kind == "error" and len(job.cases) > 1:  # attribute the error to the case(s) causing it
-                for case in job.cases:
-                    ids = [i for i in job.check_ids if f"-{case.id}-" in i]
-                    self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
+                self._one_by_one(w, job, adapter, version)
                 return
             batch_note = f" (batched call of {len(job.cases)} cases)" if len(job.cases) > 1 else ""
             for case in job.cases:
@@ -472,8 +495,13 @@ class Run:
                         rec["message"] = f"{exc.kind}: {exc}{batch_note}"
                         self._emit(rec)
             return
+        try:
+            parts = list(zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True))
+        except (ValueError, IndexError):  # a batched result that does not split into the cases' rows
+            self._one_by_one(w, job, adapter, version)
+            return
         per_case = seconds / len(job.cases)
-        for case, v, g in zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True):
+        for case, v, g in parts:
             for q, got in (("value", v), ("grad", g)):
                 rec = base_record(case, adapter, job.impl, job.dtype, q)
                 if rec["id"] not in job.check_ids:
@@ -488,10 +516,16 @@ class Run:
                         rec["message"] = f"judging failed: {exc!r}"
                 self._emit(rec)
 
+    def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
+        for case in job.cases:
+            ids = [i for i in job.check_ids if f"-{case.id}-" in i]
+            self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
+
     def _emit(self, record: dict) -> None:
         record = _jsonsafe(record)
+        if not self.stream.write("check", record):  # the run was interrupted and its stream closed
+            return
         self.records[record["id"]] = record
-        self.stream.write("check", record)
         self.progress("check", 1)
 
     # -- the document ------------------------------------------------------------------------
@@ -500,6 +534,7 @@ class Run:
         results = assemble(self.header, list(self.adapters.values()), list(self.records.values()),
                            complete=not interrupted and not self.stop, interrupted=interrupted)
         self.timings["reference"] = self.truths.seconds
+        results["summary"]["planned"] = self.resumed + self.planned
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
