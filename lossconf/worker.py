@@ -17,6 +17,7 @@ import importlib
 import inspect
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 import warnings
@@ -57,6 +58,9 @@ def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
 def serve(target: str, conn: Connection) -> None:
     """Worker main loop: load the adapter, then answer requests until the pipe closes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Ctrl-C reaches the whole process group; the parent decides what it means (it kills workers).
+    # Without this an interrupted call would come back as the adapter's "KeyboardInterrupt" error.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     warnings.simplefilter("ignore")  # frameworks warn about the very edge cases we feed them on purpose
     try:
         adapter = load_adapter(target)
