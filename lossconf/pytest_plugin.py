@@ -168,5 +168,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if _KEY not in config.stash:
         config.stash[_KEY] = _LossconfBattery(config)
-    collector = LossconfCollector.from_parent(session, name="lossconf")
+    collector = LossconfCollector.from_parent(session, name="lossconf", nodeid="lossconf")
     items.extend(collector.collect())  # pytest's own -k/-m selection runs after this hook
