@@ -325,6 +325,7 @@ class Run:
         self.stop = False
         self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
+        self.planned = self.resumed = 0  # checks planned in this run / already done by a resumed one
 
     def prepare(self) -> list[AdapterPlan]:
         """Validate the config, build the cases, start one worker per adapter and plan its jobs."""
