@@ -29,7 +29,7 @@ import numpy as np
 
 from lossconf.reference.catalog import REDUCTIONS, Loss, get_loss, get_variant
 
-CHUNK_ELEMENTS = 1 << 20  # per-chunk working set: a few arrays of this many elements
+CHUNK_ELEMENTS = 1 << 18  # per-chunk working set (2 MiB of float64): stays in a core's cache
 
 # Hidden parameters (set by variants, accepted directly too): name -> default.
 HIDDEN_DEFAULTS: dict[str, object] = {
@@ -317,12 +317,15 @@ def _sum_factor(n: int) -> float:
     return 1.0 + np.log2(max(n, 1))
 
 
-# A row kernel maps (x [R, C], second rows, call, scales) to value rows ([R] or [R, C]), grad rows
-# [R, C] and, when asked, their scales (float64).
-RowKernel = Callable[[np.ndarray, np.ndarray | None, Call, bool], tuple]
+# A row kernel maps (x [R, C], second rows, call, sg_out) to value rows ([R] or [R, C]), grad rows
+# [R, C] and, when sg_out is not None, their scales (float64). ``x`` is the gradient's own block of
+# rows, filled with the input in the working dtype, and ``sg_out`` the gradient scale's block: the
+# kernel may compute in them and return them (no copy).
+RowKernel = Callable[[np.ndarray, np.ndarray | None, Call, np.ndarray | None], tuple]
 
 
-def _rowwise(call: Call, kernel: RowKernel, scales: bool, per_sample: bool) -> tuple:
+def _rowwise(call: Call, kernel: RowKernel, scales: bool, per_sample: bool, denominator=None) -> Reference:
+    """Run ``kernel`` over row chunks, divide gradients by the reduction's denominator, then reduce."""
     x = _to_rows(call.first, call.axis)
     second = call.second
     if second is not None:
@@ -333,11 +336,17 @@ def _rowwise(call: Call, kernel: RowKernel, scales: bool, per_sample: bool) -> t
     grad = np.empty((rows, cols), call.work)
     sv = np.empty(value.shape) if scales else None
     sg = np.empty((rows, cols)) if scales else None
+    d = _denominator(call, value.size, denominator)
     for sl in _row_chunks(rows, cols):
-        out = kernel(x[sl].astype(call.work), None if second is None else second[sl], call, scales)
-        value[sl], grad[sl] = out[0], out[1]
+        block = grad[sl]
+        np.copyto(block, x[sl], casting="unsafe")
+        out = kernel(block, None if second is None else second[sl], call, sg[sl] if scales else None)
+        _store(value[sl], out[0])
+        _store(block, out[1])
         if scales:
-            sv[sl], sg[sl] = out[2], out[3]
+            _store(sv[sl], out[2])
+            _store(sg[sl], out[3])
+        _divide_grad(block, sg[sl] if scales else None, d)
     grad = _from_rows(grad, call)
     sg = _from_rows(sg, call) if scales else None
     rest = tuple(np.delete(np.array(call.first.shape), call.axis))
@@ -347,24 +356,42 @@ def _rowwise(call: Call, kernel: RowKernel, scales: bool, per_sample: bool) -> t
     else:
         value = _from_rows(value, call)
         sv = _from_rows(sv, call) if scales else None
-    return value, grad, sv, sg
+    return _reduce(call, value, grad, sv, sg, d)
 
 
-def _reduce(call: Call, value, grad, sv, sg, denominator=None) -> Reference:
-    """Apply the reduction: mean divides by ``denominator`` (default: number of values)."""
+def _store(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst[...] = src, skipped when the kernel already computed in place."""
+    if src is not dst:
+        dst[...] = src
+
+
+def _denominator(call: Call, n: int, denominator=None):
+    """What the gradient is divided by: 1 for none/sum, the mean's denominator (default n) for mean."""
+    if call.reduction != "mean":
+        return call.work.type(1)
+    return call.work.type(n) if denominator is None else denominator
+
+
+def _divide_grad(grad: np.ndarray, sg: np.ndarray | None, d) -> None:
+    """In place, chunk by chunk while the rows are in cache: grad /= d; its scale /= d (0 when d = 0)."""
+    if d == 1:
+        return
+    grad /= d
+    if sg is not None:
+        if d == 0:
+            sg[...] = 0
+        else:
+            sg /= float(d)
+
+
+def _reduce(call: Call, value, grad, sv, sg, d) -> Reference:
+    """Sum the values (mean: divided by ``d``); gradients and their scales are already divided."""
     if call.reduction == "none":
         return Reference(value, grad, sv, sg)
     n = value.size
-    total = np.sum(value, dtype=call.work)
-    if call.reduction == "sum":
-        d = call.work.type(1)
-    else:
-        d = call.work.type(n) if denominator is None else denominator
-    out = np.asarray(total / d, dtype=call.work)
-    grad /= d  # in place: no second input-sized array
+    out = np.asarray(np.sum(value, dtype=call.work) / d, dtype=call.work)
     if sv is not None:
-        sv = np.asarray(float(np.sum(sv) * _sum_factor(n) / float(d)) if n else 0.0)
-        sg = sg / float(d) if float(d) != 0 else np.zeros_like(sg)
+        sv = np.asarray(float(np.sum(sv) * _sum_factor(n) / float(d)) if n and d != 0 else 0.0)
     return Reference(out, grad, sv, sg)
 
 
@@ -424,10 +451,10 @@ def _smoothed(t: np.ndarray, call: Call) -> np.ndarray:
     return w(1 - w(eps)) * t + spread
 
 
-def _xent_rows(x: np.ndarray, t: np.ndarray, call: Call, scales: bool) -> tuple:
+def _xent_rows(x: np.ndarray, t: np.ndarray, call: Call, sg_out: np.ndarray | None) -> tuple:
     """Softmax CE rows with dense weighted targets wt = w_c t'_c (x is a working copy, consumed)."""
     nan_rows = np.isnan(x).any(axis=1) | np.isnan(t).any(axis=1)
-    xa = np.abs(x) if scales else None
+    xa = np.abs(x) if sg_out is not None else None
     s = _shift(x)
     t_rest = t.copy()
     t_rest[s.rows, s.argmax] = 0
@@ -441,14 +468,14 @@ def _xent_rows(x: np.ndarray, t: np.ndarray, call: Call, scales: bool) -> tuple:
         lin[redo] = -np.sum(_zero_times(t[redo], s.z[redo]), axis=1)
     e, r, big_l = _exp_parts(s)
     value = total * big_l + lin
-    p = (e / (1 + r)[:, None]).astype(np.float64) if scales else None  # before e becomes the gradient
+    p = (e / (1 + r)[:, None]).astype(np.float64) if sg_out is not None else None  # before e becomes the gradient
     grad = e
     grad *= (total / (1 + r))[:, None]
     grad -= t
     grad[s.rows, s.argmax] = (t_rest_sum - t_a * r) / (1 + r)
     value[nan_rows] = np.nan
     grad[nan_rows] = np.nan
-    if not scales:
+    if sg_out is None:
         return value, grad
     lse = np.abs(np.where(np.isfinite(s.m), s.m, 0) + big_l).astype(np.float64)
     a = (1 + np.where(np.isfinite(xa), xa, 0).astype(np.float64) + lse[:, None])  # 1 + |x_c| + |lse|
@@ -470,64 +497,148 @@ def _class_weights(call: Call, cols: int) -> np.ndarray | None:
 
 
 def _softmax_cross_entropy(call: Call, scales: bool) -> Reference:
-    def kernel(x, t, call, scales):
+    def kernel(x, t, call, sg_out):
         t = _smoothed(t.astype(call.work), call)
         w = _class_weights(call, x.shape[1])
         if w is not None:
             t = t * w
-        return _xent_rows(x, t, call, scales)
+        return _xent_rows(x, t, call, sg_out)
 
-    value, grad, sv, sg = _rowwise(call, kernel, scales, per_sample=True)
-    return _reduce(call, value, grad, sv, sg)
+    return _rowwise(call, kernel, scales, per_sample=True)
 
 
 def _sparse_softmax_cross_entropy(call: Call, scales: bool) -> Reference:
-    ignore = call.params.get("ignore_index")
-
-    def kernel(x, labels, call, scales):
-        rows, cols = x.shape
-        kept = labels != ignore if ignore is not None else np.ones(rows, bool)
-        t = np.zeros((rows, cols), call.work)
-        t[np.flatnonzero(kept), labels[kept]] = 1
-        t = _smoothed(t, call)
-        w = _class_weights(call, cols)
-        if w is not None:
-            t = t * w
-        t[~kept] = 0
-        out = list(_xent_rows(x, t, call, scales))
-        out[0][~kept] = 0  # ignored samples contribute nothing, whatever their logits
-        out[1][~kept] = 0
-        if scales:
-            out[2][~kept] = 0
-            out[3][~kept] = 0
-        return tuple(out)
-
-    value, grad, sv, sg = _rowwise(call, kernel, scales, per_sample=True)
     labels = call.second
-    kept = labels != ignore if ignore is not None else np.ones(labels.shape, bool)
+    kept = _kept(call, labels)
     w = call.params.get("weight")
     if call.params["mean_denominator"] == "count" or w is None:
         denom = call.work.type(np.count_nonzero(kept))
     else:
         denom = np.sum(w.astype(call.work)[labels[kept]], dtype=call.work)
-    ref = _reduce(call, value, grad, sv, sg, denominator=denom)
+    ref = _rowwise(call, _sparse_rows, scales, per_sample=True, denominator=denom)
     if call.reduction == "mean" and not kept.any():
         if call.params["all_ignored"] == "zero":
             ref.value = np.asarray(0, call.work)
-        ref.grad = np.zeros_like(ref.grad)  # nothing depends on the logits
+        ref.grad[...] = 0  # nothing depends on the logits
     return ref
 
 
-def _softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple:
+def _kept(call: Call, labels: np.ndarray) -> np.ndarray:
+    ignore = call.params.get("ignore_index")
+    return labels != ignore if ignore is not None else np.ones(labels.shape, bool)
+
+
+def _sparse_rows(x: np.ndarray, labels: np.ndarray, call: Call, sg_out: np.ndarray | None) -> tuple:
+    """Sparse CE rows: finite rows by the labels-only path, the others (and weighted smoothing) densely."""
+    kept = _kept(call, labels)
+    y = np.where(kept, labels, 0)  # any valid class for ignored rows: their results are zeroed below
+    on, off = _smoothing_levels(call, x.shape[1])
+    w = _class_weights(call, x.shape[1])
+    if w is not None and off != 0:  # targets w_c * off differ per class: no labels-only form
+        out = _xent_rows(x, _dense_targets(y, x.shape[1], call), call, sg_out)
+    else:
+        t_lab = on if w is None else on * w[y]
+        bad = np.flatnonzero(~np.isfinite(np.sum(x, axis=1)))  # NaN or +-inf somewhere in the row
+        slow = _xent_rows(x[bad], _dense_targets(y[bad], x.shape[1], call), call, sg_out)
+        x[bad] = 0
+        out = _onehot_xent_rows(x, y, np.broadcast_to(t_lab, y.shape), off, call, sg_out)
+        for o, s in zip(out, slow, strict=True):
+            o[bad] = s
+    if not kept.all():
+        for o in out:
+            o[~kept] = 0  # ignored samples contribute nothing, whatever their logits
+    return out
+
+
+def _smoothing_levels(call: Call, c: int) -> tuple:
+    """(on, off): ``_smoothed`` of a one-hot target at its label and elsewhere, rounded the same way."""
+    eps = call.params.get("label_smoothing", 0.0)
+    w = call.work.type
+    if eps == 0:
+        return w(1), w(0)
+    if call.params.get("smoothing_denominator", "C") == "C":
+        off = w(eps) / w(c)
+        return w(1 - w(eps)) + off, off
+    return w(1 - w(eps)), (w(eps) / w(c - 1) if c > 1 else w(0))
+
+
+def _dense_targets(y: np.ndarray, c: int, call: Call) -> np.ndarray:
+    """Smoothed, weighted one-hot targets of labels ``y`` as a dense [R, C] array."""
+    t = np.zeros((len(y), c), call.work)
+    t[np.arange(len(y)), y] = 1
+    t = _smoothed(t, call)
+    w = _class_weights(call, c)
+    return t * w if w is not None else t
+
+
+def _onehot_xent_rows(x: np.ndarray, y: np.ndarray, t_lab: np.ndarray, off, call: Call,
+                      sg_out: np.ndarray | None) -> tuple:
+    """``_xent_rows`` for finite logits and targets t = off except t_lab at label y, from the labels alone.
+
+    Same formulas and roundings as ``_xent_rows``, without a dense target array: x is turned into the
+    gradient in place, and the only other [R, C] arrays are the scale and, with smoothing, one temporary.
+    """
+    n, c = x.shape
+    rows = np.arange(n)
+    if sg_out is not None:
+        sg = np.abs(x, out=sg_out)  # becomes the gradient's scale
+        x_y = np.abs(x[rows, y]).astype(np.float64)
+    a = np.argmax(x, axis=1)
+    m = x[rows, a]
+    x -= m[:, None]
+    z_y = x[rows, y]
+    lin = -(t_lab * z_y)  # -sum_c t_c z_c, every term >= 0
+    if off:
+        x[rows, y] = 0
+        lin -= off * np.sum(x, axis=1)
+        x[rows, y] = z_y
+    np.exp(x, out=x)
+    x[rows, a] = 0
+    r = np.sum(x, axis=1)
+    x[rows, a] = 1
+    big_l = np.log1p(r)
+    total = off * (c - 1) + t_lab
+    t_a = np.where(a == y, t_lab, off)
+    t_rest = np.where(a == y, off * (c - 1), off * max(c - 2, 0) + t_lab)  # sum_{c != a} t_c
+    value = total * big_l + lin
+    e_y = x[rows, y]
+    x *= (total / (1 + r))[:, None]  # total * softmax(x)
+    if sg_out is not None:
+        lse = np.abs(m + big_l).astype(np.float64)
+        sg += (1 + lse)[:, None]  # 1 + |x_c| + |lse|
+        a_y = 1 + x_y + lse
+        f = _sum_factor(c)
+        sv = f * (t_lab * a_y)
+        if off:
+            sv += f * off * (np.sum(sg, axis=1) - a_y)
+            sg *= x + off
+        else:
+            sg *= x
+        sg *= f
+        p = (1 / (1 + r)).astype(np.float64)  # softmax at the arg-max
+        tot = total.astype(np.float64)
+        sg[rows, y] = f * a_y * (tot * e_y.astype(np.float64) * p + t_lab)
+        sg[rows, a] = f * (1 + np.abs(m).astype(np.float64) + lse) * (tot * p + t_a)
+    g_y = x[rows, y]
+    if off:
+        x -= off
+    x[rows, y] = g_y - t_lab
+    x[rows, a] = (t_rest - t_a * r) / (1 + r)
+    if sg_out is None:
+        return value, x
+    return value, x, sv, sg
+
+
+def _softmax_rows(x: np.ndarray, _second, call: Call, sg_out: np.ndarray | None) -> tuple:
     nan_rows = np.isnan(x).any(axis=1)
-    xa = np.abs(x) if scales else None
+    xa = np.abs(x) if sg_out is not None else None
     s = _shift(x)
     e, r, big_l = _exp_parts(s)
     p = e / (1 + r)[:, None]
     p[nan_rows] = np.nan
     grad = np.zeros_like(p)  # softmax sums to one
     grad[nan_rows] = np.nan
-    if not scales:
+    if sg_out is None:
         return p, grad
     a = _abs_logit_scale(xa, s, big_l)
     sv = _sum_factor(x.shape[1]) * p.astype(np.float64) * a
@@ -540,9 +651,9 @@ def _abs_logit_scale(xa: np.ndarray, s: _Softmax, big_l: np.ndarray) -> np.ndarr
     return 1 + np.where(np.isfinite(xa), xa, 0).astype(np.float64) + lse[:, None]
 
 
-def _log_softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple:
+def _log_softmax_rows(x: np.ndarray, _second, call: Call, sg_out: np.ndarray | None) -> tuple:
     nan_rows = np.isnan(x).any(axis=1)
-    xa = np.abs(x) if scales else None
+    xa = np.abs(x) if sg_out is not None else None
     s = _shift(x)
     z = s.z.copy()
     e, r, big_l = _exp_parts(s)
@@ -552,7 +663,7 @@ def _log_softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple
     grad = 1 - c * p
     value[nan_rows] = np.nan
     grad[nan_rows] = np.nan
-    if not scales:
+    if sg_out is None:
         return value, grad
     a = _abs_logit_scale(xa, s, big_l)
     f = _sum_factor(c)
@@ -560,15 +671,15 @@ def _log_softmax_rows(x: np.ndarray, _second, call: Call, scales: bool) -> tuple
 
 
 def _softmax(call: Call, scales: bool) -> Reference:
-    return Reference(*_rowwise(call, _softmax_rows, scales, per_sample=False))
+    return _rowwise(call, _softmax_rows, scales, per_sample=False)
 
 
 def _log_softmax(call: Call, scales: bool) -> Reference:
-    return Reference(*_rowwise(call, _log_softmax_rows, scales, per_sample=False))
+    return _rowwise(call, _log_softmax_rows, scales, per_sample=False)
 
 
 def _smooth_labels(call: Call, scales: bool) -> Reference:
-    def kernel(y, _second, call, scales):
+    def kernel(y, _second, call, sg_out):
         nan = np.isnan(y)
         value = _smoothed(y, call)
         if value is y:
@@ -580,11 +691,11 @@ def _smooth_labels(call: Call, scales: bool) -> Reference:
             slope = slope - eps / (c - 1)
         grad = np.full_like(value, slope)
         grad[nan] = np.nan
-        if not scales:
+        if sg_out is None:
             return value, grad
         return value, grad, np.abs(value).astype(np.float64) + float(eps), np.ones(grad.shape)
 
-    return Reference(*_rowwise(call, kernel, scales, per_sample=False))
+    return _rowwise(call, kernel, scales, per_sample=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +724,7 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
     clip = call.params.get("clip")
     normalize = call.params.get("normalize", False)
 
-    def kernel(p, t, call, scales):
+    def kernel(p, t, call, sg_out):
         t = t.astype(call.work)
         total_p = np.sum(p, axis=1, keepdims=True) if normalize else call.work.type(1)
         q = p / total_p if normalize else p
@@ -627,7 +738,7 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         nan_rows = np.isnan(p).any(axis=1) | np.isnan(t).any(axis=1)
         value[nan_rows] = np.nan
         g[nan_rows] = np.nan
-        if not scales:
+        if sg_out is None:
             return value, g
         ta = np.abs(t).astype(np.float64)
         logq = np.abs(log_q).astype(np.float64)
@@ -638,14 +749,14 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
             sg = (sg + np.sum(ta, axis=1, keepdims=True)) / np.asarray(total_p, np.float64)
         return value, g, _finite_where(sv, value), _finite_where(sg, g)
 
-    return _reduce(call, *_rowwise(call, kernel, scales, per_sample=True))
+    return _rowwise(call, kernel, scales, per_sample=True)
 
 
 def _kl_divergence(call: Call, scales: bool) -> Reference:
     clip = call.params.get("clip")
     log_input = call.params["log_input"]
 
-    def kernel(q, p, call, scales):
+    def kernel(q, p, call, sg_out):
         p = p.astype(call.work)
         inside = np.ones(q.shape, bool)
         if clip is not None:  # Keras clips both to [clip, 1]
@@ -662,7 +773,7 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
         nan_rows = np.isnan(q).any(axis=1) | np.isnan(p).any(axis=1)
         value[nan_rows] = np.nan
         g[nan_rows] = np.nan
-        if not scales:
+        if sg_out is None:
             return value, g
         pa = np.abs(p).astype(np.float64)
         mags = np.abs(np.log(p)).astype(np.float64) + np.abs(log_q).astype(np.float64)
@@ -670,7 +781,7 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
         sg = pa if log_input else np.where(inside & (pa != 0), pa / np.where(q == 0, 1, q).astype(np.float64), 0)
         return value, g, _finite_where(sv, value), _finite_where(sg, g)
 
-    return _reduce(call, *_rowwise(call, kernel, scales, per_sample=True))
+    return _rowwise(call, kernel, scales, per_sample=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,13 +800,15 @@ def _elementwise(call: Call, kernel: Callable, scales: bool) -> Reference:
     value, grad = np.empty(n, call.work), np.empty(n, call.work)
     sv = np.empty(n) if scales else None
     sg = np.empty(n) if scales else None
+    d = _denominator(call, n)
     for sl in _row_chunks(n, 1):
         out = kernel(x[sl].astype(call.work), *[y[sl].astype(call.work) for y in ys])
         value[sl], grad[sl] = out[0], out[1]
         if scales:
             sv[sl], sg[sl] = _finite_where(out[2], out[0]), _finite_where(out[3], out[1])
+        _divide_grad(grad[sl], sg[sl] if scales else None, d)
     sv, sg = (None, None) if not scales else (sv.reshape(shape), sg.reshape(shape))
-    return _reduce(call, value.reshape(shape), grad.reshape(shape), sv, sg)
+    return _reduce(call, value.reshape(shape), grad.reshape(shape), sv, sg, d)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
