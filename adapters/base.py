@@ -40,8 +40,9 @@ class Impl:
 
     ``fn(first, second, **params) -> tensor``; ``params`` holds every catalog parameter the case
     sets (``reduction`` always), with arrays already converted to tensors of the dtype under test.
-    ``restrict(params, shape)`` may return a reason string when a particular combination (an axis, a
-    rank) is outside the API; that check is then ``unsupported`` with that reason.
+    ``restrict(params, shape, second_shape)`` may return a reason string when a particular combination
+    (an axis, a rank, broadcast targets) is outside the API; that check is then ``unsupported`` with
+    that reason.
     """
 
     loss: str
@@ -54,7 +55,7 @@ class Impl:
     variant: str | None = None
     composed: bool = False
     grad: bool = True
-    restrict: Callable[[dict, tuple], str | None] | None = None
+    restrict: Callable[[dict, tuple, tuple | None], str | None] | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -77,8 +78,10 @@ class Impl:
             if self.variant not in loss.variants:
                 raise ValueError(f"Impl {self.name}: variant {self.variant!r} not declared for {self.loss}")
 
-    def unsupported_reason(self, dtype: str, params: dict, shape: tuple) -> str | None:
-        """Why this implementation does not cover (dtype, params, shape), or None when it does."""
+    def unsupported_reason(
+        self, dtype: str, params: dict, shape: tuple, second_shape: tuple | None = None
+    ) -> str | None:
+        """Why this implementation does not cover (dtype, params, shapes), or None when it does."""
         if dtype not in self.dtypes:
             return f"{self.api} is declared without {dtype}"
         reduction = params.get("reduction", "none")
@@ -92,7 +95,7 @@ class Impl:
                 continue
             return f"{self.api} is declared without parameter {name}"
         if self.restrict is not None:
-            return self.restrict(params, shape)
+            return self.restrict(params, shape, second_shape)
         return None
 
     def describe(self) -> dict:
@@ -125,6 +128,7 @@ class Adapter:
     name: str = ""
     module: str = ""  # the import name that must be installed, e.g. "torch"
     device: str = "cpu"
+    flushes_subnormals: bool = False  # FTZ arithmetic: the catalog variant "flush_subnormals" applies
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------
@@ -201,6 +205,7 @@ class Adapter:
             "name": self.name,
             "module": self.module,
             "version": self.version(),
+            "flushes_subnormals": self.flushes_subnormals,
             "implementations": [i.describe() for i in self.implementations()],
         }
 

@@ -29,14 +29,14 @@ _CPU_DTYPES = ("float32", "float64")
 NONE = ("none",)  # building blocks have no reduction
 
 
-def _batchmean_needs_2d(params: dict, shape: tuple) -> str | None:
+def _batchmean_needs_2d(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """'batchmean' divides by input.shape[0]: the canonical per-sample mean only for [N, C] inputs."""
     if params.get("reduction") == "mean" and len(shape) != 2:
         return f"kl_div 'batchmean' divides by shape[0]; canonical mean needs a 2-D input (got shape={shape})"
     return None
 
 
-def _class_axis_one(params: dict, shape: tuple) -> str | None:
+def _class_axis_one(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """nll_loss puts classes on axis 1 (input [N, C] or [N, C, d...])."""
     ndim = len(shape)
     axis = params.get("axis", -1)
@@ -45,7 +45,7 @@ def _class_axis_one(params: dict, shape: tuple) -> str | None:
     return None
 
 
-def _smoothing_only(params: dict, shape: tuple) -> str | None:
+def _smoothing_only(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """The label-smoothing row covers label_smoothing > 0; eps = 0 is the plain cross_entropy row."""
     if not params.get("label_smoothing"):
         return "label_smoothing = 0 is covered by the plain cross_entropy row"

@@ -232,7 +232,7 @@ def _api_params(impl: Impl, params: dict) -> dict:
     return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
 
 
-def _classes_last(params: dict, shape: tuple) -> str | None:
+def _classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """These APIs take the class axis last only."""
     axis = params.get("axis", -1)
     if axis in (-1, len(shape) - 1):
@@ -240,7 +240,7 @@ def _classes_last(params: dict, shape: tuple) -> str | None:
     return f"classes on the last axis only (axis={axis} requested)"
 
 
-def _keras_kl_restrict(params: dict, shape: tuple) -> str | None:
+def _keras_kl_restrict(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """KLDivergence takes probabilities and sums over the last axis."""
     if params.get("log_input", True):
         return "KLDivergence takes probabilities (log_input=False), not log-probabilities"

@@ -27,7 +27,7 @@ def _torch_class_axis(ndim: int) -> int:
     return 1 if ndim >= 2 else 0
 
 
-def _class_axis_one(params: dict, shape: tuple) -> str | None:
+def _class_axis_one(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """torch puts classes on axis 1 (axis 0 for a 1-D input); any other class axis is outside the API."""
     ndim = len(shape)
     axis = params.get("axis", -1)
@@ -36,7 +36,7 @@ def _class_axis_one(params: dict, shape: tuple) -> str | None:
     return None
 
 
-def _batchmean_needs_2d(params: dict, shape: tuple) -> str | None:
+def _batchmean_needs_2d(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """'batchmean' divides by input.size(0): the canonical per-sample mean only for [N, C] inputs."""
     if params.get("reduction") == "mean" and len(shape) != 2:
         return f"kl_div 'batchmean' divides by size(0); canonical mean needs a 2-D input (got shape={shape})"

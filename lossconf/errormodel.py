@@ -60,20 +60,26 @@ def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     return np.ldexp(1.0, (exponent - info.nmant).astype(np.int64))
 
 
-def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> np.ndarray:
-    """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing)."""
+def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False) -> np.ndarray:
+    """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing),
+    plus the smallest normal number when the implementation flushes subnormals to zero."""
     finite = np.where(np.isfinite(truth), truth, 0.0)
-    underflow = float(ml_dtypes.finfo(numpy_dtype(dtype)).smallest_subnormal)
-    return 0.5 * ulp(finite, dtype) + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + underflow)
+    info = ml_dtypes.finfo(numpy_dtype(dtype))
+    absolute = float(info.smallest_normal) if flush else 0.0
+    return (0.5 * ulp(finite, dtype) + absolute
+            + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))
 
 
-def compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:
-    """Compare a framework result with the truth under the error model (shapes must already match)."""
+def compare(
+    got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False
+) -> Comparison:
+    """Compare a framework result with the truth under the error model (shapes must already match);
+    ``flush`` allows flush-to-zero arithmetic (the ``flush_subnormals`` variant)."""
     with np.errstate(all="ignore"):
-        return _compare(got, truth, scale, dtype, kappa)
+        return _compare(got, truth, scale, dtype, kappa, flush)
 
 
-def _compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float) -> Comparison:
+def _compare(got, truth, scale, dtype: str, kappa: float, flush: bool) -> Comparison:
     work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
     got_w = np.asarray(got).astype(np.float64).astype(work)
     truth_w = np.asarray(truth).astype(work)
@@ -94,7 +100,7 @@ def _compare(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, 
     finite = ~nonfinite
     err = np.zeros(truth_w.shape, dtype=np.float64)
     err[finite] = np.abs(got_w[finite] - truth_w[finite]).astype(np.float64)
-    b = bound(np.where(finite, truth_w.astype(np.float64), 0.0), scale, dtype, kappa)
+    b = bound(np.where(finite, truth_w.astype(np.float64), 0.0), scale, dtype, kappa, flush)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)

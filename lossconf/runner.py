@@ -30,7 +30,16 @@ from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
 from lossconf.known import Known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
-from lossconf.verdicts import QUANTITIES, Truths, base_record, cast_inputs, finite_or_str, judge, summarize
+from lossconf.verdicts import (
+    QUANTITIES,
+    Truths,
+    apply_known,
+    base_record,
+    cast_inputs,
+    finite_or_str,
+    judge,
+    summarize,
+)
 
 SCHEMA = "lossconf-results/1"
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
@@ -479,6 +488,7 @@ class Run:
         self.timings[name] = time.perf_counter() - start
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
+        flush = bool(self.plans[adapter].desc.get("flushes_subnormals"))
         first, second, params = _concat(job)
         try:
             value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
@@ -494,7 +504,7 @@ class Run:
                     rec = base_record(case, adapter, job.impl, job.dtype, q)
                     if rec["id"] in job.check_ids:
                         rec["message"] = f"{exc.kind}: {exc}{batch_note}"
-                        self._emit(rec)
+                        self._emit(apply_known(rec, self.known, version))
             return
         try:
             parts = list(zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True))
@@ -512,10 +522,10 @@ class Run:
                     rec["message"] = "the adapter returned no gradient"
                 else:
                     try:
-                        judge(rec, case, job.impl, job.dtype, got, self.truths, self.known, version)
+                        judge(rec, case, job.impl, job.dtype, got, self.truths, flush)
                     except Exception as exc:  # a reference problem must not end the run
                         rec["message"] = f"judging failed: {exc!r}"
-                self._emit(rec)
+                self._emit(apply_known(rec, self.known, version))
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:
@@ -552,7 +562,8 @@ def _documents(cfg: RunConfig, cases: list[Case]) -> list[dict]:
 
 
 def _case_plan(case: Case) -> dict:
-    return {"id": case.id, "loss": case.loss, "params": case.params, "shape": list(case.first.shape)}
+    return {"id": case.id, "loss": case.loss, "params": case.params, "shape": list(case.first.shape),
+            "second_shape": None if case.second is None else list(case.second.shape)}
 
 
 def _case_json(case: Case) -> dict:

@@ -108,10 +108,13 @@ def judge(
     dtype: str,
     got: np.ndarray,
     truths: Truths,
-    known: list[Known],
-    version: str,
+    flush: bool = False,
 ) -> dict:
-    """Fill ``record`` with the comparison and the verdict for one returned array."""
+    """Fill ``record`` with the comparison and the verdict (pass/variant/fail/error) for one result.
+
+    ``flush``: the adapter declares flush-to-zero arithmetic (catalog variant ``flush_subnormals``).
+    Known deviations are applied afterwards by ``apply_known``.
+    """
     quantity = record["quantity"]
     pick = 0 if quantity == "value" else 1
     truth_all = truths.get(case, dtype)
@@ -126,24 +129,42 @@ def judge(
     k = kappa(case.loss, quantity)
     cmp = compare(got, truth, scale, dtype, k)
     _fill(record, cmp, got, truth, k)
-    matching = [kn for kn in known if kn.matches(record["adapter"], impl["name"], quantity, dtype, case.id, version)]
     if cmp.ok:
         record["verdict"] = "pass"
-        if matching:
-            record["known"], record["stale"] = matching[0].id, True
         return record
-    if impl.get("variant"):
-        v_all = truths.get(case, dtype, impl["variant"])
-        v_cmp = compare(got, v_all[pick], v_all[pick + 2], dtype, k)
+    # the declared variant, then flush-to-zero, then both
+    attempts = [(impl.get("variant"), False)] if impl.get("variant") else []
+    if flush:
+        attempts += [(None, True)] + ([(impl["variant"], True)] if impl.get("variant") else [])
+    for variant, ftz in attempts:
+        v_truth, v_scale = (truth, scale) if variant is None else truths.get(case, dtype, variant)[pick::2]
+        v_cmp = compare(got, v_truth, v_scale, dtype, k, flush=ftz)
         if v_cmp.ok:
-            _fill(record, v_cmp, got, v_all[pick], k)
-            record.update(verdict="variant", variant=impl["variant"])
+            _fill(record, v_cmp, got, v_truth, k)
+            names = [n for n in (variant, "flush_subnormals" if ftz else None) if n]
+            record.update(verdict="variant", variant=names[0],
+                          message="conforms to " + " with ".join(names))
             return record
-    why = cmp.nonfinite_mismatch or f"error {cmp.error:.3g} = {cmp.ulps:.3g} ulp exceeds bound {cmp.bound:.3g}"
-    if matching:
-        record.update(verdict="known", known=matching[0].id, message=f"{why} (known: {matching[0].description})")
-    else:
-        record.update(verdict="fail", message=why)
+    record.update(verdict="fail", message=cmp.nonfinite_mismatch
+                  or f"error {cmp.error:.3g} = {cmp.ulps:.3g} ulp exceeds bound {cmp.bound:.3g}")
+    return record
+
+
+def apply_known(record: dict, known: list[Known], version: str) -> dict:
+    """Turn a fail or error matching a registered deviation into ``known``; mark passes it covers.
+
+    A pass that a known deviation covers is tagged ``stale`` (the deviation did not reproduce here);
+    the run reports an entry as stale when none of its checks reproduce it.
+    """
+    match = next((k for k in known if k.matches(record["adapter"], record["impl"], record["quantity"],
+                                                  record["dtype"], record["case"], version)), None)
+    if match is None:
+        return record
+    if record["verdict"] in ("fail", "error"):
+        record.update(verdict="known", known=match.id,
+                      message=f"{record['message']} (known {match.id}: {match.description})")
+    elif record["verdict"] in ("pass", "variant"):
+        record.update(known=match.id, stale=True)
     return record
 
 

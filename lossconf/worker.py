@@ -39,7 +39,8 @@ def _describe(adapter) -> dict:
     env = adapter.environment()
     base = {k: env.pop(k, "") for k in ("framework", "version", "device")}
     base["flags"] = {k: str(v) for k, v in env.items()}
-    return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base}
+    return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
+            "flushes_subnormals": adapter.flushes_subnormals}
 
 
 def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
@@ -49,7 +50,9 @@ def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
             if case["loss"] != impl.loss:
                 continue
             for dtype in dtypes:
-                why = impl.unsupported_reason(dtype, case["params"], tuple(case["shape"]))
+                second = case["second_shape"]
+                why = impl.unsupported_reason(dtype, case["params"], tuple(case["shape"]),
+                                              None if second is None else tuple(second))
                 if why:
                     reasons.setdefault(impl.name, {})[f"{case['id']}|{dtype}"] = why
     return reasons

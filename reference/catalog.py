@@ -137,6 +137,15 @@ VARIANTS: dict[str, Variant] = {
             _PADDLE + "cross_entropy_cn.html (mean over non-ignored labels; returns 0 when none)",
         ),
         Variant(
+            "flush_subnormals",
+            "results and intermediates below the dtype's smallest normal number may be flushed to zero "
+            "(FTZ/DAZ arithmetic): an absolute error up to the smallest normal number is allowed; declared "
+            "per adapter, it applies to every loss",
+            {},
+            "https://github.com/jax-ml/jax/issues/16200 (XLA on CPU flushes denormals to zero; "
+            "'working as intended')",
+        ),
+        Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
             {"factor": 0.5},
