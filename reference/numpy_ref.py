@@ -764,7 +764,9 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
             inside = q >= call.work.type(clip)
             q = np.maximum(q, call.work.type(clip))
         log_q = q if log_input else np.log(q)
-        value = np.sum(_zero_times(p, np.log(p) - log_q), axis=1)
+        terms = p * (np.log(p) - log_q)
+        terms[p == 0] = 0  # 0 log(0 / q) = 0 for every q, also q = 0 (log q = -inf)
+        value = np.sum(terms, axis=1)
         if log_input:
             g = -p.copy()
         else:

@@ -262,7 +262,9 @@ def _kl_divergence(call: Call):
             p = [min(max(v, mpf(clip)), mpf(1)) for v in p]
             q, inside = zip(*[_clip(v, mpf(clip), mpf(1)) for v in q], strict=True)
         log_q = list(q) if log_input else [_log(v) for v in q]
-        values.append(mpmath.fsum(_times(pc, _log(pc) - lq) for pc, lq in zip(p, log_q, strict=True)))
+        # 0 log(0 / q) = 0 for every q, also q = 0 (log q = -inf)
+        values.append(mpmath.fsum(pc * (_log(pc) - lq) if pc != 0 else mpf(0)
+                                  for pc, lq in zip(p, log_q, strict=True)))
         if log_input:
             grads.append([-pc for pc in p])
         else:

@@ -21,12 +21,6 @@ from lossconf.reference.dtypes import DTYPES
 from lossconf.reference.numpy_ref import value_and_grad
 
 SEED, BUDGET = 20240917, 8
-# Reference gaps found by these edge cases, to be removed when the reference follows its own convention
-# (catalog: "0 * log(0) = 0 for a zero target"): p = 0 with log q = -inf gives NaN instead of 0.
-REFERENCE_GAPS = {
-    "edge_kl_logq_neg_inf": "kl_divergence: p = 0 and log q = -inf gives NaN (log p - log q = -inf + inf)",
-    "edge_kl_prob_input": "kl_divergence log_input=False: p = 0 and q = 0 gives NaN",
-}
 
 
 def _same(a: Case, b: Case) -> bool:
@@ -158,17 +152,9 @@ def test_reference_accepts_every_case_and_truth_is_finite_unless_meant(kind):
         value, grad = _truth(case)  # a ValueError here means a malformed case
         if case.kind == "document":
             continue  # documents state their own numbers (tests/test_documents.py)
-        if case.id not in REFERENCE_GAPS and not case.nonfinite:
+        if not case.nonfinite:
             if not (np.isfinite(value).all() and np.isfinite(grad).all()):
                 bad.append(case.id)
     assert bad == []
 
 
-@pytest.mark.parametrize("case_id", sorted(REFERENCE_GAPS))
-def test_reference_gaps_found_by_edges(case_id):
-    """Strict xfail: when the reference is fixed these pass, and REFERENCE_GAPS must lose the entry."""
-    value, grad = _truth(case_by_id(case_id, SEED))
-    if not np.isfinite(value).all():
-        pytest.xfail(REFERENCE_GAPS[case_id])
-    assert np.isfinite(grad).all()
-    pytest.fail(f"{case_id} is finite now: remove it from REFERENCE_GAPS")

@@ -15,6 +15,7 @@ reference is at least 2^11 (float64) or 2^29 (float32) times more accurate than 
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -127,6 +128,21 @@ def test_probability_edges(dtype):
     for variant, log_input in ((None, True), (None, False), ("clip_probabilities_1e-7", False)):
         q = probs if not log_input else cast(np.log(np.asarray(probs, float) + 1e-300), dtype)
         check("kl_divergence", q, targets, variant=variant, log_input=log_input)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_kl_zero_target_terms_vanish_whatever_q(dtype, reduction):
+    """0 log(0 / q) = 0 also where q = 0 (log q = -inf): finite truth, finite gradient (was NaN)."""
+    for q, p, log_input in (([[-INF, -0.5, -1.0]], [[0.0, 0.6, 0.4]], True),
+                            ([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]], [[0.1, 0.6, 0.3], [1.0, 0.0, 0.0]], False)):
+        q, p = cast(q, dtype), cast(p, dtype)
+        exact_v, exact_g = oracle.value_and_grad("kl_divergence", q, p, reduction=reduction, log_input=log_input)
+        assert all(mpmath.isfinite(v) for v in exact_v.reshape(-1))
+        assert all(mpmath.isfinite(g) for g in exact_g.reshape(-1))
+        check("kl_divergence", q, p, reduction=reduction, log_input=log_input)
+        value, grad = numpy_ref.value_and_grad("kl_divergence", q, p, reduction=reduction, log_input=log_input)
+        assert np.isfinite(value).all() and np.isfinite(grad).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
