@@ -18,6 +18,13 @@ from packaging.version import InvalidVersion, Version
 
 KNOWN_DIR = Path(__file__).with_name("known")
 _REQUIRED = ("id", "impl", "quantity", "versions", "link", "description")
+WHEN = {
+    "subnormal_truth": "the truth at the worst element is below the dtype's smallest normal number",
+    "nonfinite_input": "the case's inputs contain NaN or +-inf",
+    "nonfinite_result": "the result at the worst element is NaN or +-inf",
+    "nan_result": "the result at the worst element is NaN",
+    "error": "the call raised or returned the wrong shape/dtype",
+}
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,18 @@ class Known:
     description: str
     dtypes: tuple[str, ...] = ()
     cases: tuple[str, ...] = ()
+    when: tuple[str, ...] = ()  # conditions on the check itself, all must hold (see WHEN)
 
-    def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str) -> bool:
-        """Whether this entry covers the check (and the framework version is in range)."""
+    def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str,
+                facts: frozenset[str] = frozenset()) -> bool:
+        """Whether this entry covers the check (and the framework version is in range).
+
+        ``facts`` are what is true of the check (``lossconf.verdicts.check_facts``); every ``when``
+        condition of the entry must be among them.
+        """
         if adapter != self.adapter or impl != self.impl:
+            return False
+        if not set(self.when) <= facts:
             return False
         if self.quantity not in ("both", quantity):
             return False
@@ -53,7 +68,8 @@ class Known:
         """JSON-ready form for results.json."""
         return {
             "id": self.id, "adapter": self.adapter, "impl": self.impl, "quantity": self.quantity,
-            "dtypes": list(self.dtypes), "cases": list(self.cases), "versions": self.versions,
+            "dtypes": list(self.dtypes), "cases": list(self.cases), "when": list(self.when),
+            "versions": self.versions,
             "link": self.link, "description": self.description,
         }
 
@@ -70,12 +86,15 @@ def load_known(directory: Path = KNOWN_DIR) -> list[Known]:
             if raw["quantity"] not in ("value", "grad", "both"):
                 raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
             SpecifierSet(raw["versions"])  # raises on a malformed range
+            unknown = set(raw.get("when", ())) - set(WHEN)
+            if unknown:
+                raise ValueError(f"{path.name}: {raw['id']}: unknown 'when' {sorted(unknown)}; expected {sorted(WHEN)}")
             entries.append(
                 Known(
                     id=raw["id"], adapter=raw.get("adapter", path.stem), impl=raw["impl"],
                     quantity=raw["quantity"], versions=raw["versions"], link=raw["link"],
                     description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
-                    cases=tuple(raw.get("cases", ())),
+                    cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())),
                 )
             )
     ids = [k.id for k in entries]

@@ -504,7 +504,7 @@ class Run:
                     rec = base_record(case, adapter, job.impl, job.dtype, q)
                     if rec["id"] in job.check_ids:
                         rec["message"] = f"{exc.kind}: {exc}{batch_note}"
-                        self._emit(apply_known(rec, self.known, version))
+                        self._emit(apply_known(rec, case, self.known, version))
             return
         try:
             parts = list(zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True))
@@ -525,7 +525,7 @@ class Run:
                         judge(rec, case, job.impl, job.dtype, got, self.truths, flush)
                     except Exception as exc:  # a reference problem must not end the run
                         rec["message"] = f"judging failed: {exc!r}"
-                self._emit(apply_known(rec, self.known, version))
+                self._emit(apply_known(rec, case, self.known, version))
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 
+import ml_dtypes
 import numpy as np
 
 from lossconf.cases import Case
@@ -150,14 +151,34 @@ def judge(
     return record
 
 
-def apply_known(record: dict, known: list[Known], version: str) -> dict:
+def check_facts(record: dict, case: Case) -> frozenset[str]:
+    """What is true of a judged check, for known deviations' ``when`` conditions."""
+    facts = set()
+    if case.first.size and not np.all(np.isfinite(case.first)):
+        facts.add("nonfinite_input")
+    if record["verdict"] == "error":
+        facts.add("error")
+    truth, got = record.get("truth"), record.get("got")
+    if isinstance(truth, float) and math.isfinite(truth):
+        tiny = float(ml_dtypes.finfo(numpy_dtype(record["dtype"])).smallest_normal)
+        if abs(truth) < tiny:
+            facts.add("subnormal_truth")
+    if isinstance(got, float) and not math.isfinite(got):
+        facts.add("nonfinite_result")
+        if math.isnan(got):
+            facts.add("nan_result")
+    return frozenset(facts)
+
+
+def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:
     """Turn a fail or error matching a registered deviation into ``known``; mark passes it covers.
 
     A pass that a known deviation covers is tagged ``stale`` (the deviation did not reproduce here);
     the run reports an entry as stale when none of its checks reproduce it.
     """
+    facts = check_facts(record, case)
     match = next((k for k in known if k.matches(record["adapter"], record["impl"], record["quantity"],
-                                                  record["dtype"], record["case"], version)), None)
+                                                  record["dtype"], record["case"], version, facts)), None)
     if match is None:
         return record
     if record["verdict"] in ("fail", "error"):
