@@ -357,6 +357,10 @@ def _sparse_edges() -> list[Case]:
         _edge("edge_sparse_weight_zero_mean", "sparse_softmax_cross_entropy", x[:2], [0, 0],
               "every kept target has weight 0, reduction mean: 0/0 = NaN",
               params={"weight": [0.0, 1.0, 1.0], "reduction": "mean"}, nonfinite=True),
+        _edge("edge_sparse_labels_above_256", "sparse_softmax_cross_entropy",
+              np.linspace(-2.0, 2.0, 2 * 1000).reshape(2, 1000), [257, 999],
+              "labels above 256 (not exactly representable in bfloat16 nor, above 2048, in float16): "
+              "an API that casts labels to the logits' dtype picks the wrong class"),
     ]
 
 
