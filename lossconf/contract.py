@@ -131,7 +131,8 @@ class ContractBattery:
     def _plan(self) -> None:
         pool = {loss: _candidates(loss, self.seed) for loss in {i["loss"] for i in self.impls}}
         plan_cases = [
-            {"id": f"{c.id}@{r}", "loss": c.loss, "params": {**c.params, "reduction": r}, "shape": list(c.first.shape)}
+            {"id": f"{c.id}@{r}", "loss": c.loss, "params": {**c.params, "reduction": r}, "shape": list(c.first.shape),
+             "second_shape": None if c.second is None else list(c.second.shape)}
             for cases in pool.values() for c in cases for r in get_loss(c.loss).reductions
         ]
         reasons = self.worker.request(("plan", plan_cases, list(DTYPES)), timeout=600) if plan_cases else {}

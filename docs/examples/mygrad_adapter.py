@@ -25,7 +25,7 @@ def only_mean(reduction: str) -> None:
         raise ValueError(f"mygrad losses return the mean only, not reduction={reduction!r}")
 
 
-def rows_classes_last(params: dict, shape: tuple) -> str | None:
+def rows_classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """MyGrad's losses take x of shape (N, C): two dimensions, classes last."""
     if len(shape) != 2 or params.get("axis", -1) % 2 != 1:
         return f"mygrad losses take x of shape (N, C) with classes last (got shape={shape})"

@@ -22,7 +22,7 @@ TORCH_KNOWN = str(Path(lossconf.__file__).parent / "known" / "torch.toml")
 SPARSE = "sparse_softmax_cross_entropy"
 
 
-def _axis1(params: dict, shape: tuple) -> str | None:
+def _axis1(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """Like torch: classes on axis 1 (axis 0 for 1-D)."""
     ndim = len(shape)
     want = 1 if ndim >= 2 else 0
@@ -31,7 +31,7 @@ def _axis1(params: dict, shape: tuple) -> str | None:
     return None
 
 
-def _rows(params: dict, shape: tuple) -> str | None:
+def _rows(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
     """The composed members handle [N, C] with classes last only."""
     if len(shape) != 2 or params.get("axis", -1) % 2 != 1:
         return f"composed for [N, C] inputs with classes last (got shape={shape})"
