@@ -237,7 +237,8 @@ CATALOG: dict[str, Loss] = {
             "l_i = -sum_c t_ic log p_ic",
             "dl/dp = -t / p",
             "value: (1 + log2 C) sum_c |t_c| (|log q_c| + 1), q = p normalised/clipped as the variant "
-            "says; gradient: |t| / q (0 where clipped), with normalisation (that + sum |t|) / sum(p)"
+            "says; gradient: |t| / q (0 where clipped), with normalisation (that + sum of |t| over the "
+            "unclipped classes) / sum(p)"
             + _RED_SCALE,
             variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
         ),

@@ -487,8 +487,10 @@ def _xent_rows(x: np.ndarray, t: np.ndarray, call: Call, sg_out: np.ndarray | No
 
 
 def _finite_where(scale: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Scales are only meaningful where the truth is finite; elsewhere report 0."""
-    return np.where(np.isfinite(truth) & np.isfinite(scale), scale, np.where(np.isfinite(truth), np.inf, 0.0))
+    """Scales are only meaningful where the truth is finite; elsewhere report 0 (an overflowed scale under a
+    finite truth becomes the largest float64)."""
+    big = np.finfo(np.float64).max
+    return np.where(np.isfinite(truth) & np.isfinite(scale), scale, np.where(np.isfinite(truth), big, 0.0))
 
 
 def _class_weights(call: Call, cols: int) -> np.ndarray | None:
@@ -746,7 +748,7 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         q64 = q.astype(np.float64)
         sg = np.where(inside & (ta != 0), ta / np.where(q64 == 0, 1, q64), 0)
         if normalize:
-            sg = (sg + np.sum(ta, axis=1, keepdims=True)) / np.asarray(total_p, np.float64)
+            sg = (sg + np.sum(np.where(inside, ta, 0), axis=1, keepdims=True)) / np.asarray(total_p, np.float64)
         return value, g, _finite_where(sv, value), _finite_where(sg, g)
 
     return _rowwise(call, kernel, scales, per_sample=True)
