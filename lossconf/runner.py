@@ -5,7 +5,8 @@
   becomes ``error`` too, the worker is replaced, and the run goes on. Other frameworks never notice.
 - Cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are
   concatenated along the sample axis and evaluated in one framework call (samples are independent
-  there), then split; a batched call that raises is retried case by case so errors are attributed.
+  there), then split; a batched call that raises, crashes, hangs or returns what does not split is
+  retried case by case so failures are attributed to the cases causing them.
 - Every judged check is appended to ``results.jsonl`` as soon as it exists (flushed), so a killed
   run keeps everything it had; ``resume`` skips what is already there. At the end ``results.json``
   (the documented schema) is written from the stream.
@@ -126,6 +127,7 @@ class Worker:
             if time.monotonic() > deadline:
                 self.close()
                 raise WorkerFailure("timeout", f"worker timed out after {timeout:.0f} s (killed and replaced)")
+        proc.join(1)  # the pipe may close before the process is reaped: wait for its exit code
         code = proc.exitcode
         self.close()
         raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
@@ -152,9 +154,22 @@ class Job:
 
 
 def _batch_key(case: Case) -> tuple | None:
-    if case.params.get("reduction", "none") != "none" or case.first.ndim == 0:
+    """Cases with equal keys can share one call, concatenated along axis 0; None: run alone.
+
+    Only with reduction "none", where axis 0 holds independent samples: never for a 1-D input of a
+    class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
+    """
+    if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
         return None
-    if case.first.shape[0] == 0 or (case.second is not None and case.second.shape[:1] != case.first.shape[:1]):
+    if CATALOG[case.loss].classes_axis and (
+        case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
+    ):
+        return None
+    if case.second is not None and case.second.shape[:1] != case.first.shape[:1]:
+        return None
+    if case.second is not None and case.second.ndim != case.first.ndim and not np.issubdtype(
+        case.second.dtype, np.integer
+    ):
         return None
     params = tuple(
         (k, v.tobytes() if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items())
@@ -508,15 +523,14 @@ class Run:
         except WorkerFailure as exc:
             if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
                 return
-            if exc.kind == "error" and len(job.cases) > 1:  # attribute the error to the case(s) causing it
+            if len(job.cases) > 1:  # attribute the error, crash or hang to the case(s) causing it
                 self._one_by_one(w, job, adapter, version)
                 return
-            batch_note = f" (batched call of {len(job.cases)} cases)" if len(job.cases) > 1 else ""
             for case in job.cases:
                 for q in QUANTITIES:
                     rec = base_record(case, adapter, job.impl, job.dtype, q)
                     if rec["id"] in job.check_ids:
-                        rec["message"] = f"{exc.kind}: {exc}{batch_note}"
+                        rec["message"] = f"{exc.kind}: {exc}"
                         self._emit(apply_known(rec, case, self.known, version))
             return
         try:
