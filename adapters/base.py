@@ -129,6 +129,7 @@ class Adapter:
     module: str = ""  # the import name that must be installed, e.g. "torch"
     device: str = "cpu"
     flushes_subnormals: bool = False  # FTZ arithmetic: the catalog variant "flush_subnormals" applies
+    known_deviations: str = ""  # a third-party adapter's known-deviations TOML (relative to its module)
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------
@@ -137,7 +138,10 @@ class Adapter:
         import importlib.util
 
         if importlib.util.find_spec(self.module) is None:
-            return f"{self.module} is not installed (pip install 'lossconf[{self.name}]')"
+            from lossconf.adapters.loading import BUILTIN
+
+            hint = f"pip install 'lossconf[{self.name}]'" if self.name in BUILTIN else f"pip install {self.module}"
+            return f"{self.module} is not installed ({hint})"
         return None
 
     def load(self) -> None:

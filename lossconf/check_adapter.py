@@ -11,7 +11,6 @@ module); its entries apply to this adapter.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import sys
@@ -20,10 +19,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from lossconf.adapters.base import Adapter
 from lossconf.adapters.loading import AdapterLoadError, load_adapter
 from lossconf.contract import ContractBattery, ContractCheck, battery_summary
-from lossconf.known import Known, load_known
 from lossconf.reference import DTYPES
 from lossconf.runner import Run, RunConfig, WorkerFailure
 from lossconf.testing import explain
@@ -34,19 +31,6 @@ BAD = ("fail", "error")
 
 class LoadFailure(Exception):
     """The target cannot be loaded: one line, exit status 2."""
-
-
-def adapter_known(adapter: Adapter) -> list[Known]:
-    """The adapter's own known deviations (``known_deviations`` TOML file), bound to its name."""
-    path = getattr(adapter, "known_deviations", "")
-    if not path:
-        return []
-    path = Path(path)
-    if not path.is_absolute():
-        path = Path(sys.modules[type(adapter).__module__].__file__).parent / path
-    if not path.is_file():
-        raise LoadFailure(f"adapter {adapter.name!r}: known_deviations file {str(path)!r} does not exist")
-    return [dataclasses.replace(k, adapter=adapter.name) for k in load_known(path.parent) if k.adapter == path.stem]
 
 
 def prepare(target: str, *, losses=None, dtypes=None, budget: int = 16, seed: int = 0,
@@ -65,7 +49,6 @@ def prepare(target: str, *, losses=None, dtypes=None, budget: int = 16, seed: in
     config = RunConfig(out=out, adapters=(target,), losses=tuple(losses) if losses else None,
                        dtypes=tuple(dtypes or DTYPES), seed=seed, budget=budget, timeout=timeout)
     run = Run(config)
-    run.known += adapter_known(adapter)
     run.prepare()
     failed = run.header["environment"]["failed_adapters"]
     if adapter.name not in run.plans:

@@ -9,6 +9,7 @@ more: the upstream bug is probably fixed) or ``unused`` (it matched nothing in t
 from __future__ import annotations
 
 import fnmatch
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,30 +75,49 @@ class Known:
         }
 
 
+def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
+    """The known deviations in one TOML file; ``adapter`` defaults to each entry's or the file stem."""
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    entries = []
+    for raw in data.get("known", []):
+        missing = [k for k in _REQUIRED if not raw.get(k)]
+        if missing:
+            raise ValueError(f"{path.name}: known deviation {raw.get('id')!r} lacks {missing}")
+        if raw["quantity"] not in ("value", "grad", "both"):
+            raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
+        SpecifierSet(raw["versions"])  # raises on a malformed range
+        unknown = set(raw.get("when", ())) - set(WHEN)
+        if unknown:
+            raise ValueError(f"{path.name}: {raw['id']}: unknown 'when' {sorted(unknown)}; expected {sorted(WHEN)}")
+        entries.append(
+            Known(
+                id=raw["id"], adapter=adapter or raw.get("adapter", path.stem), impl=raw["impl"],
+                quantity=raw["quantity"], versions=raw["versions"], link=raw["link"],
+                description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
+                cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())),
+            )
+        )
+    return entries
+
+
 def load_known(directory: Path = KNOWN_DIR) -> list[Known]:
     """Every known deviation in ``directory/*.toml`` (the file stem is the adapter name)."""
-    entries: list[Known] = []
-    for path in sorted(directory.glob("*.toml")):
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        for raw in data.get("known", []):
-            missing = [k for k in _REQUIRED if not raw.get(k)]
-            if missing:
-                raise ValueError(f"{path.name}: known deviation {raw.get('id')!r} lacks {missing}")
-            if raw["quantity"] not in ("value", "grad", "both"):
-                raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
-            SpecifierSet(raw["versions"])  # raises on a malformed range
-            unknown = set(raw.get("when", ())) - set(WHEN)
-            if unknown:
-                raise ValueError(f"{path.name}: {raw['id']}: unknown 'when' {sorted(unknown)}; expected {sorted(WHEN)}")
-            entries.append(
-                Known(
-                    id=raw["id"], adapter=raw.get("adapter", path.stem), impl=raw["impl"],
-                    quantity=raw["quantity"], versions=raw["versions"], link=raw["link"],
-                    description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
-                    cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())),
-                )
-            )
+    entries = [k for path in sorted(directory.glob("*.toml")) for k in load_known_file(path)]
     ids = [k.id for k in entries]
     if len(ids) != len(set(ids)):
         raise ValueError(f"known deviations: duplicate ids in {directory}")
     return entries
+
+
+def adapter_known(adapter) -> list[Known]:
+    """A third-party adapter's own known deviations: its ``known_deviations`` TOML file (a path
+    relative to the adapter's module), bound to the adapter's name."""
+    path = getattr(adapter, "known_deviations", "")
+    if not path:
+        return []
+    path = Path(path)
+    if not path.is_absolute():
+        path = Path(sys.modules[type(adapter).__module__].__file__).parent / path
+    if not path.is_file():
+        raise ValueError(f"adapter {adapter.name!r}: known_deviations file {str(path)!r} does not exist")
+    return load_known_file(path, adapter=adapter.name)

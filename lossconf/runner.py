@@ -29,7 +29,7 @@ import numpy as np
 from lossconf import __version__, worker
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
-from lossconf.known import Known, load_known
+from lossconf.known import Known, adapter_known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.verdicts import (
     QUANTITIES,
@@ -454,6 +454,11 @@ class Run:
         reason = adapter.available()
         if reason:
             self._adapter_problem(adapter.name, "skipped_adapters", reason)
+            return
+        try:
+            self.known = self.known + adapter_known(adapter)  # a new list: other threads may be reading
+        except ValueError as exc:
+            self._adapter_problem(adapter.name, "failed_adapters", str(exc))
             return
         w = Worker(adapter.target, self.config.timeout)
         try:

@@ -38,6 +38,7 @@ def _describe(adapter) -> dict:
         impls.append(d)
     env = adapter.environment()
     base = {k: env.pop(k, "") for k in ("framework", "version", "device")}
+    base["target"] = adapter.target
     base["flags"] = {k: str(v) for k, v in env.items()}
     base["flags"]["flushes_subnormals"] = str(adapter.flushes_subnormals)
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,

@@ -51,7 +51,7 @@ def snippet(results: dict, check: dict) -> str:
     variant = impl.get("variant") if impl else None
     lines += [
         "",
-        f"adapter = load_adapter({check['adapter']!r})",
+        f"adapter = load_adapter({_target(results, check['adapter'])!r})",
         "adapter.load()",
         f"impl = {{i.name: i for i in adapter.implementations()}}[{check['impl']!r}]",
         "value, grad = adapter.value_and_grad(impl, first, second, params, dtype)",
@@ -126,3 +126,8 @@ def _literal(values: object) -> str:
     if isinstance(values, float) and not math.isfinite(values):
         return "nan" if math.isnan(values) else ("inf" if values > 0 else "-inf")
     return repr(values)
+
+
+def _target(results: dict, adapter: str) -> str:
+    """How to load the adapter again: its recorded target (a file path for third-party adapters)."""
+    return results["environment"].get("adapters", {}).get(adapter, {}).get("target") or adapter
