@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import pytest
 
-from lossconf.check_adapter import LoadFailure, adapter_known
 from lossconf.contract import ContractBattery, ContractCheck
 
 _KEY = pytest.StashKey["_LossconfBattery"]()
@@ -75,10 +74,6 @@ class _LossconfBattery:
         self.load_problems: list[tuple[str, str]] = []
         self.batteries: list[ContractBattery] = []
         for target, adapter in adapters.items():
-            try:
-                self.session.run.known += adapter_known(adapter)
-            except LoadFailure as exc:
-                self.load_problems.append((f"{adapter.name}:known-deviations", str(exc)))
             plan = self.session.run.plans.get(adapter.name)
             if plan is None:
                 continue  # not installed or failed to load: ConformanceSession has an item saying so
