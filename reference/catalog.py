@@ -321,8 +321,10 @@ CATALOG: dict[str, Loss] = {
             (Param("reduction", "none", "'none'"),),
             "s = 1 / (1 + exp(-x))",
             "ds/dx = s (1 - s)",
-            "value: s (1 + |x| (1 - s)); gradient: s ((1 - s) (1 + |x|) + 1), the + 1 for the rounding "
-            "of 1 - s in the autodiff form s (1 - s)",
+            "value: s (1 + |x| (1 - s)); gradient: s (1 - s) (1 + |x|) + s^2. Derivation: y = fl(s) errs by "
+            "~u (s + |x| s (1 - s)) (rounding, and exp's argument conditioning |x|); autodiff computes "
+            "y (1 - y), where 1 - y is exact (Sterbenz) but inherits y's absolute error, so the product errs "
+            "by ~u (s (1 - s) (1 + |x|) + s^2): the s^2 term is the cancellation in 1 - y as s -> 1",
             reductions=("none",),
             elementwise=True,
             classes_axis=False,

@@ -929,8 +929,9 @@ def _sigmoid_loss(call: Call, scales: bool) -> Reference:
         s64, ax = s.astype(np.float64), np.abs(x).astype(np.float64)
         ax = np.where(np.isfinite(ax), ax, 0)
         sn64 = s_neg.astype(np.float64)
-        # autodiff forms s (1 - s): 1 - s carries an absolute rounding error of order u
-        return s, grad, s64 * (1 + ax * sn64), s64 * (sn64 * (1 + ax) + 1)
+        # y = fl(s) is off by ~u (s + |x| s (1 - s)) (exp's argument), and autodiff forms y (1 - y), so
+        # the error of y passes into 1 - y unscaled: where s -> 1 it is ~u s^2 against a tiny s (1 - s)
+        return s, grad, s64 * (1 + ax * sn64), s64 * sn64 * (1 + ax) + s64 * s64
 
     return _elementwise(call, kernel, scales)
 

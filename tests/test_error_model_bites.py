@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lossconf.errormodel import compare
-from lossconf.reference import kappa, numpy_ref
+from lossconf.reference import kappa, numpy_ref, oracle, straightforward
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
 
@@ -137,3 +137,23 @@ def test_correctly_rounded_results_pass(loss_id, dtype):
                     got = rounded(truth, dtype)
                 result = compare(got, truth, scale, dtype, kappa(loss_id, quantity))
                 assert result.ok, (loss_id, quantity, reduction, result)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_gradient_from_the_output_passes(dtype):
+    """Frameworks differentiate sigmoid as y (1 - y) from the rounded output y: 1 - y cancels as y -> 1
+    (measured before the s^2 term: error/bound 7.5 at x = 6 and 789 at x = 11 in float64)."""
+    x = cast([-30, -11, -6, -1, 0, 1, 6, 11, 15, 20, 30, 60], dtype)
+    _, got = straightforward.value_and_grad("sigmoid", x)
+    _, exact_g = oracle.value_and_grad("sigmoid", x)
+    ref = numpy_ref.evaluate("sigmoid", x)
+    assert np.allclose(np.asarray(ref.grad, float), np.asarray(exact_g, float), rtol=1e-15, atol=0)
+    result = compare(rounded(got, dtype), ref.grad, ref.scale_grad, dtype, kappa("sigmoid", "grad"))
+    assert result.ok, result
+
+
+def test_sigmoid_gradient_bound_still_bites():
+    """The s^2 term does not hide a float32 evaluation of the float64 gradient near s = 1."""
+    x = cast([6.0, 11.0, 3.0, -2.0], "float64")
+    _, low = straightforward.value_and_grad("sigmoid", x.astype(np.float32))
+    assert ratio("sigmoid", "grad", rounded(low, "float64"), "float64", x) > 1
