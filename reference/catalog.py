@@ -115,6 +115,15 @@ VARIANTS: dict[str, Variant] = {
             "output = output / sum(output, axis); output = clip(output, epsilon, 1-epsilon))",
         ),
         Variant(
+            "clip_and_offset_1e-7",
+            "probabilities are clipped to [1e-7, 1-1e-7] and 1e-7 is added again inside each log: "
+            "-[z log(p' + 1e-7) + (1-z) log(1 - p' + 1e-7)] (tf.keras / tf_keras 2.x; Keras 3 only clips)",
+            {"clip": 1e-7, "log_offset": 1e-7},
+            "https://github.com/keras-team/tf-keras/blob/master/tf_keras/backend.py (binary_crossentropy: "
+            "output = tf.clip_by_value(output, epsilon_, 1.0 - epsilon_); bce = target * tf.math.log(output + "
+            "epsilon()); bce += (1 - target) * tf.math.log(1 - output + epsilon()))",
+        ),
+        Variant(
             "log_clamp_-100",
             "each log term is clamped to >= -100, so a probability of exactly 0 or 1 gives a finite "
             "loss of at most 100",
@@ -223,10 +232,10 @@ CATALOG: dict[str, Loss] = {
             (_RED,),
             "l = -[z log p + (1-z) log(1-p)]",
             "dl/dp = (p - z) / (p (1 - p))",
-            "value: |z log p'| + |1-z| (|log(1-p')| + 1), p' clipped/clamped as the variant says; "
-            "gradient: |z|/p + |1-z|/(1-p), each term 0 where its coefficient is 0 or the variant "
-            "cuts" + _RED_SCALE,
-            variants=("clip_probabilities_1e-7", "log_clamp_-100"),
+            "value: |z log(p' + o)| + |1-z| (|log(1 - p' + o)| + 1), p' clipped/clamped and o the log offset "
+            "(0 unless the variant adds one); gradient: |z|/(p + o) + |1-z|/(1 - p + o), each term 0 where its "
+            "coefficient is 0 or the variant cuts" + _RED_SCALE,
+            variants=("clip_probabilities_1e-7", "clip_and_offset_1e-7", "log_clamp_-100"),
             elementwise=True,
             classes_axis=False,
         ),

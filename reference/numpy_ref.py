@@ -37,6 +37,7 @@ HIDDEN_DEFAULTS: dict[str, object] = {
     "clip": None,
     "normalize": False,
     "log_min": None,
+    "log_offset": None,
     "mean_denominator": "weights",
     "all_ignored": "nan",
     "factor": 1.0,
@@ -200,6 +201,9 @@ def _check_params(loss: Loss, first: np.ndarray, p: dict) -> None:
         raise ValueError("clip: the clipping variant of kl_divergence needs log_input=False")
     if "factor" in p and not (isinstance(p["factor"], (int, float)) and p["factor"] > 0):
         raise ValueError(f"factor: expected a positive number, got {p['factor']!r}")
+    if p.get("log_offset") is not None and not (isinstance(p["log_offset"], (int, float))
+                                                and 0 <= p["log_offset"] < 0.5):
+        raise ValueError(f"log_offset: expected None or a number in [0, 0.5), got {p['log_offset']!r}")
     if p.get("log_min") is not None and not isinstance(p["log_min"], (int, float)):
         raise TypeError(f"log_min: expected a number, got {p['log_min']!r}")
 
@@ -850,23 +854,31 @@ def _sigmoid_cross_entropy(call: Call, scales: bool) -> Reference:
 
 def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
     clip, log_min = call.params.get("clip"), call.params.get("log_min")
+    offset = call.params.get("log_offset")
 
     def kernel(p, z):
         w = call.work.type
-        log_p, log_1mp, inside = _clipped_logs(p, clip)
+        if offset is None:
+            log_p, log_1mp, inside = _clipped_logs(p, clip)
+            den_p, den_1mp, o = p, 1 - p, w(0)
+        else:
+            log_p, log_1mp, inside = _offset_logs(p, clip, offset)
+            o = w(offset)
+            den_p, den_1mp = p + o, (1 - p) + o
         pass_p = pass_1mp = inside
         if log_min is not None:
             pass_p, pass_1mp = inside & (log_p >= log_min), inside & (log_1mp >= log_min)
             log_p, log_1mp = np.maximum(log_p, w(log_min)), np.maximum(log_1mp, w(log_min))
         value = -(_zero_times(z, log_p) + _zero_times(1 - z, log_1mp))
-        # d/dp: -z/p + (1-z)/(1-p), each term 0 where its coefficient is 0 or its log is clamped
-        term_p = np.where(pass_p & (z != 0), -z / np.where(p == 0, 1, p), 0)
-        term_p = np.where(pass_p & (z != 0) & (p == 0), -np.inf, term_p)
-        term_1mp = np.where(pass_1mp & (z != 1), (1 - z) / np.where(p == 1, 1, 1 - p), 0)
-        term_1mp = np.where(pass_1mp & (z != 1) & (p == 1), np.inf, term_1mp)
+        # d/dp: -z/(p+o) + (1-z)/(1-p+o), each term 0 where its coefficient is 0 or its log is clamped
+        term_p = np.where(pass_p & (z != 0), -z / np.where(den_p == 0, 1, den_p), 0)
+        term_p = np.where(pass_p & (z != 0) & (den_p == 0), -np.inf, term_p)
+        term_1mp = np.where(pass_1mp & (z != 1), (1 - z) / np.where(den_1mp == 0, 1, den_1mp), 0)
+        term_1mp = np.where(pass_1mp & (z != 1) & (den_1mp == 0), np.inf, term_1mp)
         grad = term_p + term_1mp
-        interior = pass_p & pass_1mp & (p > 0) & (p < 1)
-        grad = np.where(interior, (p - z) / (p * (1 - p)), grad)  # no cancellation near p = z
+        interior = pass_p & pass_1mp & (den_p > 0) & (den_1mp > 0)
+        # one fraction: no cancellation near the optimum p = z - o (1 - 2z)
+        grad = np.where(interior, ((p - z) + o * (1 - 2 * z)) / (den_p * den_1mp), grad)
         nan = np.isnan(p) | np.isnan(z)
         value[nan], grad[nan] = np.nan, np.nan
         if not scales:
@@ -877,6 +889,28 @@ def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
         return value, grad, sv, sg
 
     return _elementwise(call, kernel, scales)
+
+
+def _offset_logs(p: np.ndarray, clip: float | None, offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log(p' + o), log(1 - p' + o) for p' = clip(p, clip, 1 - clip), and the mask where the clip is inactive.
+
+    Without cancellation: near 1 the logs go through log1p, whose argument is exact up to one rounding
+    (p - 1 and 1 - p are exact for p >= 1/2 by Sterbenz, o - p for p <= 2o); the clipped sides use the
+    exact bounds (log(clip + o) and log1p(o - clip)).
+    """
+    w = p.dtype.type
+    o = w(offset)
+    upper = p > 0.5
+    log_p = np.where(upper, np.log1p((p - 1) + o), np.log(p + o))
+    log_1mp = np.where(upper, np.log((1 - p) + o), np.log1p(o - p))
+    if clip is None:
+        return log_p, log_1mp, np.ones(p.shape, bool)
+    c = w(clip)
+    low, high = p < c, (1 - p) < c
+    at_low, at_high = np.log(c + o), np.log1p(o - c)  # log(clip + o) and log(1 - clip + o)
+    log_p = np.where(low, at_low, np.where(high, at_high, log_p))
+    log_1mp = np.where(low, at_high, np.where(high, at_low, log_1mp))
+    return log_p, log_1mp, ~(low | high)
 
 
 def _mean_squared_error(call: Call, scales: bool) -> Reference:

@@ -66,7 +66,10 @@ def _log(v: mpf) -> mpf:
 
 
 def _log1p(v: mpf) -> mpf:
-    return _log(1 + v)
+    """log(1 + v) without forming 1 + v (which would lose a v below 10^-DIGITS)."""
+    if _isnan(v) or v < -1:
+        return NAN
+    return -INF if v == -1 else mpmath.log1p(v)
 
 
 def _rows(call: Call):
@@ -315,12 +318,13 @@ def _sigmoid_cross_entropy(call: Call):
 
 def _binary_cross_entropy(call: Call):
     clip, log_min = call.params.get("clip"), call.params.get("log_min")
+    o = mpf(call.params.get("log_offset") or 0)
 
     def fn(p, z, _pw):
         inside = True
         if clip is not None:
             p, inside = _clip(p, mpf(clip), 1 - mpf(clip))
-        log_p, log_1mp = _log(p), (mpmath.log1p(-p) if p < 1 else -INF)
+        log_p, log_1mp = _log(p + o), _log1p(o - p)
         pass_p = pass_1mp = inside
         if log_min is not None:
             pass_p, pass_1mp = inside and log_p >= log_min, inside and log_1mp >= log_min
@@ -328,9 +332,9 @@ def _binary_cross_entropy(call: Call):
         value = -(_times(z, log_p) + _times(1 - z, log_1mp))
         g = mpf(0)
         if pass_p and z != 0:
-            g += -z / p if p != 0 else -INF
+            g += -z / (p + o) if p + o != 0 else -INF
         if pass_1mp and z != 1:
-            g += (1 - z) / (1 - p) if p != 1 else INF
+            g += (1 - z) / (1 - p + o) if 1 - p + o != 0 else INF
         return value, g
 
     return _elementwise(call, fn)

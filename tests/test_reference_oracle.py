@@ -118,7 +118,7 @@ def test_sparse_edges(dtype):
 def test_probability_edges(dtype):
     p = cast([0.0, 1.0, 0.5, 1e-30, 1 - 2**-10, 0.0, 1.0, 0.3], dtype)
     z = cast([0.0, 1.0, 0.3, 1.0, 0.0, 0.7, 0.2, 0.3], dtype)
-    for variant in (None, "clip_probabilities_1e-7", "log_clamp_-100"):
+    for variant in (None, "clip_probabilities_1e-7", "clip_and_offset_1e-7", "log_clamp_-100"):
         check("binary_cross_entropy", p, z, variant=variant)
         check("binary_cross_entropy", p, z, reduction="mean", variant=variant)
     probs = cast([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1e-30, 0.5, 0.5]], dtype)
@@ -143,6 +143,20 @@ def test_kl_zero_target_terms_vanish_whatever_q(dtype, reduction):
         check("kl_divergence", q, p, reduction=reduction, log_input=log_input)
         value, grad = numpy_ref.value_and_grad("kl_divergence", q, p, reduction=reduction, log_input=log_input)
         assert np.isfinite(value).all() and np.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_keras2_clip_and_offset(dtype):
+    """tf_keras binary_crossentropy: clip to [1e-7, 1-1e-7], then log(p' + 1e-7) and log(1 - p' + 1e-7)."""
+    p = cast([0.0, 1e-9, 1e-7, 2e-7, 0.3, 0.5, 0.75, 1 - 2**-10, 1 - 1e-7, 1.0], dtype)
+    z = cast([1.0, 1.0, 0.0, 0.5, 0.3, 1.0, 0.2, 1.0, 0.0, 0.0], dtype)
+    for reduction in ("none", "sum"):
+        check("binary_cross_entropy", p, z, reduction=reduction, variant="clip_and_offset_1e-7")
+    # p = 0 under z = 1 is clipped to 1e-7: -log(2e-7) = 15.424948470398375, as tf_keras computes it
+    value, grad = numpy_ref.value_and_grad("binary_cross_entropy", cast([0.0, 1.0], dtype), cast([1.0, 0.0], dtype),
+                                           variant="clip_and_offset_1e-7")
+    np.testing.assert_allclose(np.asarray(value, float), [15.424948470398375] * 2, rtol=1e-15)
+    assert not np.asarray(grad, float).any()  # clipped: the clip's gradient is 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
