@@ -1,8 +1,9 @@
 """The NumPy reference: value, closed-form gradient and error-model scales of every catalog loss.
 
 Precision: inputs of float16/bfloat16/float32 are evaluated in float64, float64 inputs in
-``np.longdouble`` (80-bit extended on x86-64; ``benchmarks/reference_accuracy.py`` measures it
-against a double-double alternative and against the mpmath oracle). The formulas are arranged so
+``np.longdouble`` (80-bit x87 extended on x86-64, IEEE quad on aarch64 Linux; where it is plain float64
+float64 inputs raise, see ``working_dtype``; ``benchmarks/reference_accuracy.py`` measures it against
+a double-double alternative and against the mpmath oracle). The formulas are arranged so
 that no step cancels when the inputs are in their domain:
 
 - softmax family: ``z = x - max(x)``, ``r = sum_{c != argmax} exp(z_c)``, ``log-sum = log1p(r)``;
@@ -49,10 +50,25 @@ _HIDDEN_CHOICES = {
 }
 
 
-def working_dtype(dtype) -> np.dtype:
-    """float64 for float16/bfloat16/float32 inputs, np.longdouble for float64 inputs."""
+# float64 truths need a wider working precision: x87 extended (63 stored mantissa bits, x86-64) or IEEE
+# quad (112, aarch64 Linux); where np.longdouble is plain float64 (52: macOS arm64, Windows) they cannot
+# be computed, and the reference says so instead of returning float64-accurate "truths".
+MIN_LONGDOUBLE_NMANT = 63
+
+
+def working_dtype(dtype, longdouble_nmant: int = int(np.finfo(np.longdouble).nmant)) -> np.dtype:
+    """float64 for float16/bfloat16/float32 inputs, np.longdouble for float64 inputs.
+
+    ``longdouble_nmant`` is this platform's ``np.finfo(np.longdouble).nmant``; below
+    ``MIN_LONGDOUBLE_NMANT`` float64 inputs raise a TypeError that says why.
+    """
     dtype = np.dtype(dtype)
     if dtype == np.float64:
+        if longdouble_nmant < MIN_LONGDOUBLE_NMANT:
+            raise TypeError(
+                f"dtype: float64 inputs need a working precision wider than float64, but np.longdouble on this "
+                f"platform has {longdouble_nmant} mantissa bits (at least {MIN_LONGDOUBLE_NMANT} needed: x87 "
+                "extended on x86-64, IEEE quad on aarch64 Linux); float64 truths are not available here")
         return np.dtype(np.longdouble)
     if dtype in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16)):
         return np.dtype(np.float64)

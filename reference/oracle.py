@@ -40,10 +40,16 @@ def to_mpf(a) -> np.ndarray:
 
 
 def _longdouble_to_mpf(v: np.longdouble) -> mpf:
-    hi = np.float64(v)
-    if not np.isfinite(hi):
-        return mpf(float(hi))
-    return mpf(float(hi)) + mpf(float(np.float64(v - np.longdouble(hi))))
+    """Exact: the sum of float64 pieces (two for x87 extended, three for IEEE quad)."""
+    total, rest = mpf(0), v
+    while True:
+        piece = np.float64(rest)
+        if not np.isfinite(piece):
+            return mpf(float(piece))
+        total += mpf(float(piece))
+        rest = rest - np.longdouble(piece)
+        if rest == 0 or piece == 0:
+            return total
 
 
 def _isnan(v: mpf) -> bool:

@@ -62,6 +62,20 @@ def test_working_dtype():
         working_dtype(np.int64)
 
 
+def test_float64_truths_need_a_wide_long_double():
+    """README: x87 extended precision for float64 inputs. True here, or the reference refuses float64."""
+    nmant = int(np.finfo(np.longdouble).nmant)
+    if nmant >= 63:
+        assert working_dtype(np.float64) == np.longdouble
+        assert np.longdouble(1) + np.longdouble(2.0**-60) != 1  # really wider than float64
+    else:
+        with pytest.raises(TypeError, match="mantissa bits"):
+            value_and_grad("softmax_cross_entropy", X.astype(np.float64), T.astype(np.float64))
+    with pytest.raises(TypeError, match="52 mantissa bits"):  # what macOS arm64 / Windows would say
+        working_dtype(np.float64, longdouble_nmant=52)
+    assert working_dtype(np.float32, longdouble_nmant=52) == np.float64
+
+
 @pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.float64])
 def test_shapes_and_dtypes(dtype):
     x = X.astype(dtype)
