@@ -7,7 +7,13 @@
 - Keras reductions: ``None`` -> "none", ``"sum_over_batch_size"`` -> "mean" (sum / number of per-sample
   values), ``"sum"`` -> "sum". Keras's elementwise losses (MSE, MAE, BinaryCrossentropy) average over
   the last axis before reducing; for "none" and "sum" the adapter appends a size-1 trailing axis so
-  that this average is over one element (exact) and the values stay elementwise.
+  that this average is over one element (exact) and the values stay elementwise. A target of lower
+  rank (broadcast over first) is broadcast to first's shape first: Keras matches ranks by squeezing
+  or expanding the last axis (``squeeze_or_expand_to_same_rank``), which breaks that trailing axis.
+- On the CPU TensorFlow runs every kernel with flush-to-zero/denormals-are-zero set
+  (``port::ScopedFlushDenormal`` in the eager executor and in the Eigen thread pools); TensorFlow's
+  own test ``kernel_tests/array_ops/denormal_test.py`` asserts it for float32 and float64. The
+  adapter therefore declares ``flushes_subnormals`` there (catalog variant ``flush_subnormals``).
 - The Keras ``keras.losses.categorical_crossentropy`` family of functions is what the classes call;
   they are not separate rows.
 """
@@ -53,6 +59,10 @@ class TensorFlowAdapter(Adapter):
         if keras.config.backend() != "tensorflow":
             raise RuntimeError(f"Keras was already imported with backend {keras.config.backend()!r}")
         self.device = _pick_device(tf)
+        # FTZ/DAZ on CPU: https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/
+        # kernel_tests/array_ops/denormal_test.py ("On CPUs, the processor flags flush for both
+        # single and double precision"); float16 arithmetic runs in float32, so its subnormals survive
+        self.flushes_subnormals = self.device.startswith("/CPU")
 
     def environment(self) -> dict:
         """TensorFlow and Keras versions, device and the flags that change numerics."""
@@ -119,6 +129,7 @@ class TensorFlowAdapter(Adapter):
         def keras_loss(cls, x, target, reduction, elementwise=False, **kwargs):
             # elementwise Keras losses average over the last axis: give them a size-1 one
             if elementwise and reduction != "mean":
+                target = tf.broadcast_to(target, tf.shape(x))  # a [C] target over [N, C]
                 x, target = x[..., None], target[..., None]
             loss = cls(reduction=_KERAS_REDUCTION[reduction], dtype=x.dtype.name, **kwargs)
             return loss(target, x)
