@@ -1,13 +1,19 @@
-"""Print the reference's worst error against the mpmath oracle, per loss and dtype (float64 ulps).
+"""Measure the reference's worst error against the mpmath oracle; writes lossconf/reference_accuracy.json.
 
-Also measures the choice of extended precision for float64 inputs: long double (what the reference
-uses) against double-double (compensated) arithmetic, on softmax cross-entropy values. Runs in < 60 s.
+Per loss and input dtype: the worst value and gradient error in float64 ulps (or u_float64 * S where
+the result is itself a cancellation and that is smaller), over seeded random inputs. Also measures the
+choice of extended precision for float64 inputs: long double (what the reference uses) against
+double-double (compensated) arithmetic, on softmax cross-entropy values. Runs in about a minute.
 
-    python benchmarks/reference_accuracy.py
+    python benchmarks/reference_accuracy.py [--trials 10] [--dry-run]
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -17,10 +23,12 @@ from mpmath import mp, mpf
 
 from lossconf.reference import numpy_ref, oracle
 from lossconf.reference.catalog import CATALOG
-from lossconf.reference.dtypes import DTYPES
+from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate_kappa import random_inputs  # noqa: E402
+
+ACCURACY_JSON = Path(__file__).resolve().parents[1] / "lossconf" / "reference_accuracy.json"
 
 # -- double-double arithmetic (Dekker / Knuth error-free transformations), vectorised -----------------
 
@@ -101,7 +109,8 @@ def dd_softmax_xent(x, t):
     return dd_add(dd_mul(total, big_l), lin)
 
 
-def extended_precision_comparison(rows: int = 300) -> None:
+def extended_precision_comparison(rows: int = 300) -> dict:
+    """Max and median float64 ulps of long double and double-double softmax CE values, printed."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((rows, 8)) * 10 ** rng.uniform(-2, 2, (rows, 1))
     t = rng.dirichlet(np.ones(8), rows)
@@ -115,32 +124,80 @@ def extended_precision_comparison(rows: int = 300) -> None:
     print(f"extended precision for float64 inputs, softmax CE values, {rows} random rows (float64 ulps):")
     print(f"  long double (reference): max {np.max(ld_err):.2e}  median {np.median(ld_err):.2e}")
     print(f"  double-double          : max {np.max(dd_err):.2e}  median {np.median(dd_err):.2e}")
+    return {name: {"max": sig3(np.max(err)), "median": sig3(np.median(err))}
+            for name, err in (("long_double", ld_err), ("double_double", dd_err))}
 
 
-def accuracy_table(trials: int = 4) -> None:
-    print(f"\nworst |reference - oracle| in float64 ulps, value / grad ({trials} random inputs per reduction)")
+def sig3(x: float) -> float:
+    """x to 3 significant digits (the JSON is read by people)."""
+    return float(f"{x:.3g}")
+
+
+def worst_errors(loss_id: str, dtype: str, trials: int) -> dict:
+    """Worst value and gradient error: float64 ulps, or u_float64 * S where that is smaller."""
+    loss = CATALOG[loss_id]
+    rng = np.random.default_rng([1, list(CATALOG).index(loss_id), DTYPES.index(dtype)])
+    worst = {"value": 0.0, "grad": 0.0}
+    for reduction in loss.reductions:
+        for _ in range(trials):
+            first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
+            ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
+            exact_v, exact_g = oracle.value_and_grad(loss_id, first, second, reduction=reduction, **params)
+            for quantity, got, exact, scale in (("value", ref.value, exact_v, ref.scale_value),
+                                                ("grad", ref.grad, exact_g, ref.scale_grad)):
+                ulps = oracle.error_ulps(got, exact)
+                scaled = oracle.error_scaled(got, exact, np.asarray(scale) * UNIT_ROUNDOFF["float64"])
+                worst[quantity] = max(worst[quantity], float(np.max(np.minimum(ulps, scaled), initial=0)))
+    return worst
+
+
+def accuracy_table(trials: int) -> dict:
+    """{loss: {dtype: {"value": .., "grad": ..}}} over seeded random inputs, printed as a table."""
+    print(f"\nworst |reference - oracle| in float64 ulps (or u64 S where smaller), value / gradient "
+          f"({trials} random inputs per reduction)")
     print(f"{'loss':32} " + " ".join(f"{d:>19}" for d in DTYPES))
-    for i, (loss_id, loss) in enumerate(CATALOG.items()):
-        cells = []
-        for dtype in DTYPES:
-            rng = np.random.default_rng([1, i, DTYPES.index(dtype)])
-            worst_v = worst_g = 0.0
-            for reduction in loss.reductions:
-                for _ in range(trials):
-                    first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
-                    v, g = numpy_ref.value_and_grad(loss_id, first, second, reduction=reduction, **params)
-                    ov, og = oracle.value_and_grad(loss_id, first, second, reduction=reduction, **params)
-                    worst_v = max(worst_v, float(np.max(oracle.error_ulps(v, ov), initial=0)))
-                    worst_g = max(worst_g, float(np.max(oracle.error_ulps(g, og), initial=0)))
-            cells.append(f"{worst_v:9.2g} /{worst_g:8.2g}")
+    table = {}
+    for loss_id in CATALOG:
+        table[loss_id] = {dtype: {q: sig3(e) for q, e in worst_errors(loss_id, dtype, trials).items()}
+                          for dtype in DTYPES}
+        cells = [f"{c['value']:9.2g} /{c['grad']:8.2g}" for c in table[loss_id].values()]
         print(f"{loss_id:32} " + " ".join(cells))
-    print("(gradient ulps are large only where the gradient itself is a cancellation, e.g. p - t at the\n"
-          " optimum; tests/test_reference_oracle.py bounds those by u_work * S)")
+    return table
+
+
+METHOD = (
+    "worst |reference - oracle| over seeded random inputs (benchmarks/calibrate_kappa.py random_inputs, "
+    "{trials} per loss, dtype and reduction, C <= 100, scales 1e-3..1e3, label smoothing 0 or 0.1), per "
+    "element in ulps of float64 at the oracle value or, where the result is itself a cancellation (a "
+    "gradient p - t near the optimum, a KL value near 0), in units of u_float64 * S (the error model's "
+    "unit), whichever is smaller. The reference works in float64 for float16/bfloat16/float32 inputs and "
+    "in np.longdouble ({nmant}-bit mantissa on {machine}) for float64 inputs; oracle: mpmath at {digits} "
+    "significant digits. benchmarks/reference_accuracy.py --trials {trials}"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=10, help="random inputs per loss, dtype and reduction")
+    parser.add_argument("--dry-run", action="store_true", help="print only, do not write reference_accuracy.json")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        extended = extended_precision_comparison()
+        table = accuracy_table(args.trials)
+    result = {
+        "losses": table,
+        "method": METHOD.format(trials=args.trials, nmant=int(np.finfo(np.longdouble).nmant),
+                                machine=platform.machine(), digits=oracle.DIGITS),
+        "measured": datetime.date.today().isoformat(),
+        "oracle_digits": oracle.DIGITS,
+        "float64_work_softmax_ce_value_ulps": extended,
+    }
+    if not args.dry_run:
+        ACCURACY_JSON.write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {ACCURACY_JSON}")
+    print(f"\n{time.perf_counter() - start:.1f} s")
 
 
 if __name__ == "__main__":
-    start = time.perf_counter()
-    with np.errstate(all="ignore"):
-        extended_precision_comparison()
-        accuracy_table()
-    print(f"\n{time.perf_counter() - start:.1f} s")
+    main()

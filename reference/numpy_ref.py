@@ -851,11 +851,12 @@ def _sigmoid_cross_entropy(call: Call, scales: bool) -> Reference:
 
     def kernel(x, z, pw=None):
         w = call.work.type
-        if eps:
-            z = w(1 - w(eps)) * z + w(eps) / 2
+        zc = 1 - z
+        if eps:  # smoothed z' and 1 - z' = (1-eps)(1-z) + eps/2, which does not cancel as z' -> 1
+            z, zc = w(1 - w(eps)) * z + w(eps) / 2, w(1 - w(eps)) * zc + w(eps) / 2
         pw = w(1) if pw is None else pw
-        value = _zero_times(pw * z, _softplus(-x)) + _zero_times(1 - z, _softplus(x))
-        grad = _zero_times(1 - z, _sigmoid(x)) - _zero_times(pw * z, _sigmoid(-x))
+        value = _zero_times(pw * z, _softplus(-x)) + _zero_times(zc, _softplus(x))
+        grad = _zero_times(zc, _sigmoid(x)) - _zero_times(pw * z, _sigmoid(-x))
         nan = np.isnan(x) | np.isnan(z)
         value[nan], grad[nan] = np.nan, np.nan
         if not scales:

@@ -156,3 +156,19 @@ def test_kappa_table_covers_the_catalog():
     for loss_id in CATALOG:
         for quantity in ("value", "grad"):
             assert kappa(loss_id, quantity) >= 1
+
+
+def test_reference_accuracy_json_covers_the_catalog():
+    """lossconf/reference_accuracy.json (benchmarks/reference_accuracy.py) is published in the report."""
+    import json
+    from importlib import resources
+
+    from lossconf.reference import oracle
+    from lossconf.reference.dtypes import DTYPES
+
+    data = json.loads(resources.files("lossconf").joinpath("reference_accuracy.json").read_text())
+    assert set(data["losses"]) == set(CATALOG)
+    assert data["oracle_digits"] == oracle.DIGITS and data["measured"] and data["method"]
+    for loss_id, per_dtype in data["losses"].items():
+        assert set(per_dtype) == set(DTYPES), loss_id
+        assert per_dtype["float64"]["value"] < 1 / 64 and per_dtype["float64"]["grad"] < 1 / 64, loss_id
