@@ -1,0 +1,79 @@
+"""The full default report (``lossconf report``): wall clock and where it goes, with and without batching.
+
+Runs the real command in a fresh process (framework imports included), then reads the breakdown the
+run records in results.json ("timings": cases, framework imports, one entry per framework -- its
+calls and the judging of its checks --, reference) and the rendering time the command prints.
+The same run with ``--no-batch`` shows what batching buys; ``--adapters`` with one framework (the
+others are then not imported) shows what the parallel workers buy against the sum of single runs.
+
+    python benchmarks/full_report.py [--budget 64] [--adapters torch,tensorflow,jax,paddle] [--no-compare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 60.0
+
+
+def report(out: Path, adapters: str, budget: int, extra: list[str]) -> dict:
+    """Run ``lossconf report`` once; wall seconds, the run's timings, render seconds and verdict counts."""
+    cmd = [sys.executable, "-m", "lossconf.cli", "report", "--out", str(out), "--adapters", adapters,
+           "--budget", str(budget), *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    results_path = out / "results.json"
+    if not results_path.exists():
+        raise SystemExit(f"lossconf report failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    render = re.search(r"render ([0-9.]+) s", proc.stdout)
+    return {"wall": wall, "status": proc.returncode, "timings": results.get("timings", {}),
+            "render": float(render.group(1)) if render else float("nan"),
+            "checks": results["summary"]["total"], "verdicts": results["summary"]["by_verdict"]}
+
+
+def show(title: str, r: dict) -> None:
+    """Print one run's breakdown."""
+    print(f"{title}: {r['wall']:.1f} s wall (exit {r['status']}), {r['checks']} checks")
+    for name, seconds in r["timings"].items():
+        print(f"  {name:<20} {seconds:8.2f} s")
+    print(f"  {'rendering':<20} {r['render']:8.2f} s")
+    print(f"  verdicts: {', '.join(f'{v} {n}' for v, n in r['verdicts'].items() if n)}")
+
+
+def main() -> None:
+    """Default report, then (unless --no-compare) the same without batching and each framework alone."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=64)
+    parser.add_argument("--adapters", default="torch,tensorflow,jax,paddle")
+    parser.add_argument("--no-compare", action="store_true", help="only the default run")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lossconf-bench-") as tmp:
+        default = report(Path(tmp) / "default", args.adapters, args.budget, [])
+        show("default (batched, parallel workers)", default)
+        verdict = "meets" if default["wall"] <= TARGET_SECONDS else "misses"
+        print(f"target <= {TARGET_SECONDS:.0f} s: {verdict} it ({default['wall'] / TARGET_SECONDS:.2f}x the target)")
+        if args.no_compare:
+            return
+        unbatched = report(Path(tmp) / "no-batch", args.adapters, args.budget, ["--no-batch"])
+        show("--no-batch", unbatched)
+        print(f"batching saves {unbatched['wall'] - default['wall']:.1f} s "
+              f"({unbatched['wall'] / default['wall']:.2f}x)")
+        alone = {a: report(Path(tmp) / a, a, args.budget, []) for a in args.adapters.split(",")}
+        serial = sum(r["wall"] for r in alone.values())
+        for a, r in alone.items():
+            print(f"  {a} alone: {r['wall']:.1f} s wall, {r['checks']} checks")
+        print(f"parallel workers: {default['wall']:.1f} s vs {serial:.1f} s for the frameworks one after another "
+              f"({serial / default['wall']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
