@@ -128,7 +128,9 @@ class Adapter:
     name: str = ""
     module: str = ""  # the import name that must be installed, e.g. "torch"
     device: str = "cpu"
-    flushes_subnormals: bool = False  # FTZ arithmetic: the catalog variant "flush_subnormals" applies
+    # FTZ arithmetic on this device: True (every dtype) or the dtypes it applies to; the catalog variant
+    # "flush_subnormals" then allows an absolute error up to the smallest normal number
+    flushes_subnormals: bool | tuple[str, ...] = False
     known_deviations: str = ""  # a third-party adapter's known-deviations TOML (relative to its module)
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
@@ -203,13 +205,19 @@ class Adapter:
             return self.tensor(second, None)
         return self.tensor(second, dtype)
 
+    def flush_dtypes(self) -> tuple[str, ...]:
+        """The dtypes in which this adapter declares flush-to-zero arithmetic."""
+        if self.flushes_subnormals is True:
+            return DTYPES
+        return tuple(self.flushes_subnormals or ())
+
     def describe(self) -> dict:
         """JSON-ready description of the adapter and its table."""
         return {
             "name": self.name,
             "module": self.module,
             "version": self.version(),
-            "flushes_subnormals": self.flushes_subnormals,
+            "flushes_subnormals": list(self.flush_dtypes()),
             "implementations": [i.describe() for i in self.implementations()],
         }
 

@@ -62,7 +62,8 @@ class TensorFlowAdapter(Adapter):
         # FTZ/DAZ on CPU: https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/
         # kernel_tests/array_ops/denormal_test.py ("On CPUs, the processor flags flush for both
         # single and double precision"); float16 arithmetic runs in float32, so its subnormals survive
-        self.flushes_subnormals = self.device.startswith("/CPU")
+        # float16 is not flushed (2^-10 * 2^-10 gives 2^-20); bfloat16 is computed through flushed float32
+        self.flushes_subnormals = ("bfloat16", "float32", "float64") if self.device.startswith("/CPU") else False
 
     def environment(self) -> dict:
         """TensorFlow and Keras versions, device and the flags that change numerics."""

@@ -521,7 +521,7 @@ class Run:
         self.timings[name] = time.perf_counter() - start
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
-        flush = bool(self.plans[adapter].desc.get("flushes_subnormals"))
+        flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
         try:
             value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))

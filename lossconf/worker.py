@@ -40,9 +40,9 @@ def _describe(adapter) -> dict:
     base = {k: env.pop(k, "") for k in ("framework", "version", "device")}
     base["target"] = adapter.target
     base["flags"] = {k: str(v) for k, v in env.items()}
-    base["flags"]["flushes_subnormals"] = str(adapter.flushes_subnormals)
+    base["flags"]["flushes_subnormals"] = ",".join(adapter.flush_dtypes()) or "no"
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
-            "flushes_subnormals": adapter.flushes_subnormals}
+            "flushes_subnormals": adapter.flushes_subnormals, "flush_dtypes": list(adapter.flush_dtypes())}
 
 
 def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:

@@ -41,7 +41,7 @@ def test_table_names_are_unique(fw) -> None:
 def test_version_environment_and_flush_declaration(fw) -> None:
     env = fw.describe["environment"]
     assert env["version"] != "unknown" and env["flags"]["keras_backend"] == "tensorflow"
-    assert fw.describe["flushes_subnormals"] is (env["device"].upper().startswith("/CPU"))
+    assert bool(fw.describe["flushes_subnormals"]) is (env["device"].upper().startswith("/CPU"))
 
 
 def _subnormal_products(adapter) -> dict:
@@ -61,6 +61,7 @@ def test_cpu_flushes_subnormal_results_to_zero(fw) -> None:
     got = fw.run("test_adapter_tensorflow:_subnormal_products")
     assert got["float32"] == 0.0 and got["float64"] == 0.0
     assert got["float16"] == 2.0**-20
+    assert set(fw.describe["flush_dtypes"]) == {"bfloat16", "float32", "float64"}  # not float16
 
 
 @pytest.mark.parametrize(
