@@ -90,7 +90,7 @@ def main() -> None:
         extra = reference_extra_bytes(logits, labels, scales) / 2**20
         versus = f"  ({seconds / torch_s:.2f}x torch)" if torch_s else ""
         print(f"  reference evaluate(scales={scales}): {seconds:.3f} s{versus}; extra peak memory "
-              f"{extra:.0f} MiB ({100 * extra / mib:.0f} % of the input)")
+              f"{extra:.1f} MiB ({100 * extra / mib:.1f} % of the input)")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ T = np.array([[0, 0, 1], [0, 1, 0]], np.float32)
         (lambda: value_and_grad("kl_divergence", T, T, variant="clip_probabilities_1e-7"), ValueError, "clip"),
         (lambda: value_and_grad("sparse_softmax_cross_entropy", X, np.array([0, 1]),
                                 mean_denominator="half"), ValueError, "mean_denominator"),
+        (lambda: value_and_grad("binary_cross_entropy", T, T, log_offset=0.7), ValueError, "log_offset"),
         (lambda: kappa("softmax_cross_entropy", "hessian"), ValueError, "quantity"),
     ],
 )
