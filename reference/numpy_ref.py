@@ -9,6 +9,8 @@ that no step cancels when the inputs are in their domain:
 - softmax family: ``z = x - max(x)``, ``r = sum_{c != argmax} exp(z_c)``, ``log-sum = log1p(r)``;
   the loss is ``sum_c w_c t_c (log1p(r) - z_c)``, a sum of non-negative terms; the gradient at the
   arg-max class is ``(sum_{c != a} w_c t_c - w_a t_a r) / (1 + r)`` instead of ``p_a - t_a``;
+- sparse CE: from the labels alone for rows without NaN/inf (no dense one-hot), computed in place in the
+  gradient's own output block, so a [4096, 131072] call needs no input-sized temporaries;
 - sigmoid CE: ``pw z softplus(-x) + (1 - z) softplus(x)``, softplus via ``max(x,0) + log1p(exp(-|x|))``;
 - ``log(1 - p)`` as ``log1p(-p)``.
 
