@@ -1,7 +1,9 @@
-"""JAX adapter: framework-specific checks (run in its own process: pytest tests/test_adapter_jax.py).
+"""JAX adapter: framework-specific checks.
 
-Expected numbers come from the tutorial documents (printed values at their printed precision) or from
-the declared variant's citation, never from JAX itself.
+JAX is never imported here: calls go to a lossconf worker process (``framework("jax")``), and code
+that must touch JAX directly runs there as the module-level ``_helpers`` below. Expected numbers come
+from the tutorial documents (printed values at their printed precision), from a declared variant's
+citation or from arithmetic facts (2^-127 is a float32 subnormal), never from JAX itself.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from lossconf.adapters.jax import JaxAdapter
+from lossconf.errormodel import compare
+from lossconf.reference import evaluate, kappa
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
 
 # documents/001: logits, labels and the printed rel1 (TensorFlow float32, 8 decimals)
@@ -18,129 +21,262 @@ LOGITS = np.array([[2.0, 0.5, 6.0], [0.1, 0.0, 3.0]])
 LABELS = np.array([2, 1])
 ONEHOT = np.eye(3)[LABELS]
 REL1_PRINTED = ["0.02215516", "3.09967351"]
+PROBS = np.array([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
+INPUTS = {  # a small valid (first, second) per catalog loss
+    "softmax_cross_entropy": (LOGITS, ONEHOT), "sparse_softmax_cross_entropy": (LOGITS, LABELS),
+    "sigmoid_cross_entropy": (LOGITS, ONEHOT), "smooth_labels": (ONEHOT, None),
+    "mean_squared_error": (LOGITS, PROBS), "kl_divergence": (np.log(PROBS), PROBS[::-1].copy()),
+    "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
+}
 
 
 @pytest.fixture(scope="module")
-def adapter() -> JaxAdapter:
-    pytest.importorskip("jax", reason="jax is not installed (pip install 'lossconf[jax]')")
-    pytest.importorskip("optax", reason="optax is not installed (pip install 'lossconf[jax]')")
-    a = JaxAdapter()
-    a.load()
-    return a
+def fw(framework):
+    return framework("jax")
 
 
-@pytest.fixture(scope="module")
-def impls(adapter: JaxAdapter) -> dict:
-    return {i.name: i for i in adapter.implementations()}
+# -- helpers run in the worker: fn(adapter, *args) -------------------------------------------------
+
+def _x64_round_trip(adapter) -> float:
+    return float(adapter.numpy(adapter.tensor(np.array([1.0 + 2.0**-40]), "float64"))[0])
 
 
-def test_table_names_are_unique(adapter: JaxAdapter) -> None:
-    names = [i.name for i in adapter.implementations()]
+def _round_trip(adapter, x: np.ndarray, dtype: str) -> np.ndarray:
+    return adapter.numpy(adapter.tensor(x, dtype))
+
+
+def _halve_under_jit(adapter, x: np.ndarray) -> np.ndarray:
+    """x * 0.5 in one compiled XLA computation on the adapter's device (no loss code involved)."""
+    import jax
+
+    return np.asarray(jax.jit(lambda a: a * 0.5)(adapter.tensor(x, x.dtype.name)))
+
+
+def _padded_and_unpadded(adapter, impl_name: str, dtype: str, first, second, params: dict):
+    """(value, grad) through the adapter (rows padded to 8) and the same compiled API unpadded."""
+    from lossconf.adapters import jax as jax_adapter
+
+    impl = next(i for i in adapter.implementations() if i.name == impl_name)
+    padded = adapter.value_and_grad(impl, first, second, params, dtype)
+    static = tuple(sorted(jax_adapter._api_params(impl, params).items()))
+    value, grad = jax_adapter._compiled(impl.fn, impl.grad, static)(
+        adapter.tensor(first, dtype), adapter.second_tensor(second, dtype)
+    )
+    return padded, (adapter.numpy(value), adapter.numpy(grad))
+
+
+def _unsupported_reason(adapter, impl_name: str, shape: tuple, second_shape: tuple) -> str | None:
+    impl = next(i for i in adapter.implementations() if i.name == impl_name)
+    return impl.unsupported_reason("float64", {"reduction": "none"}, shape, second_shape)
+
+
+# -- the table and the environment -----------------------------------------------------------------
+
+def test_table_names_are_unique(fw) -> None:
+    names = [i["name"] for i in fw.describe["implementations"]]
     assert len(names) == len(set(names)), names
 
 
-def test_float64_is_real(adapter: JaxAdapter) -> None:
+def test_float64_is_real(fw) -> None:
     """Without x64 JAX silently computes float64 inputs in float32."""
-    assert adapter.environment()["jax_enable_x64"] is True
-    x = adapter.tensor(np.array([1.0 + 2.0**-40]), "float64")
-    assert adapter.numpy(x)[0] == 1.0 + 2.0**-40
+    assert fw.describe["environment"]["flags"]["jax_enable_x64"] == "True"
+    assert fw.run("test_adapter_jax:_x64_round_trip") == 1.0 + 2.0**-40
 
 
-@pytest.mark.parametrize("name", ["softmax_cross_entropy", "safe_softmax_cross_entropy"])
-def test_reproduces_document_rel1_float32(impls: dict, adapter: JaxAdapter, name: str) -> None:
-    """documents/001 prints rel1 = [0.02215516 3.09967351] for float32 softmax cross-entropy."""
-    value, grad = adapter.value_and_grad(impls[name], LOGITS.astype(np.float32), ONEHOT.astype(np.float32),
-                                         {"reduction": "none"}, "float32")
-    assert [f"{v:.8f}" for v in value] == REL1_PRINTED
-    assert grad.shape == LOGITS.shape
-
-
-def test_integer_labels_rel1_float32_to_six_decimals(impls: dict, adapter: JaxAdapter) -> None:
-    """Optax subtracts the label logit from logsumexp (6.0222 - 6 in float32, ulp 4.8e-7), so the
-    first value carries ~1e-7 absolute error (inside the error model's |lse| + |x_c| scale): it
-    matches the document's rel1 to 6 decimals, not to the 8 TensorFlow printed."""
-    impl = impls["softmax_cross_entropy_with_integer_labels"]
-    value, _ = adapter.value_and_grad(impl, LOGITS.astype(np.float32), LABELS, {"reduction": "none"}, "float32")
-    assert [f"{v:.6f}" for v in value] == [f"{float(v):.6f}" for v in REL1_PRINTED]
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_every_impl_keeps_dtype_and_shape(impls: dict, adapter: JaxAdapter, dtype: str) -> None:
-    """Value and gradient come back in the dtype under test; the gradient has the shape of first."""
-    probs = np.array([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
-    inputs = {
-        "softmax_cross_entropy": (LOGITS, ONEHOT), "sparse_softmax_cross_entropy": (LOGITS, LABELS),
-        "sigmoid_cross_entropy": (LOGITS, ONEHOT), "smooth_labels": (ONEHOT, None),
-        "mean_squared_error": (LOGITS, probs), "kl_divergence": (np.log(probs), probs[::-1].copy()),
-        "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
-    }
-    nd = numpy_dtype(dtype)
-    for impl in impls.values():
-        first, second = inputs[impl.loss]
-        if second is not None and second.dtype.kind == "f":
-            second = second.astype(nd)
-        value, grad = adapter.value_and_grad(impl, first.astype(nd), second, {"reduction": "none"}, dtype)
-        assert value.dtype == nd and grad.dtype == nd, (impl.name, value.dtype, grad.dtype)
-        assert grad.shape == first.shape, impl.name
-
-
-def test_bfloat16_round_trip_is_exact(adapter: JaxAdapter) -> None:
+def test_bfloat16_round_trip_is_exact(fw) -> None:
     x = np.array([1.0078125, -3.0e38, 2.0**-130], dtype=ml_dtypes.bfloat16)
-    back = adapter.numpy(adapter.tensor(x, "bfloat16"))
+    back = fw.run("test_adapter_jax:_round_trip", x, "bfloat16")
     assert back.dtype == np.dtype(ml_dtypes.bfloat16)
     assert np.array_equal(back.view(np.uint16), x.view(np.uint16))
 
 
-def test_l2_loss_is_half_squared_error(impls: dict, adapter: JaxAdapter) -> None:
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cpu_flushes_subnormals_and_the_adapter_declares_it(fw, dtype: str) -> None:
+    """jax#16200: XLA on CPU flushes subnormal results to zero. Halving the smallest normal number
+    gives a subnormal (exact in IEEE arithmetic, as NumPy shows); under jit it reads 0."""
+    if not fw.describe["environment"]["device"].startswith("cpu"):
+        pytest.skip("flush-to-zero is the CPU backend's mode")
+    tiny = np.array([np.finfo(dtype).smallest_normal], dtype=dtype)
+    assert tiny[0] * np.array(0.5, dtype) > 0  # IEEE: a subnormal, not 0
+    assert fw.run("test_adapter_jax:_halve_under_jit", tiny)[0] == 0.0
+    assert fw.describe["flushes_subnormals"] is True
+
+
+def test_float16_sigmoid_underflow_is_within_the_flush_allowance(fw) -> None:
+    """float16 keeps subnormals (5e-5 survives x * 0.5), but jax.nn.sigmoid overflows exp(-x) below
+    x = -11.09 and returns 0 where sigmoid is below 1.53e-5, less than float16's smallest normal."""
+    half = fw.run("test_adapter_jax:_halve_under_jit", np.array([2.0**-14], np.float16))
+    assert half[0] == np.float16(2.0**-15)
+    value, _ = fw.call("sigmoid", "float16", np.array([-11.0, -12.0], np.float16))
+    assert value[0] > 0 and value[1] == 0.0
+    assert 1.0 / (1.0 + np.exp(12.0)) < np.finfo(np.float16).smallest_normal
+
+
+# -- values against the documents and the cited variants -------------------------------------------
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "safe_softmax_cross_entropy"])
+def test_reproduces_document_rel1_float32(fw, name: str) -> None:
+    """documents/001 prints rel1 = [0.02215516 3.09967351] for float32 softmax cross-entropy."""
+    value, grad = fw.call(name, "float32", LOGITS.astype(np.float32), ONEHOT.astype(np.float32))
+    assert [f"{v:.8f}" for v in value] == REL1_PRINTED
+    assert grad.shape == LOGITS.shape
+
+
+def test_integer_labels_rel1_float32_to_six_decimals(fw) -> None:
+    """Optax subtracts the label logit from logsumexp (6.0222 - 6 in float32, ulp 4.8e-7), so the
+    first value carries ~1e-7 absolute error (inside the error model's |lse| + |x_c| scale): it
+    matches the document's rel1 to 6 decimals, not to the 8 TensorFlow printed."""
+    value, _ = fw.call("softmax_cross_entropy_with_integer_labels", "float32", LOGITS.astype(np.float32), LABELS)
+    assert [f"{v:.6f}" for v in value] == [f"{float(v):.6f}" for v in REL1_PRINTED]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
+    """Value and gradient come back in the dtype under test; the gradient has the shape of first."""
+    nd = numpy_dtype(dtype)
+    for impl in fw.describe["implementations"]:
+        first, second = INPUTS[impl["loss"]]
+        if second is not None and second.dtype.kind == "f":
+            second = second.astype(nd)
+        value, grad = fw.call(impl["name"], dtype, first.astype(nd), second)
+        assert value.dtype == nd and grad.dtype == nd, (impl["name"], value.dtype, grad.dtype)
+        assert grad.shape == first.shape, impl["name"]
+
+
+def test_l2_loss_is_half_squared_error(fw) -> None:
     """Declared variant half_squared_error: optax docs, l2_loss = 0.5 * squared_error."""
-    x, y = np.array([3.0, -1.0]), np.array([1.0, 1.0])
-    value, grad = adapter.value_and_grad(impls["l2_loss"], x, y, {"reduction": "none"}, "float64")
-    assert impls["l2_loss"].variant == "half_squared_error"
+    assert fw.impls["l2_loss"]["variant"] == "half_squared_error"
+    value, grad = fw.call("l2_loss", "float64", np.array([3.0, -1.0]), np.array([1.0, 1.0]))
     assert value.tolist() == [2.0, 2.0]  # 0.5 * 2^2
     assert grad.tolist() == [2.0, -2.0]  # x - y, not 2 (x - y)
 
 
-def test_ignore_index_through_where(impls: dict, adapter: JaxAdapter) -> None:
+def test_ignore_index_through_where(fw) -> None:
     """An ignored sample (label -100, masked by where=) contributes 0 and gets a zero gradient."""
-    impl = impls["softmax_cross_entropy_with_integer_labels"]
-    value, grad = adapter.value_and_grad(impl, LOGITS, np.array([2, -100]),
-                                         {"reduction": "none", "ignore_index": -100}, "float64")
+    value, grad = fw.call("softmax_cross_entropy_with_integer_labels", "float64", LOGITS, np.array([2, -100]),
+                          {"ignore_index": -100})
     assert value[1] == 0.0 and not grad[1].any()
     assert f"{value[0]:.8f}" == REL1_PRINTED[0]
 
 
-def test_integer_labels_axis_1(impls: dict, adapter: JaxAdapter) -> None:
+def test_integer_labels_axis_1(fw) -> None:
     """axis=1 on [N, C, d]: the same per-position values as the classes-last layout."""
-    impl = impls["softmax_cross_entropy_with_integer_labels"]
     x = np.stack([LOGITS, LOGITS[::-1]], axis=-1)  # [2, 3, 2]: position 0 holds the document rows
     labels = np.array([[2, 1], [1, 2]])
-    value, _ = adapter.value_and_grad(impl, x, labels, {"reduction": "none", "axis": 1}, "float64")
+    value, _ = fw.call("softmax_cross_entropy_with_integer_labels", "float64", x, labels, {"axis": 1})
     assert value.shape == (2, 2)
     assert [f"{v:.6f}" for v in (value[0, 0], value[1, 0])] == [f"{float(v):.6f}" for v in REL1_PRINTED]
 
 
-def test_smooth_labels_spreads_eps_over_c(impls: dict, adapter: JaxAdapter) -> None:
+def test_smooth_labels_spreads_eps_over_c(fw) -> None:
     """optax.smooth_labels: (1 - eps) y + eps / C (the canonical form, not eps / (C - 1))."""
-    value, grad = adapter.value_and_grad(impls["smooth_labels"], np.array([[0.0, 0.0, 1.0, 0.0]]), None,
-                                         {"reduction": "none", "label_smoothing": 0.2}, "float64")
+    value, grad = fw.call("smooth_labels", "float64", np.array([[0.0, 0.0, 1.0, 0.0]]), None,
+                          {"label_smoothing": 0.2})
     assert np.allclose(value, [[0.05, 0.05, 0.85, 0.05]], rtol=0, atol=1e-15)
     assert np.allclose(grad, 0.8, rtol=0, atol=1e-15)
 
 
-def test_softmax_cross_entropy_neg_inf_logit_is_nan(impls: dict, adapter: JaxAdapter) -> None:
+# -- row padding (speed) must not change any result -------------------------------------------------
+
+PADDED_IMPLS = ["softmax_cross_entropy", "softmax_cross_entropy_with_integer_labels",
+                "sigmoid_binary_cross_entropy", "kl_divergence", "log_softmax", "sigmoid"]
+
+
+def _padding_case(loss: str, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """5 random rows of 37 classes (padded to 8 by the adapter) for ``loss``."""
+    rng = np.random.default_rng(7)
+    nd = numpy_dtype(dtype)
+    second = {
+        "softmax_cross_entropy": rng.dirichlet(np.ones(37), 5), "sparse_softmax_cross_entropy": rng.integers(0, 37, 5),
+        "sigmoid_cross_entropy": rng.random((5, 37)), "kl_divergence": rng.dirichlet(np.ones(37), 5),
+    }.get(loss)
+    if second is not None and second.dtype.kind == "f":
+        second = second.astype(nd)
+    return rng.normal(0, 4, (5, 37)).astype(nd), second
+
+
+@pytest.mark.parametrize("impl", PADDED_IMPLS)
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float64"])
+def test_padding_rows_changes_no_bit(fw, impl: str, dtype: str) -> None:
+    """5 rows are padded to 8 and sliced back: value and gradient equal the unpadded call bit for bit."""
+    first, second = _padding_case(fw.impls[impl]["loss"], dtype)
+    (pv, pg), (uv, ug) = fw.run("test_adapter_jax:_padded_and_unpadded", impl, dtype, first, second,
+                                {"reduction": "none"})
+    assert pv.shape == uv.shape and pg.shape == first.shape
+    assert pv.tobytes() == uv.tobytes() and pg.tobytes() == ug.tobytes()
+
+
+@pytest.mark.parametrize("impl", PADDED_IMPLS)
+def test_padding_rows_keeps_float32_verdicts(fw, impl: str) -> None:
+    """In float32 XLA vectorizes an 8-row and a 5-row shape differently (log_softmax differs in the
+    last bit): the padded and the unpadded result get the same verdict, check by check."""
+    loss = fw.impls[impl]["loss"]
+    first, second = _padding_case(loss, "float32")
+    padded, unpadded = fw.run("test_adapter_jax:_padded_and_unpadded", impl, "float32", first, second,
+                              {"reduction": "none"})
+    ref = evaluate(loss, first, second)
+    for q, truth, scale in (("value", ref.value, ref.scale_value), ("grad", ref.grad, ref.scale_grad)):
+        k = kappa(loss, q)
+        verdicts = [compare(got[q == "grad"], truth, scale, "float32", k).ok for got in (padded, unpadded)]
+        assert verdicts[0] == verdicts[1], (impl, q, verdicts)
+
+
+def test_no_padding_along_a_class_axis(fw) -> None:
+    """A 1-D softmax input has its classes on axis 0: padding it would add classes (1/4 for 1/3)."""
+    value, grad = fw.call("softmax", "float64", np.zeros(3))
+    assert value.shape == (3,) and grad.shape == (3,)
+    assert np.allclose(value, 1.0 / 3.0, rtol=1e-15, atol=0)
+    value, _ = fw.call("softmax", "float64", np.zeros((3, 2)), None, {"axis": 0})
+    assert np.allclose(value, 1.0 / 3.0, rtol=1e-15, atol=0)
+
+
+# -- declared limits and known deviations (evidence for lossconf/known/jax.toml) --------------------
+
+def test_squared_error_needs_equal_shapes(fw) -> None:
+    """optax checks shapes equal although its docstring says broadcastable: declared unsupported."""
+    for name in ("squared_error", "l2_loss"):
+        assert "check_shapes_equal" in fw.run("test_adapter_jax:_unsupported_reason", name, (2, 3), (3,))
+        assert fw.run("test_adapter_jax:_unsupported_reason", name, (2, 3), (2, 3)) is None
+    with pytest.raises(Exception, match="[Ss]hape"):
+        fw.call("squared_error", "float64", np.ones((2, 3)), np.ones(3))
+
+
+def test_softmax_cross_entropy_neg_inf_logit_is_nan(fw) -> None:
     """Known deviation (optax#896): label 0 * log_softmax(-inf) = NaN; the safe variant gives the limit."""
     x = np.array([[-np.inf, 0.0, 1.0]])
     t = np.array([[0.0, 0.0, 1.0]])
-    plain, _ = adapter.value_and_grad(impls["softmax_cross_entropy"], x, t, {"reduction": "none"}, "float64")
-    safe, _ = adapter.value_and_grad(impls["safe_softmax_cross_entropy"], x, t, {"reduction": "none"}, "float64")
+    plain, _ = fw.call("softmax_cross_entropy", "float64", x, t)
+    safe, _ = fw.call("safe_softmax_cross_entropy", "float64", x, t)
     assert np.isnan(plain[0])
     assert f"{safe[0]:.10f}" == f"{np.log1p(np.exp(-1.0)):.10f}"  # -log softmax([0, 1])_1
 
 
-def test_cpu_flushes_subnormals(adapter: JaxAdapter) -> None:
-    """XLA on CPU flushes subnormal results to zero (jax#16200): sigmoid(-89) in float32 is 0, not 2.2e-39."""
-    if adapter.environment()["backend"] != "cpu":
-        pytest.skip("flush-to-zero is the CPU backend's mode")
-    impl = next(i for i in adapter.implementations() if i.loss == "sigmoid")
-    value, _ = adapter.value_and_grad(impl, np.array([-89.0], np.float32), None, {"reduction": "none"}, "float32")
-    assert value[0] == 0.0
+def test_posinf_logit_gives_nan_row(fw) -> None:
+    """Documented (jax#21495): a +inf logit makes the softmax/log_softmax row NaN, not the limit."""
+    x = np.array([[np.inf, 0.0, 1.0]])
+    for name in ("softmax", "log_softmax"):
+        value, _ = fw.call(name, "float64", x)
+        assert np.isnan(value).all(), name
+
+
+def test_kl_zero_target_with_neg_inf_log_q_is_nan(fw) -> None:
+    """Known deviation (optax PR #1786): p = 0 where log q = -inf gives 0 * inf = NaN, not 0."""
+    value, _ = fw.call("kl_divergence", "float64", np.array([[-np.inf, np.log(0.5), np.log(0.5)]]),
+                       np.array([[0.0, 0.5, 0.5]]))
+    assert np.isnan(value[0])
+
+
+def test_softmax_float16_gradient_overflows(fw) -> None:
+    """Known deviation: d sum(softmax)/dx is exactly 0, but in float16 with sum(exp) = 1000 >= 256 the
+    default (non custom_jvp) softmax gradient loses its 1/sum^2 term to overflow and equals softmax."""
+    assert fw.describe["environment"]["flags"]["jax_softmax_custom_jvp"] == "False"
+    value, grad = fw.call("softmax", "float16", np.zeros((1, 1000), np.float16))
+    assert np.array_equal(grad, value)
+    assert grad[0, 0] == np.float16(1e-3)
+
+
+def test_l2_loss_float16_squares_before_halving(fw) -> None:
+    """Known deviation: 0.5 * 300^2 = 45000 fits float16 (max 65504) but 300^2 does not."""
+    assert 0.5 * 300.0**2 < float(np.finfo(np.float16).max) < 300.0**2
+    value, _ = fw.call("l2_loss", "float16", np.array([300.0], np.float16), np.array([0.0], np.float16))
+    assert value[0] == np.inf
