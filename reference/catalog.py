@@ -102,22 +102,27 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "clip_probabilities_1e-7",
-            "probabilities are clipped to [1e-7, 1-1e-7] before the log (keras.config.epsilon())",
+            "probabilities are clipped to [lo, hi] before the log, lo = fl_d(1e-7) and hi = fl_d(1 - lo) "
+            "computed in the input's dtype d as Keras does (keras.config.epsilon() converted to the tensor's "
+            "dtype): float32 [1.0000000117e-7, 0.99999988]; float16 and bfloat16 hi = 1, so p = 1 is not "
+            "clipped; kl_divergence clips both inputs to [lo, 1]",
             {"clip": 1e-7},
             _KERAS + " (Keras clips y_pred to [epsilon, 1-epsilon], epsilon = keras.config.epsilon() = 1e-7)",
         ),
         Variant(
             "normalize_then_clip_1e-7",
             "probabilities are first divided by their sum over the class axis, then clipped to "
-            "[1e-7, 1-1e-7]; the gradient therefore carries an extra sum(t)/sum(p) term",
+            "[lo, hi] with the bounds of clip_probabilities_1e-7 (lo = fl_d(1e-7), hi = fl_d(1 - lo) in the "
+            "input's dtype d); the gradient therefore carries an extra sum(t)/sum(p) term",
             {"normalize": True, "clip": 1e-7},
             _KERAS + "#categoricalcrossentropy-class (keras.ops.categorical_crossentropy: "
             "output = output / sum(output, axis); output = clip(output, epsilon, 1-epsilon))",
         ),
         Variant(
             "clip_and_offset_1e-7",
-            "probabilities are clipped to [1e-7, 1-1e-7] and 1e-7 is added again inside each log: "
-            "-[z log(p' + 1e-7) + (1-z) log(1 - p' + 1e-7)] (tf.keras / tf_keras 2.x; Keras 3 only clips)",
+            "probabilities are clipped to [lo, hi] and lo is added again inside each log: "
+            "-[z log(p' + lo) + (1-z) log(1 - p' + lo)], lo = fl_d(1e-7) and hi = fl_d(1 - lo) in the input's "
+            "dtype d (tf.keras / tf_keras 2.x; Keras 3 only clips)",
             {"clip": 1e-7, "log_offset": 1e-7},
             "https://github.com/keras-team/tf-keras/blob/master/tf_keras/backend.py (binary_crossentropy: "
             "output = tf.clip_by_value(output, epsilon_, 1.0 - epsilon_); bce = target * tf.math.log(output + "

@@ -290,8 +290,9 @@ def value_and_grad(loss_id: str, first, second=None, *, reduction: str = "none",
     gradient NaN (an ignored sample stays 0); a ``-inf`` logit with zero target weight contributes 0,
     with positive weight the loss is ``+inf``; ``+inf`` logits with the others finite give a softmax
     spread equally over the ``+inf`` classes; all logits ``-inf`` is NaN; ``0 * log 0 = 0``; a
-    probability of exactly 0 or 1 under a non-zero target gives ``+inf`` (finite with the clip and
-    clamp variants). Mean over nothing (N = 0, or every label ignored) is NaN (0 with
+    probability of exactly 0 or 1 under a non-zero target gives ``+inf`` (finite with the clamp variant,
+    and with the clip variants where the clip bound is not 0 or 1 in the dtype: float16 and bfloat16
+    round 1 - 1e-7 to 1, see ``clip_bounds``). Mean over nothing (N = 0, or every label ignored) is NaN (0 with
     ``all_ignored="zero"``), sum over nothing is 0. The root-mean-squared error has no gradient at 0
     (NaN). At the kink of |x - y| the gradient is 0. Where the clip/clamp variants cut, the gradient
     is that of the clipped function (0).
@@ -727,32 +728,47 @@ def _smooth_labels(call: Call, scales: bool) -> Reference:
 # ---------------------------------------------------------------------------------------------
 
 
-def _clipped_logs(p: np.ndarray, clip: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log(p'), log(1 - p') for p' = clip(p, clip, 1 - clip), and the mask where the clip is inactive.
+def constant_in_dtype(c: float, dtype) -> float:
+    """fl_d(c): a Python constant as a framework holds it in the input's dtype d (exact in float64)."""
+    return float(np.asarray(c, np.float64).astype(dtype))
 
-    The clip bounds are exact (1 - clip is not rounded): a clipped side uses log(clip) or
-    log1p(-clip) directly, and the test 1 - p < clip is exact for p in [0.5, 1].
+
+def clip_bounds(clip: float, dtype) -> tuple[float, float]:
+    """(lo, hi) = (fl_d(clip), fl_d(1 - lo)): clip bounds computed in the input's dtype d, as Keras does.
+
+    float32: (1.0000000116860974e-07, 0.99999988); float16 and bfloat16: hi = 1 (p = 1 is not clipped).
+    """
+    lo = constant_in_dtype(clip, dtype)
+    return lo, constant_in_dtype(1 - lo, dtype)  # 1 - lo is exact in float64 except for float64's own lo
+
+
+def _clipped_logs(p: np.ndarray, bounds: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log(p'), log(1 - p') for p' = clip(p, lo, hi), and the mask where the clip is inactive (lo <= p <= hi).
+
+    The bounds are exact in the working precision; a clipped side uses log(lo), log1p(-lo), log1p(hi - 1)
+    and log(1 - hi) (hi - 1 is exact by Sterbenz), so nothing cancels.
     """
     log_p, log_1mp = np.log(p), np.log1p(-p)
-    if clip is None:
+    if bounds is None:
         return log_p, log_1mp, np.ones(p.shape, bool)
     w = p.dtype.type
-    low, high = p < w(clip), (1 - p) < w(clip)
-    log_clip, log1p_clip = np.log(w(clip)), np.log1p(-w(clip))
-    log_p = np.where(low, log_clip, np.where(high, log1p_clip, log_p))
-    log_1mp = np.where(low, log1p_clip, np.where(high, log_clip, log_1mp))
+    lo, hi = w(bounds[0]), w(bounds[1])
+    low, high = p < lo, p > hi
+    log_p = np.where(low, np.log(lo), np.where(high, np.log1p(hi - 1), log_p))
+    log_1mp = np.where(low, np.log1p(-lo), np.where(high, np.log(1 - hi), log_1mp))
     return log_p, log_1mp, ~(low | high)
 
 
 def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
     clip = call.params.get("clip")
+    bounds = None if clip is None else clip_bounds(clip, call.first.dtype)
     normalize = call.params.get("normalize", False)
 
     def kernel(p, t, call, sg_out):
         t = t.astype(call.work)
         total_p = np.sum(p, axis=1, keepdims=True) if normalize else call.work.type(1)
         q = p / total_p if normalize else p
-        log_q, _, inside = _clipped_logs(q, clip)  # the gradient below only uses q where inside
+        log_q, _, inside = _clipped_logs(q, bounds)  # the gradient below only uses q where inside
         value = -np.sum(_zero_times(t, log_q), axis=1)
         g = np.where(inside & (t != 0), -t / np.where(q == 0, 1, q), 0)
         g = np.where(inside & (t != 0) & (q == 0), -np.inf * np.sign(t), g)
@@ -783,10 +799,11 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
     def kernel(q, p, call, sg_out):
         p = p.astype(call.work)
         inside = np.ones(q.shape, bool)
-        if clip is not None:  # Keras clips both to [clip, 1]
-            p = np.clip(p, call.work.type(clip), 1)
-            inside = q >= call.work.type(clip)
-            q = np.maximum(q, call.work.type(clip))
+        if clip is not None:  # Keras clips both to [fl_d(clip), 1]
+            lo = call.work.type(constant_in_dtype(clip, call.first.dtype))
+            p = np.clip(p, lo, 1)
+            inside = q >= lo
+            q = np.maximum(q, lo)
         log_q = q if log_input else np.log(q)
         terms = p * (np.log(p) - log_q)
         terms[p == 0] = 0  # 0 log(0 / q) = 0 for every q, also q = 0 (log q = -inf)
@@ -873,15 +890,17 @@ def _sigmoid_cross_entropy(call: Call, scales: bool) -> Reference:
 
 def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
     clip, log_min = call.params.get("clip"), call.params.get("log_min")
+    bounds = None if clip is None else clip_bounds(clip, call.first.dtype)
     offset = call.params.get("log_offset")
+    offset = None if offset is None else constant_in_dtype(offset, call.first.dtype)  # tf_keras adds it in dtype
 
     def kernel(p, z):
         w = call.work.type
         if offset is None:
-            log_p, log_1mp, inside = _clipped_logs(p, clip)
+            log_p, log_1mp, inside = _clipped_logs(p, bounds)
             den_p, den_1mp, o = p, 1 - p, w(0)
         else:
-            log_p, log_1mp, inside = _offset_logs(p, clip, offset)
+            log_p, log_1mp, inside = _offset_logs(p, bounds, offset)
             o = w(offset)
             den_p, den_1mp = p + o, (1 - p) + o
         pass_p = pass_1mp = inside
@@ -910,25 +929,25 @@ def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
     return _elementwise(call, kernel, scales)
 
 
-def _offset_logs(p: np.ndarray, clip: float | None, offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """log(p' + o), log(1 - p' + o) for p' = clip(p, clip, 1 - clip), and the mask where the clip is inactive.
+def _offset_logs(p: np.ndarray, bounds: tuple[float, float] | None,
+                 offset: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log(p' + o), log(1 - p' + o) for p' = clip(p, lo, hi), and the mask where the clip is inactive.
 
     Without cancellation: near 1 the logs go through log1p, whose argument is exact up to one rounding
     (p - 1 and 1 - p are exact for p >= 1/2 by Sterbenz, o - p for p <= 2o); the clipped sides use the
-    exact bounds (log(clip + o) and log1p(o - clip)).
+    exact bounds the same way.
     """
     w = p.dtype.type
     o = w(offset)
     upper = p > 0.5
     log_p = np.where(upper, np.log1p((p - 1) + o), np.log(p + o))
     log_1mp = np.where(upper, np.log((1 - p) + o), np.log1p(o - p))
-    if clip is None:
+    if bounds is None:
         return log_p, log_1mp, np.ones(p.shape, bool)
-    c = w(clip)
-    low, high = p < c, (1 - p) < c
-    at_low, at_high = np.log(c + o), np.log1p(o - c)  # log(clip + o) and log(1 - clip + o)
-    log_p = np.where(low, at_low, np.where(high, at_high, log_p))
-    log_1mp = np.where(low, at_high, np.where(high, at_low, log_1mp))
+    lo, hi = w(bounds[0]), w(bounds[1])
+    low, high = p < lo, p > hi
+    log_p = np.where(low, np.log(lo + o), np.where(high, np.log1p((hi - 1) + o), log_p))
+    log_1mp = np.where(low, np.log1p(o - lo), np.where(high, np.log((1 - hi) + o), log_1mp))
     return log_p, log_1mp, ~(low | high)
 
 

@@ -13,7 +13,7 @@ import mpmath
 import numpy as np
 from mpmath import mp, mpf
 
-from lossconf.reference.numpy_ref import Call, prepare
+from lossconf.reference.numpy_ref import Call, clip_bounds, constant_in_dtype, prepare
 
 DIGITS = 60
 INF, NAN = mpf("inf"), mpf("nan")
@@ -246,7 +246,8 @@ def _categorical_cross_entropy(call: Call):
         q = [v / total for v in p]
         inside = [True] * len(q)
         if clip is not None:
-            q, inside = zip(*[_clip(v, mpf(clip), 1 - mpf(clip)) for v in q], strict=True)
+            lo, hi = (mpf(b) for b in clip_bounds(clip, call.first.dtype))
+            q, inside = zip(*[_clip(v, lo, hi) for v in q], strict=True)
         values.append(-mpmath.fsum(_times(tc, _log(qc)) for tc, qc in zip(t, q, strict=True)))
         g = [(-tc / qc if qc != 0 else -INF * mpmath.sign(tc)) if ok and tc != 0 else mpf(0)
              for tc, qc, ok in zip(t, q, inside, strict=True)]
@@ -267,9 +268,10 @@ def _kl_divergence(call: Call):
             grads.append([NAN] * len(q))
             continue
         inside = [True] * len(q)
-        if clip is not None:
-            p = [min(max(v, mpf(clip)), mpf(1)) for v in p]
-            q, inside = zip(*[_clip(v, mpf(clip), mpf(1)) for v in q], strict=True)
+        if clip is not None:  # both clipped to [fl_d(clip), 1]
+            lo = mpf(constant_in_dtype(clip, call.first.dtype))
+            p = [min(max(v, lo), mpf(1)) for v in p]
+            q, inside = zip(*[_clip(v, lo, mpf(1)) for v in q], strict=True)
         log_q = list(q) if log_input else [_log(v) for v in q]
         # 0 log(0 / q) = 0 for every q, also q = 0 (log q = -inf)
         values.append(mpmath.fsum(pc * (_log(pc) - lq) if pc != 0 else mpf(0)
@@ -324,12 +326,13 @@ def _sigmoid_cross_entropy(call: Call):
 
 def _binary_cross_entropy(call: Call):
     clip, log_min = call.params.get("clip"), call.params.get("log_min")
-    o = mpf(call.params.get("log_offset") or 0)
+    o = mpf(constant_in_dtype(call.params.get("log_offset") or 0, call.first.dtype))
+    bounds = None if clip is None else [mpf(b) for b in clip_bounds(clip, call.first.dtype)]
 
     def fn(p, z, _pw):
         inside = True
-        if clip is not None:
-            p, inside = _clip(p, mpf(clip), 1 - mpf(clip))
+        if bounds is not None:
+            p, inside = _clip(p, *bounds)
         log_p, log_1mp = _log(p + o), _log1p(o - p)
         pass_p = pass_1mp = inside
         if log_min is not None:

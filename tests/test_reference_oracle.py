@@ -15,6 +15,8 @@ reference is at least 2^11 (float64) or 2^29 (float32) times more accurate than 
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -145,18 +147,31 @@ def test_kl_zero_target_terms_vanish_whatever_q(dtype, reduction):
         assert np.isfinite(value).all() and np.isfinite(grad).all()
 
 
+# fl_d(1e-7) and fl_d(1 - fl_d(1e-7)): the clip bounds Keras holds in the input's dtype d
+CLIP_LO = {"float16": 1.1920928955078125e-07, "bfloat16": 1.0011717677116394e-07,
+           "float32": 1.0000000116860974e-07, "float64": 1e-07}
+CLIP_HI = {"float16": 1.0, "bfloat16": 1.0, "float32": 0.9999998807907104, "float64": 0.9999999}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_keras2_clip_and_offset(dtype):
-    """tf_keras binary_crossentropy: clip to [1e-7, 1-1e-7], then log(p' + 1e-7) and log(1 - p' + 1e-7)."""
+    """tf_keras binary_crossentropy: clip to [lo, hi], then log(p' + lo) and log(1 - p' + lo), all in the dtype."""
     p = cast([0.0, 1e-9, 1e-7, 2e-7, 0.3, 0.5, 0.75, 1 - 2**-10, 1 - 1e-7, 1.0], dtype)
     z = cast([1.0, 1.0, 0.0, 0.5, 0.3, 1.0, 0.2, 1.0, 0.0, 0.0], dtype)
     for reduction in ("none", "sum"):
         check("binary_cross_entropy", p, z, reduction=reduction, variant="clip_and_offset_1e-7")
-    # p = 0 under z = 1 is clipped to 1e-7: -log(2e-7) = 15.424948470398375, as tf_keras computes it
+    # p = 0 under z = 1 is clipped to lo: -log(lo + lo); p = 1 under z = 0 to hi: -log((1 - hi) + lo)
+    lo, hi = CLIP_LO[dtype], CLIP_HI[dtype]
     value, grad = numpy_ref.value_and_grad("binary_cross_entropy", cast([0.0, 1.0], dtype), cast([1.0, 0.0], dtype),
                                            variant="clip_and_offset_1e-7")
-    np.testing.assert_allclose(np.asarray(value, float), [15.424948470398375] * 2, rtol=1e-15)
-    assert not np.asarray(grad, float).any()  # clipped: the clip's gradient is 0
+    np.testing.assert_allclose(np.asarray(value, float), [-math.log(2 * lo), -math.log((1 - hi) + lo)], rtol=1e-15)
+    # clipped sides have the clip's gradient 0; where hi rounds to 1, p = 1 is not clipped: 1 / (0 + lo)
+    np.testing.assert_allclose(np.asarray(grad, float), [0.0, 0.0 if hi < 1 else 1 / lo], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clip_bounds_are_rounded_to_the_dtype(dtype):
+    assert numpy_ref.clip_bounds(1e-7, numpy_dtype(dtype)) == (CLIP_LO[dtype], CLIP_HI[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
