@@ -12,6 +12,8 @@ Conventions shared by every loss:
 - The gradient is always d(sum of the returned values)/d(first).
 - Non-finite inputs follow the mathematical limit: ``0 * log(0) = 0`` for a zero target, a ``-inf``
   logit with zero target weight contributes 0, a NaN anywhere in a sample makes that sample NaN.
+  Where a sample's value is NaN (also every logit ``-inf``: softmax is 0/0 there) the function is
+  undefined, so that sample's gradient is NaN too.
 
 A *variant* is a documented convention that differs from the canonical formula. It is expressed as
 overrides of hidden reference parameters (``Variant.overrides``) so that the reference computes it
@@ -313,7 +315,8 @@ CATALOG: dict[str, Loss] = {
             (_LOGITS,),
             (Param("reduction", "none", "'none'"), _AXIS),
             "s_c = exp(x_c - lse(x))",
-            "d(sum_c s_c)/dx = 0 (softmax sums to one)",
+            "d(sum_c s_c)/dx = 0 (softmax sums to one); NaN in a row whose value is NaN (a NaN logit, or "
+            "every logit -inf: 0/0)",
             "value and gradient: (1 + log2 C) s (1 + |x| + |lse(x)|)",
             reductions=("none",),
             elementwise=True,

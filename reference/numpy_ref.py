@@ -662,7 +662,7 @@ def _softmax_rows(x: np.ndarray, _second, call: Call, sg_out: np.ndarray | None)
     p = e / (1 + r)[:, None]
     p[nan_rows] = np.nan
     grad = np.zeros_like(p)  # softmax sums to one
-    grad[nan_rows] = np.nan
+    grad[np.isnan(p).any(axis=1)] = np.nan  # also all logits -inf: 0/0, the function is undefined there
     if sg_out is None:
         return p, grad
     a = _abs_logit_scale(xa, s, big_l)

@@ -202,6 +202,25 @@ def test_softmax_family_edges(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("loss_id", "second"), [
+    ("softmax", None), ("log_softmax", None), ("softmax_cross_entropy", [[0, 1, 0], [0, 0, 1]]),
+    ("softmax_cross_entropy", [[0, 0, 0], [0, 0, 1]]), ("sparse_softmax_cross_entropy", [1, 2])])
+def test_all_logits_minus_inf_is_undefined(dtype, loss_id, second):
+    """Every logit -inf: softmax is 0/0 and the function undefined, so that sample's value and gradient are
+    NaN (the catalog's rule), in the reference and the oracle; the other sample stays finite."""
+    x = cast([[-INF, -INF, -INF], [0.5, -INF, 2.0]], dtype)
+    if second is not None:
+        second = np.array(second) if loss_id.startswith("sparse") else cast(second, dtype)
+    for impl in (numpy_ref.value_and_grad, oracle.value_and_grad):
+        value, grad = impl(loss_id, x, second)
+        value = np.array([float(v) for v in np.asarray(value).reshape(-1)]).reshape(np.shape(value))
+        grad = np.array([[float(g) for g in row] for row in grad])
+        assert np.isnan(value[0]).all() and np.isnan(grad[0]).all(), (impl.__module__, value, grad)
+        assert np.isfinite(grad[1]).all(), (impl.__module__, grad)
+    check(loss_id, x, second)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss_id", sorted(CATALOG))
 def test_random(loss_id, dtype):
     import sys
