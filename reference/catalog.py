@@ -239,9 +239,10 @@ CATALOG: dict[str, Loss] = {
             (_RED,),
             "l = -[z log p + (1-z) log(1-p)]",
             "dl/dp = (p - z) / (p (1 - p))",
-            "value: |z log(p' + o)| + |1-z| (|log(1 - p' + o)| + 1), p' clipped/clamped and o the log offset "
-            "(0 unless the variant adds one); gradient: |z|/(p + o) + |1-z|/(1 - p + o), each term 0 where its "
-            "coefficient is 0 or the variant cuts" + _RED_SCALE,
+            "value: |z| (|log(p' + o)| + [o != 0]) + |1-z| (|log(1 - p' + o)| + 1), p' clipped/clamped and o "
+            "the log offset (0 unless the variant adds one); each +1 allows for the rounding of a log's argument "
+            "(1 - p', and p' + o when o != 0; p' itself is exact); gradient: |z|/(p + o) + |1-z|/(1 - p + o), "
+            "each term 0 where its coefficient is 0 or the variant cuts" + _RED_SCALE,
             variants=("clip_probabilities_1e-7", "clip_and_offset_1e-7", "log_clamp_-100"),
             elementwise=True,
             classes_axis=False,

@@ -922,7 +922,8 @@ def _binary_cross_entropy(call: Call, scales: bool) -> Reference:
         if not scales:
             return value, grad
         z64, lp, l1 = z.astype(np.float64), np.abs(log_p).astype(np.float64), np.abs(log_1mp).astype(np.float64)
-        sv = _zero_times(np.abs(z64), lp) + _zero_times(np.abs(1 - z64), l1 + 1)
+        # +1: a log whose argument is rounded (1 - p, and p + o with an offset) errs by ~u absolute
+        sv = _zero_times(np.abs(z64), lp + bool(offset)) + _zero_times(np.abs(1 - z64), l1 + 1)
         sg = np.abs(term_p).astype(np.float64) + np.abs(term_1mp).astype(np.float64)
         return value, grad, sv, sg
 

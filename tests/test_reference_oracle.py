@@ -21,7 +21,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from lossconf.reference import numpy_ref, oracle
+from lossconf.errormodel import bound
+from lossconf.reference import kappa, numpy_ref, oracle
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
 
@@ -167,6 +168,32 @@ def test_keras2_clip_and_offset(dtype):
     np.testing.assert_allclose(np.asarray(value, float), [-math.log(2 * lo), -math.log((1 - hi) + lo)], rtol=1e-15)
     # clipped sides have the clip's gradient 0; where hi rounds to 1, p = 1 is not clipped: 1 / (0 + lo)
     np.testing.assert_allclose(np.asarray(grad, float), [0.0, 0.0 if hi < 1 else 1 / lo], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_offset_rounding_of_the_log_argument_is_allowed(dtype):
+    """tf_keras's formula as written, every operation rounded to the dtype (clip, log(p' + lo), log(1 - p' + lo)),
+    is within the error model against the oracle truth. p' + lo is rounded, which costs ~u |z| absolute, so the
+    value scale counts +|z| for that log as it counts +|1 - z| for log(1 - p'): without it, p just below
+    1 - lo under z = 1 (float64 truth -5.3e-17, got 0) was 1e16 bounds off."""
+    d = numpy_dtype(dtype)
+
+    def rd(a):
+        return np.asarray(a, np.float64).astype(d).astype(np.float64)
+
+    lo, hi = CLIP_LO[dtype], CLIP_HI[dtype]
+    near_hi = [float(np.nextafter(d.type(hi), d.type(0)) if k else hi) for k in range(2)]
+    p = rd([*near_hi, 0.9999999999999148, 1 - 3e-7, 1 - 2**-13, 0.5, 0.3, 2e-7, lo, 0.0, 1.0] * 3)
+    z = rd(np.repeat([1.0, 0.0, 0.3], len(p) // 3))
+    pc = np.clip(p, lo, hi)
+    got = rd(-rd(rd(z * rd(np.log(rd(pc + lo)))) + rd(rd(1 - z) * rd(np.log(rd(rd(1 - pc) + lo))))))
+    p, z = p.astype(d), z.astype(d)
+    truth, _ = oracle.value_and_grad("binary_cross_entropy", p, z, variant="clip_and_offset_1e-7")
+    scale, _ = numpy_ref.magnitudes("binary_cross_entropy", p, z, variant="clip_and_offset_1e-7")
+    allowed = bound(np.array([float(t) for t in truth]), scale, dtype, kappa("binary_cross_entropy", "value"))
+    ratio = oracle.error_scaled(got, truth, allowed)
+    worst = int(np.argmax(ratio))
+    assert np.all(ratio <= 1), f"error / bound {ratio[worst]:.3g} at p = {p[worst]}, z = {z[worst]}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
