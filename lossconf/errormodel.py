@@ -75,44 +75,82 @@ def compare(
 ) -> Comparison:
     """Compare a framework result with the truth under the error model (shapes must already match);
     ``flush`` allows flush-to-zero arithmetic (the ``flush_subnormals`` variant)."""
+    return compare_rows(got, truth, scale, dtype, kappa, [got_shape_rows(got)], flush)[0]
+
+
+def got_shape_rows(got: np.ndarray) -> int:
+    """The number of rows (axis 0) of a result; a 0-d result is one row."""
+    return np.asarray(got).shape[0] if np.ndim(got) else 1
+
+
+def compare_rows(
+    got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, rows: list[int],
+    flush: bool = False,
+) -> list[Comparison]:
+    """``compare`` for several results stacked along axis 0 (``rows`` each): one vectorized pass, then
+    the worst element of each block. This is how a batched framework call is judged cheaply."""
     with np.errstate(all="ignore"):
-        return _compare(got, truth, scale, dtype, kappa, flush)
+        e = _elementwise(got, truth, scale, dtype, kappa, flush)
+        out, start = [], 0
+        for n in rows:
+            block = slice(start, start + n) if e.ratio.ndim else ()
+            out.append(_worst(e, block))
+            start += n
+        return out
 
 
-def _compare(got, truth, scale, dtype: str, kappa: float, flush: bool) -> Comparison:
+@dataclass(frozen=True)
+class _Elementwise:
+    expected: np.ndarray
+    got: np.ndarray
+    err: np.ndarray
+    bound: np.ndarray
+    ratio: np.ndarray
+    ulp: np.ndarray
+    scale: np.ndarray
+    mismatch: np.ndarray
+
+
+def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _Elementwise:
     work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
-    got_w = np.asarray(got).astype(np.float64).astype(work)
+    got64 = np.asarray(got).astype(np.float64)
     truth_w = np.asarray(truth).astype(work)
+    truth64 = truth_w.astype(np.float64)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
-    if truth_w.size == 0:
-        return Comparison(0.0, 0.0, 0.0, 0.0, 0.0, None, None)
-
-    expected = truth_w.astype(np.float64).astype(numpy_dtype(dtype)).astype(np.float64)
-    nonfinite = ~np.isfinite(expected) | ~np.isfinite(got_w.astype(np.float64))
-    mismatch = nonfinite & ~(
-        (np.isnan(expected) & np.isnan(got_w.astype(np.float64))) | (expected == got_w.astype(np.float64))
-    )
-    message = None
-    if mismatch.any():
-        idx = tuple(int(i) for i in np.argwhere(mismatch)[0])
-        message = f"at {idx}: expected {expected[idx]!r}, got {float(got_w[idx])!r}"
-
+    expected = truth64.astype(numpy_dtype(dtype)).astype(np.float64)
+    nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
+    mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
     finite = ~nonfinite
     err = np.zeros(truth_w.shape, dtype=np.float64)
-    err[finite] = np.abs(got_w[finite] - truth_w[finite]).astype(np.float64)
-    b = bound(np.where(finite, truth_w.astype(np.float64), 0.0), scale, dtype, kappa, flush)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(err == 0, 0.0, err / b)
+    err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
+    finite_truth = np.where(finite, truth64, 0.0)
+    b = bound(finite_truth, scale, dtype, kappa, flush)
+    ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim else ()
-    u = ulp(np.where(finite, truth_w.astype(np.float64), 0.0), dtype)
-    ulps = float(err[worst] / u[worst]) if u[worst] > 0 else 0.0
+    return _Elementwise(expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
+
+
+def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
+    ratio = e.ratio[block]
+    if ratio.size == 0:
+        return Comparison(0.0, 0.0, 0.0, 0.0, 0.0, None, None)
+    offset = (block.start,) + (0,) * (ratio.ndim - 1) if ratio.ndim else ()
+    local = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim else ()
+    worst = tuple(int(i) + o for i, o in zip(local, offset, strict=True))
+    message = None
+    mismatch = e.mismatch[block]
+    if mismatch.any():
+        first = tuple(int(i) for i in np.argwhere(mismatch)[0])
+        idx = tuple(int(i) + o for i, o in zip(first, offset, strict=True))
+        message = f"at {first}: expected {float(e.expected[idx])!r}, got {float(e.got[idx])!r}"
+    bad = bool(e.mismatch[worst])
+    ulps = float(e.err[worst] / e.ulp[worst]) if e.ulp[worst] > 0 else 0.0
     return Comparison(
-        ratio=float(ratio[worst]),
-        error=float(err[worst]) if not mismatch[worst] else float("inf"),
-        ulps=ulps if not mismatch[worst] else float("inf"),
-        bound=float(b[worst]),
-        scale=float(scale[worst]),
-        index=tuple(int(i) for i in worst),
+        ratio=float(e.ratio[worst]),
+        error=float("inf") if bad else float(e.err[worst]),
+        ulps=float("inf") if bad else ulps,
+        bound=float(e.bound[worst]),
+        scale=float(e.scale[worst]),
+        index=tuple(int(i) - o for i, o in zip(worst, offset, strict=True)),
         nonfinite_mismatch=message,
     )

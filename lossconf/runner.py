@@ -39,6 +39,7 @@ from lossconf.verdicts import (
     cast_inputs,
     finite_or_str,
     judge,
+    judge_batch,
     summarize,
 )
 
@@ -230,11 +231,15 @@ class ResultsStream:
 
     def write(self, kind: str, payload: dict) -> bool:
         """Append one line ``{"type": kind, kind: payload}``; False (nothing written) once closed."""
-        line = json.dumps({"type": kind, kind: _jsonsafe(payload)}, separators=(",", ":")) + "\n"
+        return self.write_many(kind, [_jsonsafe(payload)])
+
+    def write_many(self, kind: str, payloads: list[dict]) -> bool:
+        """Append one line per (already JSON-safe) payload, flushed together; False once closed."""
+        text = "".join(json.dumps({"type": kind, kind: p}, separators=(",", ":")) + "\n" for p in payloads)
         with self.lock:
             if self.file.closed:
                 return False
-            self.file.write(line)
+            self.file.write(text)
             self.file.flush()
         return True
 
@@ -538,26 +543,30 @@ class Run:
                         rec["message"] = f"{exc.kind}: {exc}"
                         self._emit(apply_known(rec, case, self.known, version))
             return
-        try:
-            parts = list(zip(job.cases, _split(value, job.cases), _split(grad, job.cases), strict=True))
-        except (ValueError, IndexError):  # a batched result that does not split into the cases' rows
-            self._one_by_one(w, job, adapter, version)
-            return
         per_case = seconds / len(job.cases)
-        for case, v, g in parts:
-            for q, got in (("value", v), ("grad", g)):
-                rec = base_record(case, adapter, job.impl, job.dtype, q)
-                if rec["id"] not in job.check_ids:
-                    continue
-                rec["seconds"] = per_case
+        out = []
+        for q, got in (("value", value), ("grad", grad)):
+            recs = [base_record(c, adapter, job.impl, job.dtype, q) for c in job.cases]
+            keep = [i for i, r in enumerate(recs) if r["id"] in job.check_ids]
+            if not keep:
+                continue
+            for r in recs:
+                r["seconds"] = per_case
+            try:
                 if got is None:
-                    rec["message"] = "the adapter returned no gradient"
+                    for r in recs:
+                        r["message"] = "the adapter returned no gradient"
+                elif len(job.cases) == 1:
+                    judge(recs[0], job.cases[0], job.impl, job.dtype, got, self.truths, flush)
                 else:
-                    try:
-                        judge(rec, case, job.impl, job.dtype, got, self.truths, flush)
-                    except Exception as exc:  # a reference problem must not end the run
-                        rec["message"] = f"judging failed: {exc!r}"
-                self._emit(apply_known(rec, case, self.known, version))
+                    judge_batch(recs, job.cases, job.impl, job.dtype, got, self.truths, flush)
+            except Exception as exc:  # a reference problem must not end the run
+                if len(job.cases) > 1:
+                    self._one_by_one(w, job, adapter, version)
+                    return
+                recs[0]["message"] = f"judging failed: {exc!r}"
+            out += [apply_known(recs[i], job.cases[i], self.known, version) for i in keep]
+        self._emit_all(out)
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:
@@ -565,11 +574,15 @@ class Run:
             self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
 
     def _emit(self, record: dict) -> None:
-        record = _jsonsafe(record)
-        if not self.stream.write("check", record):  # the run was interrupted and its stream closed
+        self._emit_all([record])
+
+    def _emit_all(self, records: list[dict]) -> None:
+        records = [_jsonsafe(r) for r in records]
+        if not self.stream.write_many("check", records):  # the run was interrupted and its stream closed
             return
-        self.records[record["id"]] = record
-        self.progress("check", 1)
+        for r in records:
+            self.records[r["id"]] = r
+        self.progress("check", len(records))
 
     # -- the document ------------------------------------------------------------------------
     def finish(self, interrupted: bool) -> dict:

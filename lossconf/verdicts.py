@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 
 import ml_dtypes
 import numpy as np
 
 from lossconf.cases import Case
-from lossconf.errormodel import Comparison, compare
+from lossconf.errormodel import Comparison, compare, compare_rows
 from lossconf.known import Known
 from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
@@ -41,10 +42,11 @@ def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str) -
 def cast_inputs(case: Case, dtype: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """The case's inputs in the dtype under test: first, float second and float array params."""
     dt = numpy_dtype(dtype)
-    first = case.first.astype(dt)
-    second = case.second
-    if second is not None and np.issubdtype(second.dtype, np.floating):
-        second = second.astype(dt)
+    with np.errstate(over="ignore"):  # huge edge values become inf in small dtypes: that is the case
+        first = case.first.astype(dt)
+        second = case.second
+        if second is not None and np.issubdtype(second.dtype, np.floating):
+            second = second.astype(dt)
     params = {
         k: v.astype(dt) if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating) else v
         for k, v in case.params.items()
@@ -53,27 +55,46 @@ def cast_inputs(case: Case, dtype: str) -> tuple[np.ndarray, np.ndarray | None, 
 
 
 class Truths:
-    """Reference truths and error-model scales per (case, dtype, variant), computed once."""
+    """Reference truths and error-model scales per (cases, dtype, variant), computed once.
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str, str | None], tuple] = {}
+    Several implementations of one loss share truths, so they are cached; the cache is bounded
+    (least recently used out first) so that large-scale cases do not pile up in memory.
+    """
+
+    def __init__(self, budget_bytes: int = 1 << 29) -> None:
+        self._cache: OrderedDict[tuple, tuple] = OrderedDict()
+        self._bytes = 0
+        self._budget = budget_bytes
         self._lock = threading.Lock()
         self.seconds = 0.0  # time spent in the reference, for the run's breakdown
 
     def get(self, case: Case, dtype: str, variant: str | None = None) -> tuple:
-        """(value, grad, S_value, S_grad) of the reference on the cast inputs."""
-        key = (case.id, dtype, variant)
+        """(value, grad, S_value, S_grad) of the reference on the case's cast inputs."""
+        return self.get_batch([case], dtype, variant)
+
+    def get_batch(self, cases: list[Case], dtype: str, variant: str | None = None) -> tuple:
+        """The truth of several row-compatible cases concatenated along axis 0 (one reference call)."""
+        key = (tuple(c.id for c in cases), dtype, variant)
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
         start = time.perf_counter()
-        first, second, params = cast_inputs(case, dtype)
-        ref = evaluate(case.loss, first, second, variant=variant, **params)
+        parts = [cast_inputs(c, dtype) for c in cases]
+        first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        second = parts[0][1] if len(parts) == 1 or parts[0][1] is None else np.concatenate([p[1] for p in parts])
+        ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
         result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad)
+        size = sum(a.nbytes for a in result if a is not None)
         with self._lock:
-            self._cache[key] = result
             self.seconds += time.perf_counter() - start
+            if size <= self._budget // 4:
+                self._cache[key] = result
+                self._bytes += size
+                while self._bytes > self._budget:
+                    _, old = self._cache.popitem(last=False)
+                    self._bytes -= sum(a.nbytes for a in old if a is not None)
         return result
 
 
@@ -168,6 +189,33 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
         if math.isnan(got):
             facts.add("nan_result")
     return frozenset(facts)
+
+
+def judge_batch(
+    records: list[dict], cases: list[Case], impl: dict, dtype: str, got: np.ndarray, truths: Truths,
+    flush: bool = False,
+) -> None:
+    """Judge one quantity of a batched call: ``records[i]`` belongs to ``cases[i]``, whose rows are
+    stacked in ``got``. One reference call and one vectorized comparison for the whole batch; only
+    the cases that do not pass go through ``judge`` (variants, flush-to-zero, error messages)."""
+    quantity = records[0]["quantity"]
+    pick = 0 if quantity == "value" else 1
+    truth_all = truths.get_batch(cases, dtype)
+    truth, scale = truth_all[pick], truth_all[pick + 2]
+    got = np.asarray(got)
+    rows = [c.first.shape[0] for c in cases]
+    if got.shape != truth.shape or dtype_name(got.dtype) != dtype:
+        comparisons = [None] * len(cases)  # let judge() explain it case by case
+    else:
+        comparisons = compare_rows(got, truth, scale, dtype, kappa(cases[0].loss, quantity), rows)
+    bounds = np.cumsum([0] + rows)
+    for record, case, cmp, a, b in zip(records, cases, comparisons, bounds[:-1], bounds[1:], strict=True):
+        part = got[a:b] if got.ndim else got
+        if cmp is not None and cmp.ok:
+            _fill(record, cmp, part, truth[a:b], kappa(case.loss, quantity))
+            record["verdict"] = "pass"
+        else:
+            judge(record, case, impl, dtype, part, truths, flush)
 
 
 def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:
