@@ -61,10 +61,12 @@ def load_adapter(target: str) -> Adapter:
     obj = getattr(module, attr, None) if attr else _single_adapter_class(module, target)
     if obj is None:
         raise AdapterLoadError(f"adapter {target!r}: {module_part!r} has no attribute {attr!r}")
+    if isinstance(obj, type) and not issubclass(obj, Adapter):
+        obj = None  # never instantiate an arbitrary class
     adapter = obj() if isinstance(obj, type) else obj
     if not isinstance(adapter, Adapter):
         raise AdapterLoadError(
-            f"adapter {target!r}: {attr or module_part!r} is {type(adapter).__name__}, expected a "
+            f"adapter {target!r}: {attr or module_part!r} is not an Adapter, expected a "
             "lossconf.adapters.Adapter subclass or instance"
         )
     if not adapter.name:
