@@ -9,14 +9,16 @@
   float16/bfloat16 intermediates in float32 inside a fusion (``xla_allow_excess_precision``).
 - ``ignore_index`` maps to the ``where=`` mask of ``softmax_cross_entropy_with_integer_labels``, which
   returns 0 for a sample whose mask is all False.
-- XLA compiles once per input shape. With reduction "none" the rows are independent, so the sample
-  axis is zero-padded to a power of two (and the padding sliced off the value and the gradient):
-  far fewer shapes compile, and no row's result changes (tests/test_adapter_jax.py checks bits).
+- XLA compiles once per API, parameters and input shape: compiling is most of a run's time (~0.13 s
+  per call). Padding the sample axis to power-of-two buckets was measured and dropped: the runner
+  already concatenates every reduction="none" case with the same trailing shape and parameters into
+  one call, so the default run's 644 calls have 632 distinct shapes with or without padding, and
+  padding changed float32 log_softmax results by 1 ulp (XLA vectorizes 5 and 8 rows differently).
+  For repeated runs set JAX's own JAX_COMPILATION_CACHE_DIR (a persistent compilation cache).
 - On CPU, XLA marks every compiled function ``denormal-fp-math=preserve-sign`` (flush-to-zero): a
-  subnormal float32/float64 result reads 0 (https://github.com/jax-ml/jax/issues/16200, "working as
-  intended"), so ``load`` declares ``flushes_subnormals``. float16 is computed through float32 and
-  keeps its subnormals, but ``jax.nn.sigmoid`` overflows exp(-x) in float16 below x = -11.09 and
-  returns 0 for results under 1.5e-5 (subnormal in float16): the same absolute allowance covers it.
+  subnormal float32/float64 result, and so a bfloat16 one (computed in float32), reads 0
+  (https://github.com/jax-ml/jax/issues/16200, "working as intended"); ``load`` declares it for those
+  dtypes. float16 keeps its subnormals (its arithmetic is rounded from float32).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from lossconf.adapters.base import Adapter, Impl
-from lossconf.reference.catalog import get_loss
 from lossconf.reference.dtypes import numpy_dtype
 
 
@@ -40,13 +41,14 @@ class JaxAdapter(Adapter):
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:
-        """Import JAX with x64 enabled, pick the device, declare flush-to-zero on CPU (jax#16200)."""
+        """Import JAX with x64 enabled, pick the device, declare CPU flush-to-zero (jax#16200)."""
         import jax
 
         jax.config.update("jax_enable_x64", True)
         self._device = _pick_device(jax)
         self.device = f"{self._device.platform}:{self._device.id}"
-        self.flushes_subnormals = self._device.platform == "cpu"
+        if self._device.platform == "cpu":
+            self.flushes_subnormals = ("bfloat16", "float32", "float64")
 
     def environment(self) -> dict:
         """JAX, jaxlib and Optax versions, the device and the flags that change numerics."""
@@ -64,7 +66,7 @@ class JaxAdapter(Adapter):
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "jax_softmax_custom_jvp": bool(jax.config.jax_softmax_custom_jvp),
             "jit": True,
-            "rows_padded_to_power_of_two": True,
+            "jax_compilation_cache_dir": str(jax.config.jax_compilation_cache_dir or ""),
         }
 
     # -- conversion and autodiff -----------------------------------------------------------------
@@ -89,16 +91,10 @@ class JaxAdapter(Adapter):
         """Value of ``impl.fn`` and d(sum value)/d(first) through ``jax.vjp``."""
         # every parameter these APIs take is a Python scalar: part of the compiled function's key
         static = tuple(sorted(_api_params(impl, params).items()))
-        rows = first.shape[0] if _rows_independent(impl.loss, first, second, params) else None
-        if rows is not None:
-            first, second = _pad_rows(first, rows), None if second is None else _pad_rows(second, rows)
         value, grad = _compiled(impl.fn, impl.grad, static)(
             self.tensor(first, dtype), self.second_tensor(second, dtype)
         )
-        value, grad = self.numpy(value), None if grad is None else self.numpy(grad)
-        if rows is not None:
-            value, grad = value[:rows], None if grad is None else grad[:rows]
-        return value, grad
+        return self.numpy(value), None if grad is None else self.numpy(grad)
 
     # -- the table -------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
@@ -201,27 +197,6 @@ def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> str
         "its docstring says broadcastable): https://github.com/google-deepmind/optax/blob/"
         "2edbcbe2390da13983b92cbef94ac0460ecde1c5/optax/losses/_regression.py#L48"
     )
-
-
-def _rows_independent(loss: str, first: np.ndarray, second: np.ndarray | None, params: dict) -> bool:
-    """Whether axis 0 of ``first`` (and of ``second``) holds independent samples, so it may be padded.
-
-    Only with reduction "none", never when axis 0 is the class axis (1-D input or axis=0 of a
-    class-axis loss) and never when the target broadcasts along axis 0.
-    """
-    if params.get("reduction", "none") != "none" or first.ndim == 0 or first.shape[0] == 0:
-        return False
-    if get_loss(loss).classes_axis and (first.ndim < 2 or params.get("axis", -1) % first.ndim == 0):
-        return False
-    return second is None or (second.ndim >= 1 and second.shape[0] == first.shape[0])
-
-
-def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
-    """``array`` with axis 0 zero-padded from ``rows`` to the next power of two (0 is a valid label)."""
-    bucket = 1 << (rows - 1).bit_length()
-    if bucket == rows:
-        return array
-    return np.concatenate([array, np.zeros((bucket - rows, *array.shape[1:]), array.dtype)])
 
 
 def _api_params(impl: Impl, params: dict) -> dict:
