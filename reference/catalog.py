@@ -254,8 +254,8 @@ CATALOG: dict[str, Loss] = {
             "l_i = -sum_c t_ic log p_ic",
             "dl/dp = -t / p",
             "value: (1 + log2 C) sum_c |t_c| (|log q_c| + 1), q = p normalised/clipped as the variant "
-            "says; gradient: |t| / q (0 where clipped), with normalisation (that + sum of |t| over the "
-            "unclipped classes) / sum(p)"
+            "says; gradient: |t| / q (0 where clipped), with normalisation (1 + log2 C) (that + sum of |t| "
+            "over the unclipped classes) / sum(p) (sum(p) and autodiff's sum over classes both round)"
             + _RED_SCALE,
             variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
         ),
@@ -296,8 +296,8 @@ CATALOG: dict[str, Loss] = {
             (_RED, _LOG_INPUT, _AXIS),
             "l_i = sum_c p_ic (log p_ic - log q_ic), 0 log 0 = 0",
             "dl/d(log q) = -p ; dl/dq = -p / q",
-            "value: (1 + log2 C) sum_c |p_c| (|log p_c| + |log q_c|); gradient: |p| (log_input) or "
-            "|p| / q (0 where clipped)" + _RED_SCALE,
+            "value: (1 + log2 C) sum_c |p_c| (|log p_c| + |log q_c| + [not log_input]), the +1 for log(p / q) "
+            "whose argument is rounded (Keras); gradient: |p| (log_input) or |p| / q (0 where clipped)" + _RED_SCALE,
             variants=("clip_probabilities_1e-7",),
         ),
         Loss(

@@ -785,8 +785,9 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         sv = _sum_factor(p.shape[1]) * np.sum(_zero_times(ta, logq + 1), axis=1)
         q64 = q.astype(np.float64)
         sg = np.where(inside & (ta != 0), ta / np.where(q64 == 0, 1, q64), 0)
-        if normalize:
-            sg = (sg + np.sum(np.where(inside, ta, 0), axis=1, keepdims=True)) / np.asarray(total_p, np.float64)
+        if normalize:  # sum(p) and the sum over classes autodiff forms for it err by (1 + log2 C) u
+            kept_ta = np.sum(np.where(inside, ta, 0), axis=1, keepdims=True)
+            sg = _sum_factor(p.shape[1]) * (sg + kept_ta) / np.asarray(total_p, np.float64)
         return value, g, _finite_where(sv, value), _finite_where(sg, g)
 
     return _rowwise(call, kernel, scales, per_sample=True)
@@ -820,6 +821,8 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
             return value, g
         pa = np.abs(p).astype(np.float64)
         mags = np.abs(np.log(p)).astype(np.float64) + np.abs(log_q).astype(np.float64)
+        if not log_input:  # from probabilities implementations form log(p / q): a rounded argument, ~u absolute
+            mags += 1
         sv = _sum_factor(q.shape[1]) * np.sum(_zero_times(pa, mags), axis=1)
         sg = pa if log_input else np.where(inside & (pa != 0), pa / np.where(q == 0, 1, q).astype(np.float64), 0)
         return value, g, _finite_where(sv, value), _finite_where(sg, g)
