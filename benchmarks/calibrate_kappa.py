@@ -2,10 +2,10 @@
 
 kappa = 2 x the worst (|got - truth| - 0.5 ulp(truth)) / (u * S) of a straightforward correct
 implementation computed in the dtype under test (lossconf.reference.straightforward), over seeded
-random inputs: C from 1 to 2000, scales 1e-3 to 1e3, all four dtypes, all reductions; rounded up to a
-nice number, at least 1.
+random inputs: C from 1 to 2000, scales 1e-3 to 1e3, all four dtypes, all reductions, the canonical
+semantics and each variant of the loss; rounded up to a nice number, at least 1.
 
-    python benchmarks/calibrate_kappa.py [--trials 150] [--seed 0] [--dry-run]
+    python benchmarks/calibrate_kappa.py [--trials 1000] [--seed 0] [--dry-run]
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ NICE = (1, 1.5, 2, 3, 4, 5, 6, 8)
 
 def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
                   max_classes: int = max(CLASS_COUNTS)) -> tuple[np.ndarray, object, dict]:
-    """(first, second, params) for one seeded random call, arrays already cast to ``dtype``."""
+    """(first, second, params) for one seeded random call, arrays already cast to ``dtype``; params may
+    name one of the loss's variants (``variant``), which every implementation takes as a keyword."""
     loss = CATALOG[loss_id]
     scale = 10 ** rng.uniform(-3, 3)
     if loss.classes_axis:
@@ -43,11 +44,17 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
             return np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
         return rng.dirichlet(np.full(shape[1], 10 ** rng.uniform(-1, 1)), shape[0])
 
+    params = {}
+    variant = rng.choice([None, *loss.variants])
+    if variant is not None:
+        params["variant"] = str(variant)
+    if "log_input" in loss.param_names:  # the clip variant takes probabilities
+        params["log_input"] = variant is None and bool(rng.random() < 0.5)
     role = loss.inputs[0].role
     if role in ("logits", "predictions"):
         first = scale * rng.standard_normal(shape)
     elif role == "log_probabilities":
-        first = np.log(dist())
+        first = np.log(dist()) if params["log_input"] else dist()
     elif loss.classes_axis:  # probabilities on the simplex, or one-hot/soft labels (smooth_labels)
         first = dist()
     else:
@@ -63,7 +70,6 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
             second = rng.random(shape) if rng.random() < 0.7 else rng.integers(0, 2, shape).astype(float)
         else:
             second = scale * rng.standard_normal(shape)
-    params = {}
     if "label_smoothing" in loss.param_names:
         params["label_smoothing"] = float(rng.choice([0.0, 0.1]))
     np_dtype = numpy_dtype(dtype)
@@ -73,16 +79,21 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
     return first, second, params
 
 
-def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str) -> tuple[float, int]:
+def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str,
+           undecided: np.ndarray | None = None) -> tuple[float, int]:
     """Worst (error - 0.5 ulp) / (u S) over elements whose truth is finite and not subnormal in the
     dtype, and the count of elements left out: the straightforward result is non-finite where the truth
     is not (overflow), or the truth is subnormal in the dtype (gradual underflow: absolute errors of
-    the order of the smallest normal number, which a relative error model cannot bound)."""
+    the order of the smallest normal number, which a relative error model cannot bound), or the element
+    is ``undecided`` (see ``clip_undecided``)."""
     truth64 = np.asarray(truth, np.float64)
     got = np.asarray(got, np.float64)
     in_dtype = truth64.astype(numpy_dtype(dtype)).astype(np.float64)
     ok = np.isfinite(in_dtype)
-    subnormal = (np.abs(truth64) < float(ml_dtypes.finfo(numpy_dtype(dtype)).smallest_normal)) & (truth64 != 0)
+    if undecided is not None:
+        ok &= ~undecided
+    exact = np.asarray(truth)  # long double for float64 inputs: may be nonzero where truth64 underflowed to 0
+    subnormal = (np.abs(exact) < float(ml_dtypes.finfo(numpy_dtype(dtype)).smallest_normal)) & (exact != 0)
     bad = int(np.count_nonzero(ok & (~np.isfinite(got) | subnormal)))
     ok &= np.isfinite(got) & ~subnormal
     if not ok.any():
@@ -92,6 +103,23 @@ def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str) ->
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(err <= 0, 0.0, err / (UNIT_ROUNDOFF[dtype] * s))
     return float(np.max(k)), bad
+
+
+def clip_undecided(first: np.ndarray, params: dict, dtype: str) -> np.ndarray | None:
+    """Gradient elements of the normalize-then-clip variant in rows where q = p / sum(p) lies within
+    rounding (2 (1 + log2 C) u q + the smallest subnormal) of a clip bound: a correct implementation's
+    rounded q may fall on either side, and the clip's gradient jumps there, so no precision bound applies.
+    (The other clip variants clip an input, whose side is exact.)"""
+    if params.get("variant") != "normalize_then_clip_1e-7":
+        return None
+    d = numpy_dtype(dtype)
+    p = first.astype(np.float64)
+    q = p / np.sum(p, axis=-1, keepdims=True)
+    lo, hi = numpy_ref.clip_bounds(1e-7, d)
+    tol = 2 * (1 + np.log2(p.shape[-1])) * UNIT_ROUNDOFF[dtype] * q + float(ml_dtypes.finfo(d).smallest_subnormal)
+    with np.errstate(invalid="ignore"):
+        near = (np.abs(q - lo) <= tol) | (np.abs(q - hi) <= tol)
+    return np.broadcast_to(near.any(axis=-1, keepdims=True), p.shape)
 
 
 def nice(k: float) -> float:
@@ -120,7 +148,8 @@ def calibrate(trials: int, seed: int) -> dict:
                     value_overflowed = False
                     for quantity, got, truth, s in (("value", got_v, ref.value, ref.scale_value),
                                                     ("grad", got_g, ref.grad, ref.scale_grad)):
-                        k, bad = excess(got, truth, s, dtype)
+                        undecided = clip_undecided(first, params, dtype) if quantity == "grad" else None
+                        k, bad = excess(got, truth, s, dtype, undecided)
                         if quantity == "value":
                             value_overflowed = bool(np.any(np.isfinite(np.asarray(truth, np.float64))
                                                            & ~np.isfinite(got)))
@@ -135,7 +164,7 @@ def calibrate(trials: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=150, help="random inputs per loss, dtype and reduction")
+    parser.add_argument("--trials", type=int, default=1000, help="random inputs per loss, dtype and reduction")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dry-run", action="store_true", help="print the table, do not write kappa.json")
     args = parser.parse_args()
@@ -149,13 +178,14 @@ def main() -> None:
             table[loss_id][quantity] = k
             cells = " ".join(f"{per_dtype[d]['kappa']:9.3g}" for d in DTYPES)
             left_out = sum(c["left_out"] for c in per_dtype.values())
-            note = f"  ({left_out} overflowed/subnormal elements left out)" if left_out else ""
+            note = f"  ({left_out} overflowed/subnormal/undecided elements left out)" if left_out else ""
             print(f"{loss_id:32} {quantity:5} {cells}   {k:5g}{note}")
     table["_method"] = (
         "kappa = nice(2 x max over seeded random inputs of (|got - truth| - 0.5 ulp(truth)) / (u S)), >= 1, "
         "where got is lossconf.reference.straightforward (every operation rounded to the dtype), truth and S "
         f"from lossconf.reference.numpy_ref; benchmarks/calibrate_kappa.py --trials {args.trials} "
-        f"--seed {args.seed}; C in {list(CLASS_COUNTS)}, scales 1e-3..1e3, dtypes {list(DTYPES)}, all reductions"
+        f"--seed {args.seed}; C in {list(CLASS_COUNTS)}, scales 1e-3..1e3, dtypes {list(DTYPES)}, all reductions, "
+        "canonical and every variant; gradients as reverse-mode autodiff of the forward formula computes them"
     )
     if not args.dry_run:
         KAPPA_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")

@@ -1,19 +1,25 @@
 """A straightforward implementation of each loss *in the dtype under test*, for calibrating kappa.
 
-It is what a careful framework does (max-shifted log-softmax, log1p(exp(-|x|)), pairwise sums,
-autodiff-shaped gradients), with every elementary operation rounded to the dtype: each operation is
-computed in float64 and the result cast to the dtype (bfloat16 via ml_dtypes). Its worst error against
-the reference, in units of u * S, calibrates the error model's kappa (``benchmarks/calibrate_kappa.py``).
+It is what a careful framework does (max-shifted log-softmax, log1p(exp(-|x|)), pairwise sums), with
+every elementary operation rounded to the dtype: each operation is computed in float64 and the result
+cast to the dtype (bfloat16 via ml_dtypes). Gradients are what reverse-mode autodiff of the forward
+formula computes, each backward operation rounded too (frameworks differentiate the forward formula,
+e.g. through log(p / q) or p / sum(p), which rounds more than a closed form); where frameworks ship a
+fused backward (log_softmax, softmax, sigmoid) it is that one. Its worst error against the reference, in
+units of u * S, calibrates the error model's kappa (``benchmarks/calibrate_kappa.py``).
 
-Canonical semantics only (no variants), class axis last, parameters ``label_smoothing`` and
-``weight``; not a reference: it is meant to be *as inaccurate as a correct implementation may be*.
+Parameters ``label_smoothing``, ``weight``, ``log_input`` and the variants' hidden parameters (``clip``,
+``normalize``, ``log_offset``, ``log_min``, ``factor``, ``smoothing_denominator``), class axis last; not
+a reference: it is meant to be *as inaccurate as a correct implementation may be*.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from lossconf.reference.catalog import get_variant
 from lossconf.reference.dtypes import dtype_name, numpy_dtype
+from lossconf.reference.numpy_ref import clip_bounds, constant_in_dtype
 
 
 class _Rounded:
@@ -43,8 +49,11 @@ def _times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def value_and_grad(loss_id: str, first: np.ndarray, second=None, *, reduction: str = "none",
-                   **params) -> tuple[np.ndarray, np.ndarray]:
+                   variant: str | None = None, **params) -> tuple[np.ndarray, np.ndarray]:
     """Value and d(sum of value)/d(first) computed in ``first.dtype`` arithmetic (float64 arrays)."""
+    if variant is not None:
+        params = {**get_variant(variant).overrides, **params}
+    params["dtype"] = first.dtype  # constants (clip bounds, offsets) are held in the input's dtype
     rd = _Rounded(numpy_dtype(dtype_name(first.dtype)))
     x = first.astype(np.float64)
     y = None
@@ -60,10 +69,18 @@ def value_and_grad(loss_id: str, first: np.ndarray, second=None, *, reduction: s
         return rd(rd.sum(value.reshape(-1)) / d), rd(grad * rd(1 / d))
 
 
-def _smooth(rd: _Rounded, t: np.ndarray, eps: float) -> np.ndarray:
+def _smooth(rd: _Rounded, t: np.ndarray, eps: float, denominator: str = "C") -> np.ndarray:
     if not eps:
         return t
-    return rd(rd((1 - rd(eps)) * t) + rd(rd(eps) / t.shape[-1]))
+    c = t.shape[-1]
+    if denominator == "C":
+        return rd(rd((1 - rd(eps)) * t) + rd(rd(eps) / c))
+    spread = rd(rd(rd(eps) / (c - 1)) * rd(1 - t)) if c > 1 else 0.0
+    return rd(rd((1 - rd(eps)) * t) + spread)
+
+
+def _smoothing(params: dict) -> tuple[float, str]:
+    return params.get("label_smoothing", 0.0), params.get("smoothing_denominator", "C")
 
 
 def _log_softmax(rd: _Rounded, x: np.ndarray) -> np.ndarray:
@@ -84,7 +101,7 @@ def _weights(rd: _Rounded, params: dict, c: int) -> np.ndarray:
 
 
 def _softmax_cross_entropy(rd, x, t, params):
-    wt = rd(_weights(rd, params, x.shape[-1]) * _smooth(rd, t, params.get("label_smoothing", 0.0)))
+    wt = rd(_weights(rd, params, x.shape[-1]) * _smooth(rd, t, *_smoothing(params)))
     return (*_xent(rd, x, wt), None)
 
 
@@ -92,7 +109,7 @@ def _sparse_softmax_cross_entropy(rd, x, labels, params):
     c = x.shape[-1]
     w = _weights(rd, params, c)
     onehot = (labels[..., None] == np.arange(c)).astype(np.float64)
-    wt = rd(w * _smooth(rd, onehot, params.get("label_smoothing", 0.0)))
+    wt = rd(w * _smooth(rd, onehot, *_smoothing(params)))
     value, grad = _xent(rd, x, wt)
     return value, grad, rd.sum(w[labels].reshape(-1))
 
@@ -105,22 +122,59 @@ def _sigmoid_cross_entropy(rd, x, z, params):
     eps = params.get("label_smoothing", 0.0)
     if eps:
         z = rd(rd((1 - rd(eps)) * z) + rd(eps) / 2)
-    value = rd(rd(np.maximum(x, 0) - rd(x * z)) + rd(np.log1p(rd(np.exp(-np.abs(x))))))
-    return value, rd(_sigmoid(rd, x) - z), None
+    e = rd(np.exp(-np.abs(x)))
+    value = rd(rd(np.maximum(x, 0) - rd(x * z)) + rd(np.log1p(e)))
+    # autodiff: relu' - z + (d log1p(e) / de) e (d(-|x|) / dx), both derivatives taken on the x >= 0 side
+    # at 0 as TensorFlow's where(x >= 0, ...) form does (sign(0) = 0 would drop the softplus term)
+    up = x >= 0
+    softplus_part = rd(np.where(up, -1.0, 1.0) * rd(rd(1 / rd(1 + e)) * e))
+    return value, rd(rd(up - z) + softplus_part), None
 
 
-def _binary_cross_entropy(rd, p, z, _params):
-    value = -rd(rd(_times(z, rd(np.log(p)))) + rd(_times(rd(1 - z), rd(np.log(rd(1 - p))))))
-    return value, rd(rd(p - z) / rd(p * rd(1 - p))), None
+def _clip_and_offset(p, params):
+    """(p' = clip(p, lo, hi), log offset o, dp'/dp as 0/1) with the variant's constants held in the dtype."""
+    inside = np.ones(p.shape)
+    if params.get("clip") is not None:
+        lo, hi = clip_bounds(params["clip"], params["dtype"])
+        inside = ((p >= lo) & (p <= hi)).astype(np.float64)
+        p = np.clip(p, lo, hi)
+    o = constant_in_dtype(params.get("log_offset") or 0.0, params["dtype"])
+    return p, o, inside
 
 
-def _categorical_cross_entropy(rd, p, t, _params):
-    return -rd.sum(rd(_times(t, rd(np.log(p))))), rd(-t / p), None
+def _binary_cross_entropy(rd, p, z, params):
+    p, o, inside = _clip_and_offset(p, params)
+    arg_p, arg_1mp = rd(p + o), rd(rd(1 - p) + o)
+    log_p, log_1mp = rd(np.log(arg_p)), rd(np.log(arg_1mp))
+    pass_p = pass_1mp = inside
+    if params.get("log_min") is not None:  # torch clamps each log at -100; its gradient stops there
+        pass_p, pass_1mp = inside * (log_p >= params["log_min"]), inside * (log_1mp >= params["log_min"])
+        log_p, log_1mp = np.maximum(log_p, params["log_min"]), np.maximum(log_1mp, params["log_min"])
+    zc = rd(1 - z)
+    value = -rd(rd(_times(z, log_p)) + rd(_times(zc, log_1mp)))
+    # autodiff: -z / (p' + o) from the first log, + (1 - z) / (1 - p' + o) from the second (d(1 - p')/dp' = -1)
+    term_p = np.where(pass_p * z != 0, rd(-z / arg_p), 0.0)
+    term_1mp = np.where(pass_1mp * zc != 0, rd(zc / arg_1mp), 0.0)
+    return value, rd(term_p + term_1mp), None
 
 
-def _mean_squared_error(rd, x, y, _params):
+def _categorical_cross_entropy(rd, p, t, params):
+    total = rd.sum(p)[..., None] if params.get("normalize") else None
+    q = rd(p / total) if params.get("normalize") else p
+    q, _, inside = _clip_and_offset(q, params)
+    value = -rd.sum(rd(_times(t, rd(np.log(q)))))
+    g_q = np.where(inside * t != 0, rd(-t / q), 0.0)
+    if total is None:
+        return value, g_q, None
+    # autodiff of p / sum(p): g_q / s for the numerator, sum(g_q * (-p / s / s)) for s, broadcast to every p
+    g_total = rd.sum(rd(g_q * rd(rd(-p / total) / total)))
+    return value, rd(rd(g_q / total) + g_total[..., None]), None
+
+
+def _mean_squared_error(rd, x, y, params):
+    factor = params.get("factor", 1.0)
     d = rd(x - y)
-    return rd(d * d), rd(2 * d), None
+    return rd(factor * rd(d * d)), rd(rd(2 * factor) * d), None
 
 
 def _mean_absolute_error(rd, x, y, _params):
@@ -132,19 +186,33 @@ def _root_mean_squared_error(rd, x, y, _params):
     d = rd(x - y)
     n = d.size
     value = rd(np.sqrt(rd(rd.sum(rd(d * d).reshape(-1)) / n)))
-    return value, rd(d / rd(n * value)), np.float64(1)  # already the mean: divide by 1
+    # autodiff: sqrt' = 0.5 / value, mean' = 1 / n, (d^2)' = 2 d
+    g_mean = rd(rd(0.5 / value) / n)
+    return value, rd(rd(2 * d) * g_mean), np.float64(1)  # already the mean: divide by 1
 
 
 def _kl_divergence(rd, q, p, params):
-    log_q = q if params.get("log_input", True) else rd(np.log(q))
-    value = rd.sum(rd(_times(p, rd(rd(np.log(p)) - log_q))))
-    grad = -p if params.get("log_input", True) else rd(-p / q)
-    return value, grad, None
+    if params.get("log_input", True):  # p (log p - log q): the gradient -p is exact
+        value = rd.sum(rd(_times(p, rd(rd(np.log(p)) - q))))
+        return value, -p, None
+    inside = np.ones(q.shape)
+    if params.get("clip") is not None:  # Keras: p and q clipped to [lo, 1], then p log(p / q)
+        lo = constant_in_dtype(params["clip"], params["dtype"])
+        inside = (q >= lo).astype(np.float64)
+        p, q = np.clip(p, lo, 1), np.clip(q, lo, 1)
+    ratio = rd(p / q)
+    value = rd.sum(rd(_times(p, rd(np.log(ratio)))))
+    # autodiff through log(p / q): (p / ratio) * d(p / q)/dq, the latter as -p / q / q
+    g_q = rd(rd(p / ratio) * rd(rd(-p / q) / q))
+    return value, np.where(inside * p != 0, g_q, 0.0), None
 
 
 def _smooth_labels(rd, y, _second, params):
-    eps = params.get("label_smoothing", 0.0)
-    return _smooth(rd, y, eps), np.full(y.shape, rd(1 - rd(eps))), None
+    eps, denominator = _smoothing(params)
+    slope = rd(1 - rd(eps))
+    if denominator == "C-1" and y.shape[-1] > 1:
+        slope = rd(slope - rd(rd(eps) / (y.shape[-1] - 1)))
+    return _smooth(rd, y, eps, denominator), np.full(y.shape, slope), None
 
 
 def _softmax(rd, x, _second, _params):

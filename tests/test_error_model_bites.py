@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossconf.errormodel import compare
+from lossconf.errormodel import bound, compare
 from lossconf.reference import kappa, numpy_ref, oracle, straightforward
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
@@ -157,3 +157,52 @@ def test_sigmoid_gradient_bound_still_bites():
     x = cast([6.0, 11.0, 3.0, -2.0], "float64")
     _, low = straightforward.value_and_grad("sigmoid", x.astype(np.float32))
     assert ratio("sigmoid", "grad", rounded(low, "float64"), "float64", x) > 1
+
+
+def _keras_like_probabilities(dtype, c, alpha=0.5):
+    """Seeded Dirichlet(alpha) probabilities and soft targets [3, C]."""
+    rng = np.random.default_rng(23)
+    return tuple(cast(rng.dirichlet(np.full(c, alpha), 3), dtype) for _ in range(2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("loss_id", "kw"), [
+    ("kl_divergence", {"variant": "clip_probabilities_1e-7", "log_input": False}),
+    ("categorical_cross_entropy", {"variant": "normalize_then_clip_1e-7"})])
+def test_autodiff_gradients_pass(dtype, loss_id, kw):
+    """Keras differentiates its forward formula: KL through log(p / q) (five roundings of |p| / q), CE
+    through p / sum(p) (a sum over C classes: the scale carries 1 + log2 C). With kappa 1, the KL case gave
+    error/bound 2.1 (float32) and 2.2 (float64). C = 10 in float16/bfloat16, where probabilities of ~1/1000
+    make -p / q / q overflow and p / sum(p) subnormal (outside any precision model)."""
+    wide = dtype in ("float32", "float64")
+    q, p = _keras_like_probabilities(dtype, 1000 if wide else 10, 0.5 if wide else 5.0)
+    first, second = (q, p) if loss_id == "kl_divergence" else (p, q)
+    _, got = straightforward.value_and_grad(loss_id, first, second, **kw)
+    ref = numpy_ref.evaluate(loss_id, first, second, **kw)
+    with np.errstate(over="ignore"):
+        result = compare(rounded(got, dtype), ref.grad, ref.scale_grad, dtype, kappa(loss_id, "grad"))
+    assert result.ok, result
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_value_through_log_of_ratio_passes(dtype):
+    """log(p / q) rounds its argument (~u |p| absolute per term), which matters where p ~ q and the
+    divergence is tiny; the value scale counts it (+|p| per term when log_input=False). Oracle truth; without
+    the +|p|, error/bound was 1.2 (float16), 21 (float32) and 85 (float64) in the first row."""
+    q = cast([[1 - 2**-9, 2**-9], [0.5, 0.5], [0.3, 0.7]], dtype)
+    p = cast([[1.0, 0.0], [0.5 + 2**-8, 0.5 - 2**-8], [0.3, 0.7]], dtype)
+    kw = {"variant": "clip_probabilities_1e-7", "log_input": False}
+    got, _ = straightforward.value_and_grad("kl_divergence", q, p, **kw)
+    exact, _ = oracle.value_and_grad("kl_divergence", q, p, **kw)
+    scale, _ = numpy_ref.magnitudes("kl_divergence", q, p, **kw)
+    truth = np.array([float(v) for v in exact])
+    allowed = bound(truth, scale, dtype, kappa("kl_divergence", "value"))
+    assert np.all(oracle.error_scaled(rounded(got, dtype), exact, allowed) <= 1)
+
+
+def test_kl_gradient_bound_still_bites():
+    """kappa 8 for the KL gradient does not hide float32 arithmetic on float64 probabilities."""
+    q, p = _keras_like_probabilities("float64", 10)
+    kw = {"variant": "clip_probabilities_1e-7", "log_input": False}
+    _, low = straightforward.value_and_grad("kl_divergence", q.astype(np.float32), p.astype(np.float32), **kw)
+    assert ratio("kl_divergence", "grad", rounded(low, "float64"), "float64", q, p, **kw) > 1
