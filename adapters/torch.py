@@ -61,7 +61,7 @@ class TorchAdapter(Adapter):
 
         return {
             **super().environment(),
-            "version": torch.__version__,
+            "version": str(torch.__version__),  # a TorchVersion would import torch where unpickled
             "default_dtype": str(torch.get_default_dtype()),
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
