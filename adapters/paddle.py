@@ -10,7 +10,12 @@ Conventions a reader should know before the table:
   applies and class weights follow the soft-label rule (loss * sum_c w_c t_c), so that path is its own
   row without those parameters;
 - ``kl_div``'s own "none"/"mean" are per element; canonical "mean" (over samples) is "batchmean";
-- ``ignore_index=None`` (catalog default) is paddle's default -100.
+- ``ignore_index=None`` (catalog default) is paddle's default -100;
+- ``nll_loss`` with reduction "mean"/"sum" and an ``ignore_index`` is declared unsupported: its CPU
+  kernel writes one output element per ignored label past its 1-element result (heap corruption that
+  crashes or hangs the worker and can poison later calls);
+- ``label_smoothing`` on soft labels needs the classes on the last axis (label_smooth divides by
+  shape[-1]), so other class axes are declared unsupported there.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 from lossconf.adapters.base import Adapter, Impl
 
 _DOCS = "https://paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
+_SRC = "https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/phi/kernels/"
 _CPU_DTYPES = ("float32", "float64")
 NONE = ("none",)  # building blocks have no reduction
 
@@ -42,6 +48,26 @@ def _class_axis_one(params: dict, shape: tuple, second_shape: tuple | None = Non
     axis = params.get("axis", -1)
     if ndim < 2 or axis % ndim != 1:
         return f"nll_loss needs classes on axis 1 of an input of rank >= 2 (got axis={axis}, shape={shape})"
+    return None
+
+
+def _nll_loss_safe(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """Classes on axis 1, and no reduced call that may meet an ignored label (see the reason)."""
+    why = _class_axis_one(params, shape, second_shape)
+    if why is None and params.get("reduction") != "none" and params.get("ignore_index") is not None:
+        # nll_loss_kernel.cc writes out_data[i] = 0 for every ignored label although a reduced output
+        # has one element: a heap overflow (glibc aborts, or later calls return garbage)
+        why = ("nll_loss CPU kernel writes past its 1-element output for ignored labels under "
+               "reduction='mean'/'sum' (heap corruption): " + _SRC + "cpu/nll_loss_kernel.cc")
+    return why
+
+
+def _smoothing_on_last_axis(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """label_smooth smooths over the last axis (eps / shape[-1]); the docs give labels as [..., C]."""
+    axis = params.get("axis", -1)
+    if params.get("label_smoothing") and len(shape) and axis % len(shape) != len(shape) - 1:
+        return (f"label_smoothing needs the classes on the last axis: label_smooth divides eps by "
+                f"shape[-1] (got axis={axis}, shape={shape})")
     return None
 
 
@@ -201,6 +227,7 @@ class PaddleAdapter(Adapter):
             Impl(
                 "softmax_cross_entropy", "paddle.nn.functional.cross_entropy", cross_entropy_soft,
                 name="cross_entropy[soft_label]", dtypes=dtypes, params=("label_smoothing", "axis"),
+                restrict=_smoothing_on_last_axis,
                 note="soft_label=True; weight is not declared: paddle scales each sample's loss by "
                 "sum_c w_c t_c instead of weighting each class term",
             ),
@@ -218,7 +245,7 @@ class PaddleAdapter(Adapter):
             Impl(
                 "sparse_softmax_cross_entropy", "paddle.nn.functional.nll_loss", nll_loss_log_softmax,
                 name="nll_loss(log_softmax)", composed=True, dtypes=dtypes,
-                params=("weight", "ignore_index", "axis"), restrict=_class_axis_one, variant="all_ignored_zero",
+                params=("weight", "ignore_index", "axis"), restrict=_nll_loss_safe, variant="all_ignored_zero",
                 note="nll_loss(log_softmax(x, axis=1), y); mean over no kept label (or N = 0) is 0",
             ),
             Impl(
