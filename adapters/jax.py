@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,13 @@ class JaxAdapter(Adapter):
         import jax
 
         jax.config.update("jax_enable_x64", True)
+        # XLA compiles every new shape (~0.1 s each on CPU, most of this adapter's time); a persistent
+        # cache makes every run after the first one fast. The cache never changes the compiled code.
+        if not jax.config.jax_compilation_cache_dir:
+            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "jax"
+            jax.config.update("jax_compilation_cache_dir", str(cache))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         self._device = _pick_device(jax)
         self.device = f"{self._device.platform}:{self._device.id}"
         if self._device.platform == "cpu":

@@ -182,7 +182,7 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     truth, got = record.get("truth"), record.get("got")
     if isinstance(truth, float) and math.isfinite(truth):
         tiny = float(ml_dtypes.finfo(numpy_dtype(record["dtype"])).smallest_normal)
-        if abs(truth) < tiny:
+        if 0 < abs(truth) < tiny:
             facts.add("subnormal_truth")
     if isinstance(got, float) and not math.isfinite(got):
         facts.add("nonfinite_result")
