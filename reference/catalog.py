@@ -228,7 +228,8 @@ CATALOG: dict[str, Loss] = {
             "(= max(x,0) - x z + log1p(exp(-|x|)) when pw = 1)",
             "dl/dx = (1-z) sigmoid(x) - pw z sigmoid(-x)  (= sigmoid(x) - z when pw = 1)",
             "value: (1 + |z'| + pw |z'|) (|x| + log1p(exp(-|x|))), z' the smoothed target, +-inf x "
-            "counts as 0; gradient: 1 + (1 + pw) |z'|" + _RED_SCALE,
+            "counts as 0; gradient: 1 + (1 + pw) |z'| + (|1 - z'| sigmoid(x) + pw |z'| sigmoid(-x)) |x| "
+            "(sigmoid computed as exp(x - logaddexp(x, 0)) is off by about u |x| relatively)" + _RED_SCALE,
             variants=(),
             elementwise=True,
             classes_axis=False,

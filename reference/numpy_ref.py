@@ -885,7 +885,10 @@ def _sigmoid_cross_entropy(call: Call, scales: bool) -> Reference:
             return value, grad
         ax, az, apw = np.nan_to_num(np.abs(x), posinf=0), np.abs(z), np.abs(pw)
         sv = (1 + az + apw * az) * (ax + np.log1p(np.exp(-ax)))
-        sg = 1 + (1 + apw) * az
+        # sigma(+-x) computed as exp(x - logaddexp(x, 0)) (optax, jax.nn) carries a relative error of
+        # about u |x|: the gradient terms are scaled by (1 + |x|), not just by their size
+        sg = 1 + (1 + apw) * az + (np.abs(zc) * _sigmoid(x) + apw * az * _sigmoid(-x)) * ax
+        sg = np.where(np.isnan(sg), 1 + (1 + apw) * az, sg)
         return value, grad, sv.astype(np.float64), np.broadcast_to(sg, x.shape).astype(np.float64)
 
     return _elementwise(call, kernel, scales)
