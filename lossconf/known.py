@@ -25,6 +25,7 @@ WHEN = {
     "nonfinite_result": "the result at the worst element is NaN or +-inf",
     "nan_result": "the result at the worst element is NaN",
     "error": "the call raised or returned the wrong shape/dtype",
+    "marginal": "the error is at most twice the bound (an accuracy shortfall, not a wrong formula)",
 }
 
 

@@ -184,6 +184,9 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
         tiny = float(ml_dtypes.finfo(numpy_dtype(record["dtype"])).smallest_normal)
         if 0 < abs(truth) < tiny:
             facts.add("subnormal_truth")
+    ratio = record.get("ratio")
+    if isinstance(ratio, float) and ratio <= 2.0:
+        facts.add("marginal")
     if isinstance(got, float) and not math.isfinite(got):
         facts.add("nonfinite_result")
         if math.isnan(got):
