@@ -132,6 +132,7 @@ class Adapter:
     # "flush_subnormals" then allows an absolute error up to the smallest normal number
     flushes_subnormals: bool | tuple[str, ...] = False
     known_deviations: str = ""  # a third-party adapter's known-deviations TOML (relative to its module)
+    workers: int = 1  # worker processes for this adapter (more for a compile-bound framework)
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------

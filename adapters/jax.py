@@ -38,6 +38,7 @@ class JaxAdapter(Adapter):
     """``optax.losses`` and ``jax.nn``."""
 
     name = "jax"
+    workers = 2  # XLA compiles each new shape on one core: a second process uses the idle one
     module = "jax"
 
     # -- loading ---------------------------------------------------------------------------------

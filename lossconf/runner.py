@@ -350,6 +350,7 @@ class AdapterPlan:
     desc: dict
     jobs: list[Job]
     unsupported: list[dict]
+    helpers: list[Worker] = field(default_factory=list)  # extra workers of a compile-bound adapter
 
 
 class Run:
@@ -405,7 +406,8 @@ class Run:
             interrupted = self.stop = True
         finally:
             for plan in self.plans.values():
-                plan.worker.close()  # an interrupted call fails at once; its checks stay unwritten
+                for w in [plan.worker, *plan.helpers]:
+                    w.close()  # an interrupted call fails at once; its checks stay unwritten
             for t in self.threads:
                 t.join(10)
             self.stream.close()
@@ -516,13 +518,32 @@ class Run:
         return jobs, unsupported
 
     def _run_adapter(self, name: str) -> None:
+        """Run the adapter's jobs on its worker(s): an adapter declaring ``workers = n`` (JAX: XLA
+        compiles every new shape on one core) gets n processes pulling from one queue."""
         plan = self.plans[name]
         version = plan.desc["environment"].get("version", "")
         start = time.perf_counter()
-        for job in plan.jobs:
-            if self.stop:
-                return
-            self._run_job(plan.worker, job, name, version)
+        pending = iter(plan.jobs)
+        lock = threading.Lock()
+
+        def drain(w: Worker) -> None:
+            while not self.stop:
+                with lock:
+                    job = next(pending, None)
+                if job is None:
+                    return
+                self._run_job(w, job, name, version)
+
+        plan.helpers = [Worker(plan.worker.target, self.config.timeout)
+                        for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
+        threads = [threading.Thread(target=drain, args=(w,), daemon=True) for w in plan.helpers]
+        for t in threads:
+            t.start()
+        drain(plan.worker)
+        for t in threads:
+            t.join()
+        for w in plan.helpers:
+            w.close()
         self.timings[name] = time.perf_counter() - start
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:

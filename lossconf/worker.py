@@ -42,7 +42,8 @@ def _describe(adapter) -> dict:
     base["flags"] = {k: str(v) for k, v in env.items()}
     base["flags"]["flushes_subnormals"] = ",".join(adapter.flush_dtypes()) or "no"
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
-            "flushes_subnormals": adapter.flushes_subnormals, "flush_dtypes": list(adapter.flush_dtypes())}
+            "flushes_subnormals": adapter.flushes_subnormals, "flush_dtypes": list(adapter.flush_dtypes()),
+            "workers": adapter.workers}
 
 
 def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
