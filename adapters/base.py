@@ -127,6 +127,7 @@ class Adapter:
 
     name: str = ""
     module: str = ""  # the import name that must be installed, e.g. "torch"
+    distributions: tuple[str, ...] = ()  # package names to read the version from (default: module)
     device: str = "cpu"
     # FTZ arithmetic on this device: True (every dtype) or the dtypes it applies to; the catalog variant
     # "flush_subnormals" then allows an absolute error up to the smallest normal number
@@ -154,10 +155,12 @@ class Adapter:
         """The framework's version string (read from package metadata, no import needed)."""
         from importlib.metadata import PackageNotFoundError, version
 
-        try:
-            return version(self.module)
-        except PackageNotFoundError:
-            return "unknown"
+        for dist in self.distributions or (self.module,):
+            try:
+                return version(dist)
+            except PackageNotFoundError:
+                continue
+        return "unknown"
 
     def environment(self) -> dict:
         """Framework version, device and precision flags."""

@@ -83,17 +83,7 @@ class PaddleAdapter(Adapter):
 
     name = "paddle"
     module = "paddle"
-
-    def version(self) -> str:
-        """paddle's distribution is 'paddlepaddle' (or 'paddlepaddle-gpu'), not 'paddle'."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        for dist in ("paddlepaddle", "paddlepaddle-gpu"):
-            try:
-                return version(dist)
-            except PackageNotFoundError:
-                continue
-        return "unknown"
+    distributions = ("paddlepaddle", "paddlepaddle-gpu")  # the wheels are named differently from the module
 
     def load(self) -> None:
         """Import paddle quietly and pick the device (GPU when present; LOSSCONF_DEVICE overrides)."""

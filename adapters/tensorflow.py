@@ -36,17 +36,7 @@ class TensorFlowAdapter(Adapter):
 
     name = "tensorflow"
     module = "tensorflow"
-
-    def version(self) -> str:
-        """TensorFlow's version; the CPU wheel is the distribution ``tensorflow-cpu``."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        for dist in ("tensorflow", "tensorflow-cpu"):
-            try:
-                return version(dist)
-            except PackageNotFoundError:
-                continue
-        return "unknown"
+    distributions = ("tensorflow", "tensorflow-cpu")  # the wheels are named differently from the module
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:

@@ -27,6 +27,7 @@ from lossconf.reports.agreement import analyze
 from lossconf.reports.html import render_html
 from lossconf.reports.junit import render_junit
 from lossconf.reports.repro import snippet
+from lossconf.verdicts import summarize
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "lossconf" / "results_schema.json").read_text())
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
@@ -52,15 +53,6 @@ def _check(adapter, impl, api, case, loss, dtype, quantity, verdict, **fields) -
                       truth=0.02215516, got=0.0221552)
     record.update(fields)
     return record
-
-
-def _summary(checks: list[dict]) -> dict:
-    by_verdict = dict.fromkeys(VERDICTS, 0)
-    by_adapter: dict[str, dict[str, int]] = {}
-    for c in checks:
-        by_verdict[c["verdict"]] += 1
-        by_adapter.setdefault(c["adapter"], dict.fromkeys(VERDICTS, 0))[c["verdict"]] += 1
-    return {"total": len(checks), "by_verdict": by_verdict, "by_adapter": by_adapter}
 
 
 def synthetic_results() -> dict:
@@ -192,7 +184,7 @@ def synthetic_results() -> dict:
              "erratum": "printed with a typo & <i>markup</i>"},
         ],
         "checks": checks,
-        "summary": _summary(checks),
+        "summary": summarize(checks),
     }
 
 
@@ -325,7 +317,7 @@ def test_worst_verdict_ordering_prefers_fail_over_pass_and_error_over_known(resu
         _check(*t_ce, "doc001_rel1", ce, "bfloat16", "value", "skipped", message="no"),
         _check(*t_ce, "edge_nan", ce, "bfloat16", "value", "unsupported", message="no"),
     ]
-    results["summary"] = _summary(results["checks"])
+    results["summary"] = summarize(results["checks"])
     _, page = _render(results, tmp_path)
     worst = [a["data-worst"] for t, a in page.tags if t == "td" and a.get("data-worst")]
     assert worst == ["error", "unsupported", "fail"]  # float16, bfloat16, float32 columns
