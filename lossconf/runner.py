@@ -104,8 +104,11 @@ class Worker:
         """Send one request and return its reply; WorkerFailure when it raised, hung or died."""
         if self.proc is None or not self.proc.is_alive():
             self.start()
+        conn = self.conn
+        if conn is None:  # closed by another thread (Ctrl-C) in the meantime
+            raise WorkerFailure("crash", "worker closed")
         try:
-            self.conn.send(message)
+            conn.send(message)
         except (BrokenPipeError, OSError) as exc:
             self.close()
             raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
@@ -117,6 +120,8 @@ class Worker:
     def _receive(self, timeout: float):
         deadline = time.monotonic() + timeout
         conn, proc = self.conn, self.proc  # close() from another thread (Ctrl-C) must not break this loop
+        if conn is None or proc is None:
+            raise WorkerFailure("crash", "worker closed")
         while True:
             try:
                 if conn.poll(0.05):
