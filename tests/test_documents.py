@@ -8,6 +8,7 @@ quotes) and, for errata, values computed with mpmath when the data files were wr
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from lossconf.cases import (
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES
 
-SOURCE_DOCUMENTS = Path("/work/shared/documents")
+# the tutorials live beside the repository (../shared/documents); LOSSCONF_DOCUMENTS overrides
+SOURCE_DOCUMENTS = Path(os.environ.get("LOSSCONF_DOCUMENTS", Path(__file__).resolve().parents[2] / "shared" / "documents"))
 CASES = document_cases()
 ERRATA = [c for c in CASES if c.provenance.get("erratum")]
 CORRECTED_PRECISION = {"significant": 10}  # `corrected` values are written with 10 significant digits
