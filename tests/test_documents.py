@@ -29,7 +29,8 @@ from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES
 
 # the tutorials live beside the repository (../shared/documents); LOSSCONF_DOCUMENTS overrides
-SOURCE_DOCUMENTS = Path(os.environ.get("LOSSCONF_DOCUMENTS", Path(__file__).resolve().parents[2] / "shared" / "documents"))
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "documents"
+SOURCE_DOCUMENTS = Path(os.environ.get("LOSSCONF_DOCUMENTS", _BESIDE))
 CASES = document_cases()
 ERRATA = [c for c in CASES if c.provenance.get("erratum")]
 CORRECTED_PRECISION = {"significant": 10}  # `corrected` values are written with 10 significant digits
