@@ -24,6 +24,7 @@ A check passes when ``ratio = max(error / bound) <= 1``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -49,9 +50,15 @@ class Comparison:
         return self.nonfinite_mismatch is None and self.ratio <= 1.0
 
 
+@functools.cache
+def finfo(dtype: str) -> ml_dtypes.finfo:
+    """Machine limits of a dtype name (ml_dtypes.finfo also knows bfloat16, unlike np.finfo)."""
+    return ml_dtypes.finfo(numpy_dtype(dtype))
+
+
 def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     """Unit in the last place of ``values`` rounded to ``dtype``: 2^(e - p) for |x| in [2^e, 2^(e+1))."""
-    info = ml_dtypes.finfo(numpy_dtype(dtype))  # also knows bfloat16, unlike np.finfo
+    info = finfo(dtype)
     with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then clip to max
         rounded = np.abs(np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64))
     with np.errstate(divide="ignore", over="ignore"):
@@ -64,7 +71,7 @@ def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush:
     """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing),
     plus the smallest normal number when the implementation flushes subnormals to zero."""
     finite = np.where(np.isfinite(truth), truth, 0.0)
-    info = ml_dtypes.finfo(numpy_dtype(dtype))
+    info = finfo(dtype)
     absolute = float(info.smallest_normal) if flush else 0.0
     return (0.5 * ulp(finite, dtype) + absolute
             + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))

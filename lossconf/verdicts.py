@@ -20,11 +20,10 @@ import threading
 import time
 from collections import OrderedDict
 
-import ml_dtypes
 import numpy as np
 
 from lossconf.cases import Case
-from lossconf.errormodel import Comparison, compare, compare_rows
+from lossconf.errormodel import Comparison, compare, compare_rows, finfo
 from lossconf.known import Known
 from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
@@ -187,7 +186,7 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
         facts.add("error")
     truth, got = record.get("truth"), record.get("got")
     if isinstance(truth, float) and math.isfinite(truth):
-        tiny = float(ml_dtypes.finfo(numpy_dtype(record["dtype"])).smallest_normal)
+        tiny = float(finfo(record["dtype"]).smallest_normal)
         if 0 < abs(truth) < tiny:
             facts.add("subnormal_truth")
     ratio = record.get("ratio")
