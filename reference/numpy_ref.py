@@ -759,6 +759,20 @@ def _clipped_logs(p: np.ndarray, bounds: tuple[float, float] | None) -> tuple[np
     return log_p, log_1mp, ~(low | high)
 
 
+def _minus_ratio(t: np.ndarray, q: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """d(-t log q)/dq = -t/q where q is not clipped and t != 0 (0 elsewhere); -inf sign(t) at q = 0."""
+    live = inside & (t != 0)
+    g = np.where(live, -t / np.where(q == 0, 1, q), 0)
+    return np.where(live & (q == 0), -np.inf * np.sign(t), g)
+
+
+def _nan_rows(value: np.ndarray, grad: np.ndarray, *inputs: np.ndarray) -> None:
+    """A NaN anywhere in a sample's inputs makes its value and its whole gradient row NaN (in place)."""
+    rows = np.logical_or.reduce([np.isnan(a).any(axis=1) for a in inputs])
+    value[rows] = np.nan
+    grad[rows] = np.nan
+
+
 def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
     clip = call.params.get("clip")
     bounds = None if clip is None else clip_bounds(clip, call.first.dtype)
@@ -770,14 +784,11 @@ def _categorical_cross_entropy(call: Call, scales: bool) -> Reference:
         q = p / total_p if normalize else p
         log_q, _, inside = _clipped_logs(q, bounds)  # the gradient below only uses q where inside
         value = -np.sum(_zero_times(t, log_q), axis=1)
-        g = np.where(inside & (t != 0), -t / np.where(q == 0, 1, q), 0)
-        g = np.where(inside & (t != 0) & (q == 0), -np.inf * np.sign(t), g)
+        g = _minus_ratio(t, q, inside)
         if normalize:
             kept_t = np.sum(np.where(inside, t, 0), axis=1, keepdims=True)
             g = (g + kept_t) / total_p
-        nan_rows = np.isnan(p).any(axis=1) | np.isnan(t).any(axis=1)
-        value[nan_rows] = np.nan
-        g[nan_rows] = np.nan
+        _nan_rows(value, g, p, t)
         if sg_out is None:
             return value, g
         ta = np.abs(t).astype(np.float64)
@@ -812,11 +823,8 @@ def _kl_divergence(call: Call, scales: bool) -> Reference:
         if log_input:
             g = -p.copy()
         else:
-            g = np.where(inside & (p != 0), -p / np.where(q == 0, 1, q), 0)
-            g = np.where(inside & (p != 0) & (q == 0), -np.inf * np.sign(p), g)
-        nan_rows = np.isnan(q).any(axis=1) | np.isnan(p).any(axis=1)
-        value[nan_rows] = np.nan
-        g[nan_rows] = np.nan
+            g = _minus_ratio(p, q, inside)
+        _nan_rows(value, g, q, p)
         if sg_out is None:
             return value, g
         pa = np.abs(p).astype(np.float64)
