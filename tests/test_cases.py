@@ -6,16 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossconf.cases import (
-    BATCH_SIZES,
-    CLASS_COUNTS,
-    EDGE_CASES,
-    Case,
-    all_cases,
-    case_by_id,
-    edge_cases,
-    random_cases,
-)
+from lossconf.cases import EDGE_CASES, Case, all_cases, case_by_id, edge_cases, random_cases
+from lossconf.random_cases import BATCH_SIZES, CLASS_COUNTS
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES
 from lossconf.reference.numpy_ref import value_and_grad

@@ -1,0 +1,174 @@
+"""Seeded random cases: reproducible inputs from one integer seed, and the large-vocabulary cases."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+from lossconf.cases import Case, check_losses, make_case
+from lossconf.reference.catalog import CATALOG
+
+# Shape menus: few distinct shapes, so that the runner batches many "none" cases in one call.
+BATCH_SIZES = (1, 4, 16, 64)
+CLASS_COUNTS = (2, 3, 10, 100, 1000)
+SCALE_RANGE = (-3.0, 3.0)  # log10 of the magnitude of logits and predictions
+REDUCTION_WEIGHTS = {"none": 0.6, "mean": 0.2, "sum": 0.2}
+IGNORE_INDEX = -100
+# Predicted probabilities stay >= ~1e-6 (a float16 subnormal), so the random truths are finite in every
+# dtype; exact zeros are edge cases.
+PROBABILITY_FLOOR = 1e-6
+
+
+def stable_hash(text: str) -> int:
+    """A hash of ``text`` that is the same in every process and Python version (CRC-32)."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+class _Draw:
+    """The random choices of one case, from one generator."""
+
+    def __init__(self, rng: np.random.Generator, loss: str):
+        self.rng = rng
+        self.spec = CATALOG[loss]
+
+    def n(self) -> int:
+        return int(self.rng.choice(BATCH_SIZES))
+
+    def c(self) -> int:
+        return int(self.rng.choice(CLASS_COUNTS))
+
+    def scale(self) -> float:
+        return float(10.0 ** self.rng.uniform(*SCALE_RANGE))
+
+    def reduction(self) -> str:
+        allowed = [r for r in REDUCTION_WEIGHTS if r in self.spec.reductions]
+        weights = np.array([REDUCTION_WEIGHTS[r] for r in allowed])
+        return str(self.rng.choice(allowed, p=weights / weights.sum()))
+
+    def logits(self, shape: tuple) -> np.ndarray:
+        return self.rng.standard_normal(shape) * self.scale()
+
+    def distribution(self, n: int, c: int, floor: float = 0.0) -> np.ndarray:
+        """Probability rows: Dirichlet, concentration from peaked (0.05) to flat (10), entries >= ~floor."""
+        alpha = 10.0 ** self.rng.uniform(-1.3, 1.0)
+        p = np.maximum(self.rng.dirichlet(np.full(c, alpha), size=n), floor)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def labels(self, n: int, c: int) -> np.ndarray:
+        return self.rng.integers(0, c, size=n)
+
+    def targets(self, n: int, c: int) -> np.ndarray:
+        """Target rows in one of the formats: one-hot or soft."""
+        if self.rng.random() < 0.5:
+            return np.eye(c)[self.labels(n, c)]
+        return self.distribution(n, c)
+
+    def unit(self, shape: tuple) -> np.ndarray:
+        """Values in (0, 1): uniform, or pushed towards 0 or 1 (log-uniform distance down to 1e-3,
+        which float16 still separates from 1; exact 0 and 1 are edge cases)."""
+        u = self.rng.uniform(1e-3, 1 - 1e-3, size=shape)
+        if self.rng.random() < 0.3:
+            tiny = 10.0 ** self.rng.uniform(-3, -1, size=shape)
+            u = np.where(u < 0.5, tiny, 1 - tiny)
+        return u
+
+
+def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """(first, second, params) of one random case; ``optional`` adds the loss's optional params."""
+    n, c, rng = d.n(), d.c(), d.rng
+    params: dict = {"reduction": d.reduction()}
+    axis1 = optional and d.spec.classes_axis and "axis" in d.spec.param_names and rng.random() < 0.3
+    if loss in ("softmax_cross_entropy", "sparse_softmax_cross_entropy", "softmax", "log_softmax"):
+        first = d.logits((n, c))
+        second = {"softmax_cross_entropy": lambda: d.targets(n, c),
+                  "sparse_softmax_cross_entropy": lambda: d.labels(n, c)}.get(loss, lambda: None)()
+        if optional and loss.endswith("cross_entropy"):
+            if rng.random() < 0.6:
+                params["label_smoothing"] = float(rng.choice([0.05, 0.1, 0.2, 0.5]))
+            if rng.random() < 0.6:
+                params["weight"] = rng.uniform(0.1, 2.0, size=c)
+            if loss.startswith("sparse") and rng.random() < 0.6:
+                params["ignore_index"] = IGNORE_INDEX
+                second = np.where(rng.random(n) < 0.25, IGNORE_INDEX, second)
+    elif loss in ("sigmoid_cross_entropy", "sigmoid"):
+        first = d.logits((n, c))
+        second = d.unit((n, c)) if rng.random() < 0.5 else rng.integers(0, 2, (n, c)).astype(np.float64)
+        second = second if loss == "sigmoid_cross_entropy" else None
+        if optional and loss == "sigmoid_cross_entropy":
+            if rng.random() < 0.6:
+                params["pos_weight"] = rng.uniform(0.1, 5.0, size=c)
+            if rng.random() < 0.6:
+                params["label_smoothing"] = float(rng.choice([0.05, 0.1, 0.2]))
+    elif loss == "binary_cross_entropy":
+        first = d.unit((n, c))
+        second = d.unit((n, c)) if rng.random() < 0.5 else rng.integers(0, 2, (n, c)).astype(np.float64)
+    elif loss == "categorical_cross_entropy":
+        first, second = d.distribution(n, c, PROBABILITY_FLOOR), d.targets(n, c)
+    elif loss == "kl_divergence":
+        q, second = d.distribution(n, c, PROBABILITY_FLOOR), d.distribution(n, c)
+        params["log_input"] = not (optional and rng.random() < 0.6)
+        first = np.log(q) if params["log_input"] else q
+    elif loss in ("mean_squared_error", "mean_absolute_error", "root_mean_squared_error"):
+        first = d.logits((n, c))
+        second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
+    elif loss == "smooth_labels":
+        first = d.targets(n, c)
+        second = None
+        params["label_smoothing"] = float(rng.uniform(0.0, 1.0))
+    else:
+        raise ValueError(f"losses: no random generator for {loss!r}; add one to lossconf.random_cases._random_inputs")
+    if axis1:  # the class axis in position 1 of [N, C, d], d = 2
+        first = np.stack([first, first[::-1]], axis=-1)
+        if second is not None:
+            second = np.stack([second, second[::-1]], axis=-1)
+        params["axis"] = 1
+    return first, second, params
+
+
+def _optional_count(budget: int) -> int:
+    return max(2, budget // 4) if budget else 0
+
+
+def _random_for_loss(seed: int, budget: int, loss: str) -> list[Case]:
+    rng = np.random.default_rng([seed, stable_hash(loss)])
+    d = _Draw(rng, loss)
+    has_optional = loss not in ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
+                                "root_mean_squared_error", "smooth_labels", "sigmoid")
+    optional_flags = [False] * budget + [True] * (_optional_count(budget) if has_optional else 0)
+    cases = []
+    for i, optional in enumerate(optional_flags):
+        first, second, params = _random_inputs(d, loss, optional)
+        note = "with optional params" if optional else "no optional params"
+        cases.append(make_case(f"rand_{loss}_{i:03d}", loss, first, second, kind="random", params=params,
+                               note=f"{note}; shape {list(first.shape)}", provenance={"seed": seed}))
+    return cases
+
+
+def random_cases(seed: int, budget: int = 64, losses=None) -> list[Case]:
+    """Per loss, ``budget`` seeded cases without optional params plus ``budget // 4`` with them."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise ValueError(f"budget: expected a non-negative integer, got {budget!r}")
+    return [c for loss in check_losses(losses) for c in _random_for_loss(int(seed), int(budget), loss)]
+
+
+
+LARGE_ROWS, LARGE_CLASSES = 1024, 131072  # a language-model batch over a 128k-token vocabulary
+LARGE_DTYPES = ("float32", "bfloat16")  # the dtypes such models train in; each truth holds ~2 GiB
+
+
+def large_cases(seed: int) -> list[Case]:
+    """Seeded large-vocabulary cases: sparse softmax CE, mean, on 1024 x 131072 logits (1 GiB in float64)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng([int(seed), stable_hash("large")])
+    logits = rng.standard_normal((LARGE_ROWS, LARGE_CLASSES))
+    logits *= 3.0  # the spread of a trained model's logits: a few units
+    labels = rng.integers(0, LARGE_CLASSES, LARGE_ROWS)
+    return [make_case(
+        "large_sparse_softmax_cross_entropy_vocab131072", "sparse_softmax_cross_entropy", logits, labels,
+        kind="random", params={"reduction": "mean"}, provenance={"seed": int(seed), "scale": "large"},
+        dtypes=LARGE_DTYPES, note=f"large vocabulary: {LARGE_ROWS} x {LARGE_CLASSES} logits, sparse labels, mean",
+    )]
