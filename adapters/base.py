@@ -182,15 +182,27 @@ class Adapter:
 
     def value_and_grad(
         self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> tuple[np.ndarray, np.ndarray | tuple | None]:
         """Call ``impl.fn`` on tensors of ``dtype``; return the value and d(sum value)/d(first).
 
         ``params`` arrays (weights, pos_weight) arrive as NumPy and must be passed as tensors; use
         ``self.arguments(impl, params, dtype)``. The gradient is None when ``impl.grad`` is False.
+        A loss with differentiable params (``self.grad_params(impl)``, e.g. linear_cross_entropy's
+        ``linear_weight``) gets one gradient per differentiable input: ``self.pack_grads([d/dfirst,
+        d/dparam, ...])``.
         """
         raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------------------------
+    def grad_params(self, impl: Impl) -> tuple[str, ...]:
+        """The float array params differentiated besides ``first`` (the catalog's ``differentiable``)."""
+        return get_loss(impl.loss).grad_params
+
+    @staticmethod
+    def pack_grads(grads: Sequence[np.ndarray]) -> np.ndarray | tuple:
+        """``value_and_grad``'s gradient: one array, or a tuple in the catalog's ``differentiable`` order."""
+        return grads[0] if len(grads) == 1 else tuple(grads)
+
     def arguments(self, impl: Impl, params: dict, dtype: str) -> dict:
         """Keyword arguments for ``impl.fn``: the declared params (any other is at its default, which
         ``unsupported_reason`` made sure of), float arrays as tensors of ``dtype``."""

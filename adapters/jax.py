@@ -98,12 +98,14 @@ class JaxAdapter(Adapter):
         self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Value of ``impl.fn`` and d(sum value)/d(first) through ``jax.vjp``."""
-        # every parameter these APIs take is a Python scalar: part of the compiled function's key
-        static = tuple(sorted(_api_params(impl, params).items()))
-        value, grad = _compiled(impl.fn, impl.grad, static)(
-            self.tensor(first, dtype), self.second_tensor(second, dtype)
+        # Python scalar parameters are part of the compiled function's key; arrays (linear_weight) are arguments
+        api = _api_params(impl, params)
+        arrays = {k: self.tensor(v, dtype) for k, v in api.items() if isinstance(v, np.ndarray)}
+        static = tuple(sorted((k, v) for k, v in api.items() if k not in arrays))
+        value, grads = _compiled(impl.fn, impl.grad, static, self.grad_params(impl))(
+            self.tensor(first, dtype), self.second_tensor(second, dtype), arrays
         )
-        return self.numpy(value), None if grad is None else self.numpy(grad)
+        return self.numpy(value), None if grads is None else self.pack_grads([self.numpy(g) for g in grads])
 
     # -- the table -------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
@@ -117,7 +119,21 @@ class JaxAdapter(Adapter):
             where = None if ignore_index is None else labels != ignore_index
             return ol.softmax_cross_entropy_with_integer_labels(x, labels, axis=axis, where=where)
 
+        def linear_then_ce(h, labels, reduction, linear_weight, linear_bias=None, ignore_index=None):
+            logits = h @ linear_weight.T + (0 if linear_bias is None else linear_bias)
+            loss = integer_labels_ce(logits, labels, "none", ignore_index)
+            if reduction == "none":
+                return loss
+            kept = loss.size if ignore_index is None else jax.numpy.sum(labels != ignore_index)
+            return jax.numpy.sum(loss) / (1 if reduction == "sum" else kept)
+
         return [
+            Impl(
+                "linear_cross_entropy", "optax.losses.softmax_cross_entropy_with_integer_labels", linear_then_ce,
+                name="softmax_cross_entropy_with_integer_labels(h @ W.T)", composed=True,
+                params=("ignore_index", "linear_weight", "linear_bias"),
+                note="no fused API in JAX/Optax: logits h @ W.T + b materialised; mean = sum / kept samples",
+            ),
             # -- optax.losses --------------------------------------------------------------------
             Impl(
                 "softmax_cross_entropy", "optax.losses.softmax_cross_entropy",
@@ -178,21 +194,26 @@ class JaxAdapter(Adapter):
 
 
 @functools.cache
-def _compiled(fn: Any, grad: bool, static: tuple) -> Any:
-    """``jax.jit`` of (value, d(sum value)/d(first)) for one API and one set of scalar parameters."""
+def _compiled(fn: Any, grad: bool, static: tuple, wrt: tuple[str, ...] = ()) -> Any:
+    """``jax.jit`` of (value, (d(sum value)/d(first), d/d(each array param in ``wrt``))) for one API and
+    one set of scalar parameters."""
     import jax
     import jax.numpy as jnp
 
     kwargs = dict(static)
 
-    def run(x, target):
-        def loss(x):
-            return fn(x, target, **kwargs)
+    def run(x, target, arrays):
+        const = {k: v for k, v in arrays.items() if k not in wrt}
 
+        def loss(x, diff):
+            return fn(x, target, **kwargs, **const, **diff)
+
+        diff = {k: arrays[k] for k in wrt}
         if not grad:
-            return loss(x), None
-        value, pullback = jax.vjp(loss, x)
-        return value, pullback(jnp.ones_like(value))[0]
+            return loss(x, diff), None
+        value, pullback = jax.vjp(loss, x, diff)
+        gx, gdiff = pullback(jnp.ones_like(value))
+        return value, (gx, *(gdiff[k] for k in wrt))
 
     return jax.jit(run)
 

@@ -19,6 +19,10 @@ BUILTIN = {
     "tensorflow": "lossconf.adapters.tensorflow:TensorFlowAdapter",
     "jax": "lossconf.adapters.jax:JaxAdapter",
     "paddle": "lossconf.adapters.paddle:PaddleAdapter",
+    # GPU-only fused kernels (skipped with "needs CUDA" on CPU machines)
+    "liger": "lossconf.adapters.gpu_fused:LigerAdapter",
+    "cut_cross_entropy": "lossconf.adapters.gpu_fused:CutCrossEntropyAdapter",
+    "transformer_engine": "lossconf.adapters.gpu_fused:TransformerEngineAdapter",
 }
 
 

@@ -98,15 +98,16 @@ class TensorFlowAdapter(Adapter):
         with tf.device(self.device):
             x = self.tensor(first, dtype)
             target = self.second_tensor(second, dtype)
+            wrt = [x, *(kwargs[p] for p in self.grad_params(impl))]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(x)
+                tape.watch(wrt)
                 value = impl.fn(x, target, **kwargs)
             if not impl.grad:
                 return self.numpy(value), None
-            grad = tape.gradient(
-                value, x, output_gradients=tf.ones_like(value), unconnected_gradients="zero"
+            grads = tape.gradient(
+                value, wrt, output_gradients=tf.ones_like(value), unconnected_gradients="zero"
             )
-        return self.numpy(value), self.numpy(grad)
+        return self.numpy(value), self.pack_grads([self.numpy(g) for g in grads])
 
     # -- the table -------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
@@ -125,7 +126,20 @@ class TensorFlowAdapter(Adapter):
             loss = cls(reduction=_KERAS_REDUCTION[reduction], dtype=x.dtype.name, **kwargs)
             return loss(target, x)
 
+        def linear_then_keras_ce(h, y, reduction, linear_weight, linear_bias=None, ignore_index=None):
+            logits = tf.matmul(h, linear_weight, transpose_b=True)
+            logits = logits if linear_bias is None else logits + linear_bias
+            return keras_loss(losses.SparseCategoricalCrossentropy, logits, y, reduction, from_logits=True,
+                              ignore_class=ignore_index)
+
         return [
+            Impl(
+                "linear_cross_entropy", "keras.losses.SparseCategoricalCrossentropy", linear_then_keras_ce,
+                name="SparseCategoricalCrossentropy(matmul)", composed=True, variant="all_ignored_zero",
+                params=("ignore_index", "linear_weight", "linear_bias"),
+                note="no fused API in TensorFlow/Keras: tf.matmul(h, W, transpose_b=True) + b, then "
+                "from_logits=True (ignore_class masks samples; mean over the kept ones)",
+            ),
             # -- tf.nn ---------------------------------------------------------------------------
             Impl(
                 "softmax_cross_entropy", "tf.nn.softmax_cross_entropy_with_logits",

@@ -21,6 +21,11 @@ from lossconf.adapters.base import Adapter, Impl
 
 _DOCS = "https://pytorch.org/docs/stable/generated/"
 NONE = ("none",)  # building blocks have no reduction
+# chunk settings of linear_cross_entropy's chunked path (torch.nn.LinearCrossEntropyOptions)
+CHUNKINGS = {
+    "chunked": {},  # auto: aspect-ratio chunks, acc_policy per (device, dtype)
+    "chunked,rows=16": {"batch_chunk_size": 16, "chunking_method": None},
+}
 
 
 def _torch_class_axis(ndim: int) -> int:
@@ -100,14 +105,17 @@ class TorchAdapter(Adapter):
         import torch
 
         x = self.tensor(first, dtype).requires_grad_(impl.grad)
-        value = impl.fn(x, self.second_tensor(second, dtype), **self.arguments(impl, params, dtype))
+        kwargs = self.arguments(impl, params, dtype)
+        wrt = [x, *(kwargs[p].requires_grad_(impl.grad) for p in self.grad_params(impl))]
+        value = impl.fn(x, self.second_tensor(second, dtype), **kwargs)
         if not impl.grad:
             return self.numpy(value), None
         if value.requires_grad:
-            (grad,) = torch.autograd.grad(value, x, grad_outputs=torch.ones_like(value), allow_unused=True)
+            grads = torch.autograd.grad(value, wrt, grad_outputs=torch.ones_like(value), allow_unused=True)
         else:  # e.g. an empty batch: nothing depends on x
-            grad = None
-        return self.numpy(value), self.numpy(grad if grad is not None else torch.zeros_like(x))
+            grads = [None] * len(wrt)
+        return self.numpy(value), self.pack_grads(
+            [self.numpy(g if g is not None else torch.zeros_like(t)) for g, t in zip(grads, wrt, strict=True)])
 
     # -- the table --------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
@@ -132,6 +140,25 @@ class TorchAdapter(Adapter):
             return F.nll_loss(
                 log_probs, y, weight=weight, ignore_index=ignore(ignore_index), reduction=reduction
             )
+
+        def linear_ce(options=None, module=False):
+            """F.linear_cross_entropy (or the LinearCrossEntropyLoss module) with chunking ``options``."""
+            def fn(h, y, reduction, linear_weight, linear_bias=None, label_smoothing=0.0, weight=None,
+                   ignore_index=None):
+                kw = dict(weight=weight, reduction=reduction, ignore_index=ignore(ignore_index),
+                          label_smoothing=label_smoothing, options=options)
+                if not module:
+                    return F.linear_cross_entropy(h, linear_weight, y, linear_bias=linear_bias, **kw)
+                loss = torch.nn.LinearCrossEntropyLoss(h.shape[-1], linear_weight.shape[0], device="meta",
+                                                       bias=linear_bias is not None, **kw)
+                tensors = {"linear.weight": linear_weight}
+                if linear_bias is not None:
+                    tensors["linear.bias"] = linear_bias
+                return torch.func.functional_call(loss, tensors, (h, y))
+            return fn
+
+        def linear_then_ce(h, y, reduction, linear_weight, linear_bias=None, **kwargs):
+            return cross_entropy(F.linear(h, linear_weight, linear_bias), y, reduction, **kwargs)
 
         def kl_div(log_q, p, reduction):
             return F.kl_div(log_q, p, reduction="batchmean" if reduction == "mean" else reduction)
@@ -189,4 +216,32 @@ class TorchAdapter(Adapter):
                  params=("axis",), reductions=NONE),
             Impl("sigmoid", "torch.sigmoid", lambda x, _, reduction: torch.sigmoid(x), reductions=NONE,
                  note="torch.nn.functional.sigmoid is the same kernel"),
+            *self._linear_cross_entropy(linear_ce, linear_then_ce),
+        ]
+
+    @staticmethod
+    def _linear_cross_entropy(linear_ce, linear_then_ce) -> list[Impl]:
+        """F.linear_cross_entropy on its reference path and on the chunked path (CHUNKINGS), the
+        LinearCrossEntropyLoss module, and cross_entropy(linear(h, W, b)) composed."""
+        from torch.nn import LinearCrossEntropyOptions
+
+        api = "torch.nn.functional.linear_cross_entropy"
+        docs = _DOCS + "torch.nn.functional.linear_cross_entropy.html"
+        every = ("label_smoothing", "weight", "ignore_index", "linear_weight", "linear_bias")
+        # the chunked path needs label_smoothing == 0 (else options are ignored with a warning: functional.py)
+        chunked = ("weight", "ignore_index", "linear_weight", "linear_bias")
+        return [
+            Impl("linear_cross_entropy", api, linear_ce(), name="linear_cross_entropy", params=every,
+                 note="options=None: the reference path, linear then cross_entropy (" + docs + ")"),
+            *(Impl("linear_cross_entropy", api, linear_ce(LinearCrossEntropyOptions(**kw)),
+                   name=f"linear_cross_entropy[{label}]", params=chunked,
+                   note=f"options=LinearCrossEntropyOptions({', '.join(f'{k}={v!r}' for k, v in kw.items())}): "
+                   "chunked over the batch, gradients precomputed in forward")
+              for label, kw in CHUNKINGS.items()),
+            Impl("linear_cross_entropy", "torch.nn.LinearCrossEntropyLoss", linear_ce(module=True),
+                 name="LinearCrossEntropyLoss", params=every,
+                 note="the module's linear.weight/linear.bias set by torch.func.functional_call; options=None"),
+            Impl("linear_cross_entropy", "torch.nn.functional.cross_entropy", linear_then_ce,
+                 name="cross_entropy(linear)", params=every, composed=True,
+                 note="cross_entropy(F.linear(h, W, b), y): the logits materialised"),
         ]

@@ -5,7 +5,12 @@ implementation computed in the dtype under test (lossconf.reference.straightforw
 random inputs: C from 1 to 2000, scales 1e-3 to 1e3, all four dtypes, all reductions, the canonical
 semantics and each variant of the loss; rounded up to a nice number, at least 1.
 
-    python benchmarks/calibrate_kappa.py [--trials 1000] [--seed 0] [--dry-run]
+linear_cross_entropy (several gradients) draws its own inputs (``linear_inputs``): N 1-8, D 1-64, V up to
+2000, logits of size 1e-2..1e2, with bias, class weights, smoothing and variants at random.
+
+    python benchmarks/calibrate_kappa.py [--trials 1000] [--seed 0] [--losses a,b] [--dry-run]
+
+``--losses`` recalibrates only those losses and keeps the others' kappa from kappa.json.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
     """(first, second, params) for one seeded random call, arrays already cast to ``dtype``; params may
     name one of the loss's variants (``variant``), which every implementation takes as a keyword."""
     loss = CATALOG[loss_id]
+    if loss_id == "linear_cross_entropy":
+        return linear_inputs(rng, dtype, max_classes)
     scale = 10 ** rng.uniform(-3, 3)
     if loss.classes_axis:
         shape = (int(rng.integers(1, 6)), int(rng.choice([c for c in CLASS_COUNTS if c <= max_classes])))
@@ -77,6 +84,36 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
     if second is not None and second.dtype.kind == "f":
         second = second.astype(np_dtype)
     return first, second, params
+
+
+def linear_inputs(rng: np.random.Generator, dtype: str, max_classes: int = max(CLASS_COUNTS)) -> tuple:
+    """(h, labels, params) for one seeded linear_cross_entropy call, float arrays cast to ``dtype``."""
+    n, d = int(rng.integers(1, 9)), int(rng.integers(1, 65))
+    v = int(rng.choice([c for c in CLASS_COUNTS if 1 < c <= max_classes]))
+    scale = 10 ** rng.uniform(-2, 2)  # typical logit size
+    dt = numpy_dtype(dtype)
+    params = {"linear_weight": (rng.standard_normal((v, d)) * scale / np.sqrt(d)).astype(dt),
+              "label_smoothing": float(rng.choice([0.0, 0.1]))}
+    if rng.random() < 0.3:
+        params["linear_bias"] = (scale * rng.standard_normal(v)).astype(dt)
+    if rng.random() < 0.3:
+        params["weight"] = rng.uniform(0.1, 3, v).astype(dt)
+    variant = rng.choice([None, "smoothing_over_c_minus_1"])  # the others change only what straightforward lacks
+    if variant is not None:
+        params["variant"] = str(variant)
+    return rng.standard_normal((n, d)).astype(dt), rng.integers(0, v, n), params
+
+
+def _results(loss_id: str, rng: np.random.Generator, dtype: str, reduction: str) -> tuple:
+    """(first, params, [(quantity, straightforward result, truth, S), ...]) for one random call."""
+    first, second, params = random_inputs(loss_id, rng, dtype)
+    if loss_id == "linear_cross_entropy":
+        got = straightforward.linear_cross_entropy(first, second, reduction=reduction, **params)
+    else:
+        got = straightforward.value_and_grad(loss_id, first, second, reduction=reduction, **params)
+    ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
+    truths = [(ref.value, ref.scale_value), (ref.grad, ref.scale_grad), *ref.grads.values()]
+    return first, params, [(q, g, *t) for q, g, t in zip(CATALOG[loss_id].quantities, got, truths, strict=True)]
 
 
 def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str,
@@ -133,21 +170,19 @@ def nice(k: float) -> float:
     raise AssertionError(k)
 
 
-def calibrate(trials: int, seed: int) -> dict:
+def calibrate(trials: int, seed: int, losses: list[str] | None = None) -> dict:
     """Worst measured kappa per loss, quantity and dtype."""
     worst: dict = {}
     for i, (loss_id, loss) in enumerate(CATALOG.items()):
+        if losses and loss_id not in losses:
+            continue
         rng = np.random.default_rng([seed, i])
         for dtype in DTYPES:
             for reduction in loss.reductions:
                 for _ in range(trials):
-                    first, second, params = random_inputs(loss_id, rng, dtype)
-                    ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
-                    got_v, got_g = straightforward.value_and_grad(loss_id, first, second, reduction=reduction,
-                                                                   **params)
+                    first, params, results = _results(loss_id, rng, dtype, reduction)
                     value_overflowed = False
-                    for quantity, got, truth, s in (("value", got_v, ref.value, ref.scale_value),
-                                                    ("grad", got_g, ref.grad, ref.scale_grad)):
+                    for quantity, got, truth, s in results:
                         undecided = clip_undecided(first, params, dtype) if quantity == "grad" else None
                         k, bad = excess(got, truth, s, dtype, undecided)
                         if quantity == "value":
@@ -166,11 +201,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000, help="random inputs per loss, dtype and reduction")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--losses", type=lambda s: s.split(","), default=None, help="only these losses")
     parser.add_argument("--dry-run", action="store_true", help="print the table, do not write kappa.json")
     args = parser.parse_args()
-    worst = calibrate(args.trials, args.seed)
-    table = {}
-    print(f"{'loss':32} {'qty':5} " + " ".join(f"{d:>9}" for d in DTYPES) + "   kappa  (worst measured / (u S))")
+    worst = calibrate(args.trials, args.seed, args.losses)
+    table = json.loads(KAPPA_JSON.read_text()) if args.losses else {}
+    print(f"{'loss':32} {'qty':18} " + " ".join(f"{d:>9}" for d in DTYPES) + "   kappa  (worst measured / (u S))")
     for loss_id, per_q in worst.items():
         table[loss_id] = {}
         for quantity, per_dtype in per_q.items():
@@ -179,7 +215,7 @@ def main() -> None:
             cells = " ".join(f"{per_dtype[d]['kappa']:9.3g}" for d in DTYPES)
             left_out = sum(c["left_out"] for c in per_dtype.values())
             note = f"  ({left_out} overflowed/subnormal/undecided elements left out)" if left_out else ""
-            print(f"{loss_id:32} {quantity:5} {cells}   {k:5g}{note}")
+            print(f"{loss_id:32} {quantity:18} {cells}   {k:5g}{note}")
     table["_method"] = (
         "kappa = nice(2 x max over seeded random inputs of (|got - truth| - 0.5 ulp(truth)) / (u S)), >= 1, "
         "where got is lossconf.reference.straightforward (every operation rounded to the dtype), truth and S "

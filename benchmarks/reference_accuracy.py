@@ -5,13 +5,16 @@ the result is itself a cancellation and that is smaller), over seeded random inp
 choice of extended precision for float64 inputs: long double (what the reference uses) against
 double-double (compensated) arithmetic, on softmax cross-entropy values. Runs in about a minute.
 
-    python benchmarks/reference_accuracy.py [--trials 10] [--dry-run]
+    python benchmarks/reference_accuracy.py [--trials 10] [--losses a,b] [--dry-run]
+
+``--losses`` measures only those losses and keeps the others' figures from the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import platform
 import sys
@@ -137,30 +140,32 @@ def worst_errors(loss_id: str, dtype: str, trials: int) -> dict:
     """Worst value and gradient error: float64 ulps, or u_float64 * S where that is smaller."""
     loss = CATALOG[loss_id]
     rng = np.random.default_rng([1, list(CATALOG).index(loss_id), DTYPES.index(dtype)])
-    worst = {"value": 0.0, "grad": 0.0}
+    worst = dict.fromkeys(loss.quantities, 0.0)
+    exact_of = oracle.linear_cross_entropy if loss_id == "linear_cross_entropy" else functools.partial(
+        oracle.value_and_grad, loss_id)
     for reduction in loss.reductions:
         for _ in range(trials):
             first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
             ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
-            exact_v, exact_g = oracle.value_and_grad(loss_id, first, second, reduction=reduction, **params)
-            for quantity, got, exact, scale in (("value", ref.value, exact_v, ref.scale_value),
-                                                ("grad", ref.grad, exact_g, ref.scale_grad)):
+            exacts = exact_of(first, second, reduction=reduction, **params)
+            truths = [(ref.value, ref.scale_value), (ref.grad, ref.scale_grad), *ref.grads.values()]
+            for quantity, (got, scale), exact in zip(loss.quantities, truths, exacts, strict=True):
                 ulps = oracle.error_ulps(got, exact)
                 scaled = oracle.error_scaled(got, exact, np.asarray(scale) * UNIT_ROUNDOFF["float64"])
                 worst[quantity] = max(worst[quantity], float(np.max(np.minimum(ulps, scaled), initial=0)))
     return worst
 
 
-def accuracy_table(trials: int) -> dict:
-    """{loss: {dtype: {"value": .., "grad": ..}}} over seeded random inputs, printed as a table."""
+def accuracy_table(trials: int, losses: list[str] | None = None) -> dict:
+    """{loss: {dtype: {"value": .., "grad": .. (, "grad_<param>": ..)}}} over seeded random inputs, printed."""
     print(f"\nworst |reference - oracle| in float64 ulps (or u64 S where smaller), value / gradient "
           f"({trials} random inputs per reduction)")
     print(f"{'loss':32} " + " ".join(f"{d:>19}" for d in DTYPES))
     table = {}
-    for loss_id in CATALOG:
+    for loss_id in losses or CATALOG:
         table[loss_id] = {dtype: {q: sig3(e) for q, e in worst_errors(loss_id, dtype, trials).items()}
                           for dtype in DTYPES}
-        cells = [f"{c['value']:9.2g} /{c['grad']:8.2g}" for c in table[loss_id].values()]
+        cells = [" /".join(f"{e:8.2g}" for e in c.values()) for c in table[loss_id].values()]
         print(f"{loss_id:32} " + " ".join(cells))
     return table
 
@@ -179,12 +184,15 @@ METHOD = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10, help="random inputs per loss, dtype and reduction")
+    parser.add_argument("--losses", type=lambda s: s.split(","), default=None, help="only these losses")
     parser.add_argument("--dry-run", action="store_true", help="print only, do not write reference_accuracy.json")
     args = parser.parse_args()
     start = time.perf_counter()
     with np.errstate(all="ignore"):
         extended = extended_precision_comparison()
-        table = accuracy_table(args.trials)
+        table = accuracy_table(args.trials, args.losses)
+    if args.losses:
+        table = {**json.loads(ACCURACY_JSON.read_text())["losses"], **table}
     result = {
         "losses": table,
         "method": METHOD.format(trials=args.trials, nmant=int(np.finfo(np.longdouble).nmant),

@@ -84,7 +84,7 @@ def _config(args: argparse.Namespace):
     if args.scale == "large":
         from lossconf.cases import large_cases
 
-        extra = large_cases(args.seed)
+        extra = large_cases(args.seed, args.losses)
     return RunConfig(
         out=args.out, adapters=args.adapters, losses=args.losses, dtypes=args.dtypes or DTYPES,
         kinds=args.kinds or KINDS, seed=args.seed, budget=args.budget, timeout=args.timeout,

@@ -327,11 +327,66 @@ def _log_softmax_extra_edges() -> list[Case]:
     ]
 
 
+def _linear_cross_entropy_edges() -> list[Case]:
+    """Fused linear cross-entropy: common logit offsets, peaked rows, ignored rows, smoothing, class
+    weights, one class, and a 4096-term dot product in bfloat16 (float32 accumulation needed)."""
+    from lossconf.random_cases import linear_inputs
+
+    loss, ignore = "linear_cross_entropy", -100
+    rng = np.random.default_rng(17)
+    n, d, v = 6, 16, 100
+    h, y, p = linear_inputs(rng, n, d, v)
+    # offsets of 1e4 only where u |z| << 1: in bfloat16 (ulp(1e4) = 64) rounding the logits changes p by
+    # factors e^32, outside any first-order error model; 1e2 there (ulp 0.5)
+    bias = rng.standard_normal(v)
+    out = [_edge(f"edge_lce_offset_bias_{label}", loss, h, y, f"every logit offset by {label} through the bias: "
+                 "softmax cancels it, a kernel that does not subtract the row max overflows",
+                 params={**p, "linear_bias": offset + bias, "reduction": "mean"}, dtypes=dtypes)
+           for label, offset, dtypes in (("1e4", 1e4, ("float32", "float64")), ("1e2", 1e2, ("bfloat16", "float16")))]
+    h2, y2, p2 = linear_inputs(rng, n, d, v, offset=1e4)  # float32/float64 (see above)
+    out.append(_edge("edge_lce_offset_hw_1e4", loss, h2, y2, "every logit offset by 1e4 through h W^T "
+                     "(h_0 = 1, W_v0 += 1e4): the products carry the offset, the dot products' rounding grows "
+                     "with it", params={**p2, "reduction": "sum"}, dtypes=("float32", "float64")))
+    # peaked rows: logits in [50, 60] with one at 70 (the label in even rows, another class in odd rows)
+    z = rng.uniform(50, 60, (n, v))
+    peak = np.where(np.arange(n) % 2 == 0, y, (y + 1) % v)
+    z[np.arange(n), peak] = 70.0
+    hp = np.linalg.qr(rng.standard_normal((d, n)))[0].T  # orthonormal rows: W = Z^T through h's pseudo-inverse
+    out.append(_edge("edge_lce_peaked_70", loss, hp, y, "peaked rows: logits 50-60 and one at 70 (the label "
+                     "or not): softmax is within e^-10 of one-hot, gradients cancel at the peak",
+                     params={"linear_weight": (hp.T @ z).T, "reduction": "none"}))
+    ignored = np.where(np.arange(n) % 3 == 0, ignore, y)
+    out += [
+        _edge("edge_lce_ignore_rows", loss, h, ignored, "a third of the rows ignored (padding): mean over the kept",
+              params={**p, "ignore_index": ignore, "reduction": "mean"}),
+        _edge("edge_lce_ignore_all", loss, h, np.full(n, ignore), "every row ignored: mean is 0/0 = NaN",
+              params={**p, "ignore_index": ignore, "reduction": "mean"}, nonfinite=True),
+        _edge("edge_lce_weight_ignore", loss, h, ignored, "class weights with ignored rows: mean divides by "
+              "the kept rows' weights", params={**p, "ignore_index": ignore, "reduction": "mean",
+                                                "weight": rng.uniform(0.1, 3, v)}),
+        _edge("edge_lce_smoothing_0_1", loss, h, y, "label smoothing 0.1: every class gets eps/V",
+              params={**p, "label_smoothing": 0.1, "reduction": "mean"}),
+        _edge("edge_lce_smoothing_1", loss, h, y, "label smoothing 1: uniform targets",
+              params={**p, "label_smoothing": 1.0, "reduction": "sum"}),
+        _edge("edge_lce_one_class", loss, h, np.zeros(n, np.int64), "V = 1: the loss is 0, every gradient 0",
+              params={"linear_weight": p["linear_weight"][:1], "reduction": "none"}),
+    ]
+    hl, _, pl = linear_inputs(rng, 4, 8, 1000)
+    out.append(_edge("edge_lce_labels_above_256", loss, hl, [257, 999, 300, 5], "labels above 256 are not "
+                     "bfloat16 numbers (257 -> 256, 999 -> 1000): an API that casts labels to the float dtype "
+                     "picks another class", params={**pl, "reduction": "none"}))
+    hb, yb, pb = linear_inputs(rng, 8, 4096, 256)
+    out.append(_edge("edge_lce_bf16_dot_4096", loss, hb, yb, "bfloat16 with D = 4096: accumulated in "
+                     "bfloat16 a logit loses ~4096 u; float32 accumulation (mixed precision) is the norm",
+                     params={**pb, "reduction": "none"}, dtypes=("bfloat16",)))
+    return out
+
+
 @cache
 def _edge_catalog() -> tuple[Case, ...]:
     cases = (_softmax_family_edges() + _softmax_cross_entropy_edges() + _sparse_edges() + _sigmoid_family_edges()
              + _probability_edges() + _kl_edges() + _regression_edges() + _smooth_labels_edges()
-             + _log_softmax_extra_edges())
+             + _log_softmax_extra_edges() + _linear_cross_entropy_edges())
     return tuple(cases)
 
 

@@ -26,6 +26,8 @@ WHEN = {
     "nan_result": "the result at the worst element is NaN",
     "error": "the call raised or returned the wrong shape/dtype",
     "marginal": "the error is at most twice the bound (an accuracy shortfall, not a wrong formula)",
+    "labels_inexact_in_dtype": "some integer label is not exactly representable in the dtype under test "
+    "(above 256 in bfloat16, 2048 in float16): an API that casts labels to the float dtype changes them",
 }
 
 
@@ -36,7 +38,7 @@ class Known:
     id: str
     adapter: str
     impl: str
-    quantity: str  # "value" | "grad" | "both"
+    quantity: str  # "value" | "grad" | "grad_<param>" (a further gradient) | "both"
     versions: str  # PEP 440 specifier on the framework version
     link: str
     description: str
@@ -84,8 +86,8 @@ def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
         missing = [k for k in _REQUIRED if not raw.get(k)]
         if missing:
             raise ValueError(f"{path.name}: known deviation {raw.get('id')!r} lacks {missing}")
-        if raw["quantity"] not in ("value", "grad", "both"):
-            raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
+        if raw["quantity"] not in ("value", "grad", "both") and not raw["quantity"].startswith("grad_"):
+            raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad, grad_<input> or both")
         SpecifierSet(raw["versions"])  # raises on a malformed range
         unknown = set(raw.get("when", ())) - set(WHEN)
         if unknown:

@@ -131,6 +131,8 @@ def _optional_count(budget: int) -> int:
 
 
 def _random_for_loss(seed: int, budget: int, loss: str) -> list[Case]:
+    if loss == "linear_cross_entropy":
+        return _random_linear(seed, budget)
     rng = np.random.default_rng([seed, stable_hash(loss)])
     d = _Draw(rng, loss)
     has_optional = loss not in ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
@@ -159,16 +161,88 @@ LARGE_ROWS, LARGE_CLASSES = 1024, 131072  # a language-model batch over a 128k-t
 LARGE_DTYPES = ("float32", "bfloat16")  # the dtypes such models train in; each truth holds ~2 GiB
 
 
-def large_cases(seed: int) -> list[Case]:
-    """Seeded large-vocabulary cases: sparse softmax CE, mean, on 1024 x 131072 logits (1 GiB in float64)."""
+def large_cases(seed: int, losses=None) -> list[Case]:
+    """Seeded large-vocabulary cases: sparse softmax CE, mean, on 1024 x 131072 logits (1 GiB in float64),
+    and ``large_linear_cases``; only those of ``losses`` (None: all)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    linear = large_linear_cases(seed) if losses is None or "linear_cross_entropy" in losses else []
+    if losses is not None and "sparse_softmax_cross_entropy" not in losses:
+        return linear
     rng = np.random.default_rng([int(seed), stable_hash("large")])
     logits = rng.standard_normal((LARGE_ROWS, LARGE_CLASSES))
     logits *= 3.0  # the spread of a trained model's logits: a few units
     labels = rng.integers(0, LARGE_CLASSES, LARGE_ROWS)
-    return [make_case(
+    return [*linear, make_case(
         "large_sparse_softmax_cross_entropy_vocab131072", "sparse_softmax_cross_entropy", logits, labels,
         kind="random", params={"reduction": "mean"}, provenance={"seed": int(seed), "scale": "large"},
         dtypes=LARGE_DTYPES, note=f"large vocabulary: {LARGE_ROWS} x {LARGE_CLASSES} logits, sparse labels, mean",
     )]
+
+
+# -- linear_cross_entropy: hidden states and a projection instead of logits -------------------------
+LINEAR_LLM = (128, 128, 32768)  # N, D, V of the default report's LLM-shaped case (CPU-sized)
+LINEAR_LLM_DTYPES = ("bfloat16", "float32")  # what LLM heads train in
+LINEAR_LARGE = ((512, 1024, 131072), (512, 512, 262144))  # --scale large: realistic vocabularies
+LINEAR_HIDDEN = (8, 32, 64)
+
+
+def linear_inputs(rng: np.random.Generator, n: int, d: int, v: int, logit_scale: float = 3.0,
+                  offset: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(h [N, D], labels [N], {"linear_weight": W [V, D]}) with logits h W^T of spread ``logit_scale``.
+
+    Column 0 of h is 1, so column 0 of W is a per-class bias: ``offset`` added there shifts every logit
+    (softmax cancels it; the products and their accumulation do not)."""
+    h = rng.standard_normal((n, d))
+    h[:, 0] = 1.0
+    w = rng.standard_normal((v, d)) * (logit_scale / np.sqrt(d))
+    w[:, 0] += offset
+    return h, rng.integers(0, v, n), {"linear_weight": w}
+
+
+def _random_linear(seed: int, budget: int) -> list[Case]:
+    """``max(2, budget // 8)`` small seeded cases (each is its own framework call: W is shared by the
+    rows, so cases cannot be concatenated), half with optional params, and the LLM-shaped case."""
+    loss = "linear_cross_entropy"
+    rng = np.random.default_rng([seed, stable_hash(loss)])
+    d = _Draw(rng, loss)
+    cases = []
+    count = max(2, budget // 8) if budget else 0
+    for i in range(count):
+        n, v = d.n(), d.c()
+        h, labels, params = linear_inputs(rng, n, int(rng.choice(LINEAR_HIDDEN)), v, d.scale())
+        params["reduction"] = d.reduction()
+        optional = i % 2 == 1
+        if optional:
+            params["linear_bias"] = rng.standard_normal(v)
+            params["label_smoothing"] = float(rng.choice([0.0, 0.1]))
+            if rng.random() < 0.5:
+                params["weight"] = rng.uniform(0.1, 2.0, size=v)
+            params["ignore_index"] = IGNORE_INDEX
+            labels = np.where(rng.random(n) < 0.25, IGNORE_INDEX, labels)
+        cases.append(make_case(f"rand_{loss}_{i:03d}", loss, h, labels, kind="random", params=params,
+                               note=f"{'with' if optional else 'no'} optional params; h {list(h.shape)}, "
+                               f"V {v}", provenance={"seed": seed}))
+    if budget:
+        cases.append(_linear_llm_case(seed, count, LINEAR_LLM, LINEAR_LLM_DTYPES))
+    return cases
+
+
+def _linear_llm_case(seed: int, index: int, shape: tuple[int, int, int], dtypes: tuple[str, ...],
+                     scale: str = "default") -> Case:
+    """An LLM head: mean over N tokens, a quarter of them padding (ignore_index), logits of spread 3."""
+    n, d, v = shape
+    rng = np.random.default_rng([seed, stable_hash(f"linear_llm_{v}")])
+    h, labels, params = linear_inputs(rng, n, d, v)
+    labels = np.where(rng.random(n) < 0.25, IGNORE_INDEX, labels)
+    params.update(reduction="mean", ignore_index=IGNORE_INDEX)
+    prefix = "large" if scale == "large" else "rand"
+    return make_case(f"{prefix}_linear_cross_entropy_{index:03d}" if scale != "large" else
+                     f"large_linear_cross_entropy_vocab{v}", "linear_cross_entropy", h, labels, kind="random",
+                     params=params, dtypes=dtypes, provenance={"seed": seed, "scale": scale},
+                     note=f"LLM head: N {n} tokens (1/4 padding, ignore_index), D {d}, V {v}, mean")
+
+
+def large_linear_cases(seed: int) -> list[Case]:
+    """--scale large: linear_cross_entropy over 131072 and 262144 classes (W of 1 GiB in float64)."""
+    return [_linear_llm_case(int(seed), 0, shape, LARGE_DTYPES, "large") for shape in LINEAR_LARGE]

@@ -32,7 +32,6 @@ from lossconf.cases import Case, all_cases
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.verdicts import (
-    QUANTITIES,
     Truths,
     apply_known,
     base_record,
@@ -44,7 +43,7 @@ from lossconf.verdicts import (
 )
 
 SCHEMA = "lossconf-results/1"
-DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "liger", "cut_cross_entropy", "transformer_engine")
 KINDS = ("document", "edge", "random")
 MAX_BATCH_ELEMENTS = 1 << 20
 
@@ -166,6 +165,8 @@ def _batch_key(case: Case) -> tuple | None:
     class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
     """
     if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
+        return None
+    if CATALOG[case.loss].grad_params:  # a gradient for a shared input (W) sums over every row
         return None
     if CATALOG[case.loss].classes_axis and (
         case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
@@ -318,7 +319,7 @@ def method() -> dict:
     """The error model's constants, per loss, for the report's method section."""
     return {
         "unit_roundoff": dict(UNIT_ROUNDOFF),
-        "kappa": {lid: {q: kappa(lid, q) for q in QUANTITIES} for lid in CATALOG},
+        "kappa": {lid: {q: kappa(lid, q) for q in loss.quantities} for lid, loss in CATALOG.items()},
         "scales": {lid: loss.scale for lid, loss in CATALOG.items()},
         "formulas": {lid: {"value": loss.formula, "gradient": loss.gradient} for lid, loss in CATALOG.items()},
         "error_model": "bound = 0.5 ulp_dtype(truth) + kappa * (u_dtype * S(x) + smallest subnormal); pass when "
@@ -507,11 +508,11 @@ class Run:
                         continue
                     why = impl_reasons.get(f"{case.id}|{dtype}")
                     pending = []
-                    for q in QUANTITIES:
+                    for q in CATALOG[impl["loss"]].quantities:
                         rec = base_record(case, name, impl, dtype, q)
                         if rec["id"] in self.records:
                             continue
-                        if why or (q == "grad" and not impl["grad"]):
+                        if why or (q != "value" and not impl["grad"]):
                             rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
                             unsupported.append(rec)
                         else:
@@ -563,7 +564,7 @@ class Run:
                 self._one_by_one(w, job, adapter, version)
                 return
             for case in job.cases:
-                for q in QUANTITIES:
+                for q in CATALOG[case.loss].quantities:
                     rec = base_record(case, adapter, job.impl, job.dtype, q)
                     if rec["id"] in job.check_ids:
                         rec["message"] = f"{exc.kind}: {exc}"
@@ -571,7 +572,10 @@ class Run:
             return
         per_case = seconds / len(job.cases)
         out = []
-        for q, got in (("value", value), ("grad", grad)):
+        quantities = CATALOG[job.impl["loss"]].quantities
+        results = dict(zip(quantities, (value, *(grad if isinstance(grad, tuple) else (grad,))), strict=False))
+        for q in quantities:  # one gradient per differentiable input
+            got = results.get(q)
             recs = [base_record(c, adapter, job.impl, job.dtype, q) for c in job.cases]
             keep = [i for i, r in enumerate(recs) if r["id"] in job.check_ids]
             if not keep:

@@ -68,7 +68,8 @@ class Truths:
         self.seconds = 0.0  # time spent in the reference, for the run's breakdown
 
     def get(self, case: Case, dtype: str, variant: str | None = None) -> tuple:
-        """(value, grad, S_value, S_grad) of the reference on the case's cast inputs."""
+        """(value, grad, S_value, S_grad, further gradients) of the reference on the case's cast inputs;
+        ``truth_of`` picks one quantity."""
         return self.get_batch([case], dtype, variant)
 
     def get_batch(self, cases: list[Case], dtype: str, variant: str | None = None) -> tuple:
@@ -84,8 +85,8 @@ class Truths:
         first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         second = parts[0][1] if len(parts) == 1 or parts[0][1] is None else np.concatenate([p[1] for p in parts])
         ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
-        result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad)
-        size = sum(a.nbytes for a in result if a is not None)
+        result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad, ref.grads)
+        size = _nbytes(result)
         with self._lock:
             self.seconds += time.perf_counter() - start
             if size <= self._budget // 4:
@@ -93,8 +94,21 @@ class Truths:
                 self._bytes += size
                 while self._bytes > self._budget:
                     _, old = self._cache.popitem(last=False)
-                    self._bytes -= sum(a.nbytes for a in old if a is not None)
+                    self._bytes -= _nbytes(old)
         return result
+
+
+def _nbytes(result: tuple) -> int:
+    arrays = [*result[:4], *(a for pair in result[4].values() for a in pair)]
+    return sum(a.nbytes for a in arrays if a is not None)
+
+
+def truth_of(result: tuple, quantity: str) -> tuple:
+    """(truth, scale) of one quantity from a ``Truths.get`` result."""
+    if quantity in ("value", "grad"):
+        pick = 0 if quantity == "value" else 1
+        return result[pick], result[pick + 2]
+    return result[4][quantity]
 
 
 def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str) -> dict:
@@ -137,9 +151,7 @@ def judge(
     Known deviations are applied afterwards by ``apply_known``.
     """
     quantity = record["quantity"]
-    pick = 0 if quantity == "value" else 1
-    truth_all = truths.get(case, dtype)
-    truth, scale = truth_all[pick], truth_all[pick + 2]
+    truth, scale = truth_of(truths.get(case, dtype), quantity)
     got = np.asarray(got)
     if got.shape != truth.shape:
         record["message"] = f"wrong shape: got {got.shape}, expected {truth.shape}"
@@ -158,7 +170,7 @@ def judge(
     if flush:
         attempts += [(None, True)] + ([(impl["variant"], True)] if impl.get("variant") else [])
     for variant, ftz in attempts:
-        v_truth, v_scale = (truth, scale) if variant is None else truths.get(case, dtype, variant)[pick::2]
+        v_truth, v_scale = (truth, scale) if variant is None else truth_of(truths.get(case, dtype, variant), quantity)
         v_cmp = compare(got, v_truth, v_scale, dtype, k, flush=ftz)
         if v_cmp.ok:
             _fill(record, v_cmp, got, v_truth, k)
@@ -168,7 +180,7 @@ def judge(
             return record
     claimed = impl.get("variant")
     if claimed:  # explain the failure against the semantics the implementation declares
-        v_truth, v_scale = truths.get(case, dtype, claimed)[pick::2]
+        v_truth, v_scale = truth_of(truths.get(case, dtype, claimed), quantity)
         cmp = compare(got, v_truth, v_scale, dtype, k)
         _fill(record, cmp, got, v_truth, k)
         record["variant"] = claimed
@@ -182,6 +194,10 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     facts = set()
     if case.first.size and not np.all(np.isfinite(case.first)):
         facts.add("nonfinite_input")
+    if case.second is not None and np.issubdtype(case.second.dtype, np.integer) and case.second.size:
+        as_float = case.second.astype(numpy_dtype(record["dtype"])).astype(np.float64)
+        if np.any(as_float != case.second):
+            facts.add("labels_inexact_in_dtype")
     if record["verdict"] == "error":
         facts.add("error")
     truth, got = record.get("truth"), record.get("got")
@@ -207,9 +223,7 @@ def judge_batch(
     stacked in ``got``. One reference call and one vectorized comparison for the whole batch; only
     the cases that do not pass go through ``judge`` (variants, flush-to-zero, error messages)."""
     quantity = records[0]["quantity"]
-    pick = 0 if quantity == "value" else 1
-    truth_all = truths.get_batch(cases, dtype)
-    truth, scale = truth_all[pick], truth_all[pick + 2]
+    truth, scale = truth_of(truths.get_batch(cases, dtype), quantity)
     got = np.asarray(got)
     rows = [c.first.shape[0] for c in cases]
     if got.shape != truth.shape or dtype_name(got.dtype) != dtype:

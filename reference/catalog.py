@@ -9,7 +9,10 @@ Conventions shared by every loss:
   labels or targets; the class axis is the last one unless the ``axis`` parameter says otherwise.
 - ``reduction="none"`` returns one value per sample (per element for elementwise losses),
   ``"mean"`` and ``"sum"`` reduce those to a scalar.
-- The gradient is always d(sum of the returned values)/d(first).
+- The gradient is always d(sum of the returned values)/d(first); a loss that declares several
+  ``differentiable`` inputs (``linear_cross_entropy``: the hidden states and the projection weight,
+  which travels as the float array parameter ``linear_weight``) has one gradient per input, checked as
+  its own quantity: "grad" for the first input, "grad_<param name>" for the others.
 - Non-finite inputs follow the mathematical limit: ``0 * log(0) = 0`` for a zero target, a ``-inf``
   logit with zero target weight contributes 0, a NaN anywhere in a sample makes that sample NaN.
   Where a sample's value is NaN (also every logit ``-inf``: softmax is 0/0 there) the function is
@@ -32,7 +35,7 @@ class Input:
     """One array input of a loss: its name, its role and the values it may take."""
 
     name: str
-    role: str  # "logits" | "probabilities" | "log_probabilities" | "predictions" | "labels" | "targets"
+    role: str  # "logits" | "probabilities" | "log_probabilities" | "predictions" | "hidden" | "labels" | "targets"
     domain: str  # human-readable value domain, also used in error messages
 
 
@@ -69,6 +72,8 @@ class Loss:
     reductions: tuple[str, ...] = REDUCTIONS
     elementwise: bool = False  # "none" keeps the input's shape (otherwise one value per sample)
     classes_axis: bool = True  # has a class axis (softmax family, categorical losses)
+    # inputs with a gradient: the first input's name, then float array params (default: the first only)
+    differentiable: tuple[str, ...] = ()
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -84,6 +89,16 @@ class Loss:
     @property
     def has_second(self) -> bool:
         return len(self.inputs) > 1
+
+    @property
+    def grad_params(self) -> tuple[str, ...]:
+        """The float array params that are differentiated besides the first input."""
+        return self.differentiable[1:]
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """Checked quantities: "value", "grad" (first input), "grad_<param>" per differentiable param."""
+        return ("value", "grad", *(f"grad_{p}" for p in self.grad_params))
 
 
 _TORCH = "https://pytorch.org/docs/stable/generated/"
@@ -347,6 +362,28 @@ CATALOG: dict[str, Loss] = {
             reductions=("none",),
             elementwise=True,
             classes_axis=False,
+        ),
+        Loss(
+            "linear_cross_entropy",
+            (Input("hidden", "hidden", "finite real numbers [N, D]"), _LABELS),
+            (_RED, _EPS, _WEIGHT, _IGNORE,
+             Param("linear_weight", None, "finite float array [V, D] (required): the projection to V classes"),
+             Param("linear_bias", None, "None or a finite float array [V]")),
+            "z = h W^T + b (logits [N, V], never materialised); l_i = -sum_v w_v t_iv log_softmax(z_i)_v with "
+            "t = (1-eps) onehot(y_i) + eps/V, l_i = 0 for ignored i; mean = sum_i l_i / sum_{kept i} w_{y_i}",
+            "G = (sum_v w_v t_iv) softmax(z_i) - w * t_i (divided by the mean's denominator); "
+            "d/dh = G W, d/dW = G^T h",
+            "products accumulate in float32 for float16/bfloat16 inputs, in the dtype otherwise (r = u_acc / "
+            "u_dtype: 2^-16 bfloat16, 2^-13 float16, 1 else); a computed logit is off by up to gamma_D A_iv = "
+            "D u_acc A_iv, A_iv = |b_v| + sum_d |h_id| |W_vd|; value: the sparse cross-entropy scale of z, "
+            "(1 + log2 V) sum_v |w_v t_iv| (1 + |z_iv| + |lse(z_i)|), plus D r sum_v (|T_i| p_iv + |w_v t_iv|) "
+            "A_iv, T_i = sum_v w_v t_iv; G's scale g_iv = (1 + log2 V) (|T_i| p_iv + |w_v t_iv|) (1 + |z_iv| + "
+            "|lse(z_i)|) + D r |T_i| p_iv (A_iv + sum_c p_ic A_ic); grad (h): ((1 + V r) |G| + g) |W|; "
+            "grad_linear_weight: ((1 + N r) |G| + g)^T |h| (G rounded to the dtype, then gamma_V and gamma_N "
+            "for the two products)" + _RED_SCALE,
+            variants=("smoothing_over_c_minus_1", "mean_over_count", "all_ignored_zero"),
+            classes_axis=False,
+            differentiable=("hidden", "linear_weight"),
         ),
     )
 }

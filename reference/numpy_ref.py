@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import ml_dtypes
@@ -133,6 +133,10 @@ def prepare(loss_id: str, first, second=None, *, reduction: str = "none", varian
 
     first = _float_array("first", first)
     work = working_dtype(first.dtype)
+    if loss.grad_params:  # several differentiated inputs (linear_cross_entropy): its own family validates
+        from lossconf.reference.linear import check_inputs
+
+        return Call(loss, first, check_inputs(loss, first, second, full), reduction, full, work)
     if loss.classes_axis:
         if first.ndim == 0:
             raise ValueError(f"first: {loss_id} needs a class axis; got a 0-d array")
@@ -269,6 +273,14 @@ class Reference:
     grad: np.ndarray
     scale_value: np.ndarray | None = None
     scale_grad: np.ndarray | None = None
+    grads: dict = field(default_factory=dict)  # further gradients: quantity -> (gradient, its scale)
+
+
+
+def _linear(call: Call, scales: bool) -> Reference:
+    from lossconf.reference.linear import linear_cross_entropy  # imports this module
+
+    return linear_cross_entropy(call, scales)
 
 
 def evaluate(loss_id: str, first, second=None, *, reduction: str = "none", variant: str | None = None,
@@ -1037,7 +1049,9 @@ _LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid_loss,
+    "linear_cross_entropy": _linear,
 }
+
 
 
 @functools.lru_cache(maxsize=1)
@@ -1046,8 +1060,8 @@ def _kappa_table() -> dict:
 
 
 def kappa(loss_id: str, quantity: str) -> float:
-    """Calibrated kappa of the error model for ``loss_id`` and quantity "value" or "grad" (kappa.json)."""
-    get_loss(loss_id)
-    if quantity not in ("value", "grad"):
-        raise ValueError(f"quantity: expected 'value' or 'grad', got {quantity!r}")
+    """Calibrated kappa of the error model for ``loss_id`` and one of its quantities (kappa.json)."""
+    quantities = get_loss(loss_id).quantities
+    if quantity not in quantities:
+        raise ValueError(f"quantity: expected one of {quantities}, got {quantity!r}")
     return float(_kappa_table()[loss_id][quantity])

@@ -161,7 +161,11 @@ def _softmax_cross_entropy(call: Call):
 
 
 def _sparse_softmax_cross_entropy(call: Call):
-    xs, labels = _rows(call)
+    return _sparse_from_rows(call, _rows(call)[0])
+
+
+def _sparse_from_rows(call: Call, xs: list):
+    labels = [int(v) for v in call.second.reshape(-1)]
     c = call.first.shape[call.axis]
     w = _weights(call, c)
     ignore = call.params.get("ignore_index")
@@ -376,6 +380,24 @@ def _sigmoid_loss(call: Call):
     return _elementwise(call, fn)
 
 
+def linear_cross_entropy(first, second, *, reduction: str = "none", variant: str | None = None, **params):
+    """(value, d/dh, d/dW) of linear_cross_entropy: exact logits h W^T + b, then sparse CE (mpf arrays)."""
+    call = prepare("linear_cross_entropy", first, second, reduction=reduction, variant=variant, **params)
+    with mp.workdps(DIGITS):
+        return _linear_cross_entropy(call)
+
+
+def _linear_cross_entropy(call: Call):
+    h, w = to_mpf(call.first), to_mpf(call.params["linear_weight"])
+    b = call.params.get("linear_bias")
+    z = h.dot(w.T) + (to_mpf(b) if b is not None else 0)  # object arrays: exact sums at DIGITS
+    logits_call = prepare("sparse_softmax_cross_entropy", np.zeros(z.shape), call.second, **{
+        k: v for k, v in call.params.items() if k not in ("linear_weight", "linear_bias")})
+    logits_call.first, logits_call.reduction = z, call.reduction
+    value, g = _sparse_from_rows(logits_call, z.tolist())
+    return value, g.dot(w), g.T.dot(h)
+
+
 _ORACLES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -390,6 +412,7 @@ _ORACLES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "linear_cross_entropy": lambda call: _linear_cross_entropy(call)[:2],
 }
 
 

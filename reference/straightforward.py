@@ -232,6 +232,27 @@ def _sigmoid_loss(rd, x, _second, _params):
     return s, rd(s * rd(1 - s)), None
 
 
+def linear_cross_entropy(first: np.ndarray, second: np.ndarray, *, reduction: str = "none",
+                         variant: str | None = None, linear_weight: np.ndarray, linear_bias=None,
+                         **params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, d/dh, d/dW): logits = h W^T (+ b), then sparse cross-entropy in the dtype; the three
+    products accumulate as a mixed-precision GEMM does (``accumulation_dtype``), rounded to the dtype."""
+    from lossconf.reference.linear import accumulation_dtype
+
+    rd = _Rounded(numpy_dtype(dtype_name(first.dtype)))
+    acc = accumulation_dtype(first.dtype)
+
+    def matmul(a, b):
+        return rd(np.matmul(np.asarray(a).astype(acc), np.asarray(b).astype(acc)).astype(np.float64))
+
+    z = matmul(first, linear_weight.T)
+    if linear_bias is not None:
+        z = rd(z + linear_bias.astype(np.float64))
+    value, g = value_and_grad("sparse_softmax_cross_entropy", z.astype(first.dtype), second,
+                              reduction=reduction, variant=variant, **params)
+    return value, matmul(g, linear_weight), matmul(g.T, first)
+
+
 _LOSSES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,

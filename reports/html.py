@@ -105,7 +105,9 @@ def _view(results: dict) -> dict:
     finding_of = {cid: f for f in findings for cid in f["checks"]}
 
     dtypes = [d for d in DTYPES if d in set(results.get("config", {}).get("dtypes", [])) | {c["dtype"] for c in checks}]
-    columns = [(d, q) for d in dtypes for q in QUANTITIES]
+    # further gradients (linear_cross_entropy's grad_linear_weight) get columns of their own
+    quantities = [*QUANTITIES, *sorted({c["quantity"] for c in checks} - set(QUANTITIES))]
+    columns = [(d, q) for d in dtypes for q in quantities]
     adapters = sorted({c["adapter"] for c in checks} | {a for a, _ in impls})
     losses = [loss for loss in CATALOG if loss in {c["loss"] for c in checks} | {i["loss"] for i in impls.values()}]
 

@@ -120,6 +120,8 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
     """Value and gradient come back in the dtype under test; the gradient has the shape of first."""
     nd = numpy_dtype(dtype)
     for impl in fw.describe["implementations"]:
+        if impl["loss"] == "linear_cross_entropy":  # several inputs: tests/test_adapter_linear.py
+            continue
         first, second = INPUTS[impl["loss"]]
         if second is not None and second.dtype.kind == "f":
             second = second.astype(nd)

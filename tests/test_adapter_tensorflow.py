@@ -96,6 +96,8 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
     }
     nd = numpy_dtype(dtype)
     for impl in fw.describe["implementations"]:
+        if impl["loss"] == "linear_cross_entropy":  # several inputs: tests/test_adapter_linear.py
+            continue
         first, second = inputs[impl["loss"]]
         if second is not None and second.dtype.kind == "f":
             second = second.astype(nd)

@@ -113,6 +113,8 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
     """Value in the input dtype; gradient in the input dtype and shape of ``first``."""
     want = numpy_dtype(dtype)
     for name, impl in fw.impls.items():
+        if impl["loss"] == "linear_cross_entropy":  # several inputs: tests/test_adapter_linear.py
+            continue
         first, second = INPUTS[impl["loss"]]
         first = first.astype(want)
         if second is not None and second.dtype.kind == "f":

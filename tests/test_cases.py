@@ -50,6 +50,9 @@ def test_budget_honoured_without_optional_params():
     essential = {"reduction", "log_input", "label_smoothing"}
     for loss in CATALOG:
         cases = random_cases(SEED, 12, [loss])
+        if CATALOG[loss].grad_params:  # W travels as a param; every case is its own call, so fewer cases
+            assert len(cases) == max(2, 12 // 8) + 1 and all("linear_weight" in c.params for c in cases), loss
+            continue
         plain = [c for c in cases if set(c.params) <= essential and c.params.get("log_input", True) is True
                  and ("label_smoothing" not in c.params or loss == "smooth_labels")]
         assert len(plain) >= 12, loss
@@ -64,7 +67,8 @@ def test_optional_params_appear():
 
 
 def test_random_shapes_come_from_the_menu_and_vary():
-    cases = random_cases(SEED, 64)
+    # linear_cross_entropy's first input is hidden states [N, D] (its V is in the projection's shape)
+    cases = [c for c in random_cases(SEED, 64) if not CATALOG[c.loss].grad_params]
     assert {c.first.shape[0] for c in cases} == set(BATCH_SIZES)
     classes = {c.first.shape[1] for c in cases if c.first.ndim > 1}
     assert classes == set(CLASS_COUNTS) and max(classes) >= 1000

@@ -132,7 +132,8 @@ def test_correctly_rounded_results_pass(loss_id, dtype):
         for _ in range(4):
             first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
             ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
-            for quantity, truth, scale in (("value", ref.value, ref.scale_value), ("grad", ref.grad, ref.scale_grad)):
+            for quantity, (truth, scale) in zip(CATALOG[loss_id].quantities, [
+                    (ref.value, ref.scale_value), (ref.grad, ref.scale_grad), *ref.grads.values()], strict=True):
                 with np.errstate(over="ignore"):
                     got = rounded(truth, dtype)
                 result = compare(got, truth, scale, dtype, kappa(loss_id, quantity))

@@ -148,14 +148,14 @@ def test_scales_finite_where_truth_finite(loss_id):
             first, second, params = random_inputs(loss_id, rng, dtype, max_classes=100)
             for reduction in CATALOG[loss_id].reductions:
                 ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
-                for truth, s in ((ref.value, ref.scale_value), (ref.grad, ref.scale_grad)):
+                for truth, s in ((ref.value, ref.scale_value), (ref.grad, ref.scale_grad), *ref.grads.values()):
                     finite = np.isfinite(np.asarray(truth, np.float64))
                     assert np.all(np.isfinite(s[finite]) & (s[finite] >= 0))
 
 
 def test_kappa_table_covers_the_catalog():
     for loss_id in CATALOG:
-        for quantity in ("value", "grad"):
+        for quantity in CATALOG[loss_id].quantities:
             assert kappa(loss_id, quantity) >= 1
 
 

@@ -104,10 +104,10 @@ def _inputs(loss_id: str, rng: np.random.Generator):
     return first, second
 
 
-@pytest.mark.parametrize("loss_id", sorted(CATALOG))
+@pytest.mark.parametrize("loss_id", sorted(k for k, loss in CATALOG.items() if not loss.grad_params))
 @settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_gradient_matches_central_difference(loss_id, seed):
+def test_gradient_matches_central_difference(loss_id, seed):  # linear_cross_entropy: test_reference_linear
     """grad = d(sum value)/d(first) against a long-double central difference with h = 2^-20."""
     first, second = _inputs(loss_id, np.random.default_rng(seed))
     reduction = CATALOG[loss_id].reductions[-1]

@@ -69,10 +69,10 @@ def calls(draw, loss_id: str):
         return first.astype(dtype), second, kw
 
 
-@pytest.mark.parametrize("loss_id", sorted(CATALOG))
+@pytest.mark.parametrize("loss_id", sorted(k for k, loss in CATALOG.items() if not loss.grad_params))
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_scales_finite_and_non_negative_where_truth_finite(loss_id, data):
+def test_scales_finite_and_non_negative_where_truth_finite(loss_id, data):  # linear: test_reference_linear
     first, second, kw = data.draw(calls(loss_id))
     ref = evaluate(loss_id, first, second, **kw)
     for name, truth, scale in (("value", ref.value, ref.scale_value), ("grad", ref.grad, ref.scale_grad)):
