@@ -22,9 +22,11 @@ from lossconf.adapters.base import Adapter, Impl
 _DOCS = "https://pytorch.org/docs/stable/generated/"
 NONE = ("none",)  # building blocks have no reduction
 # chunk settings of linear_cross_entropy's chunked path (torch.nn.LinearCrossEntropyOptions)
+# (explicit row counts: the default chunking_method="auto" picks aspect-ratio chunks, 1 row per chunk for an
+# LLM head with N <= V/D, measured 30x slower than options=None on CPU: benchmarks/scale.py)
 CHUNKINGS = {
-    "chunked": {},  # auto: aspect-ratio chunks, acc_policy per (device, dtype)
-    "chunked,rows=16": {"batch_chunk_size": 16, "chunking_method": None},
+    "chunked,rows=32": {"batch_chunk_size": 32, "chunking_method": None},
+    "chunked,rows=8": {"batch_chunk_size": 8, "chunking_method": None},
 }
 
 

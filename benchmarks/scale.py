@@ -13,6 +13,13 @@ the computation needs besides its results). Targets: reference time <= 3x torch,
 memory <= 25% of the input's bytes.
 
     python benchmarks/scale.py [--rows 4096] [--classes 131072] [--repeat 1]
+
+``--loss linear_cross_entropy --hidden D`` measures the fused linear cross-entropy instead: float32 hidden
+states [ROWS, D] and projection [CLASSES, D], reduction mean; sides ``reference`` (what a check computes:
+value, both gradients and their error-model scales, streamed over the vocabulary), ``torch``
+(F.linear_cross_entropy, options=None: logits materialised) and ``torch_chunked`` (default
+LinearCrossEntropyOptions()). Outputs are the gradients (the reference's float64 gradients and scales,
+4x torch's float32 gradient bytes); "working" is what each side needs besides them.
 """
 
 from __future__ import annotations
@@ -59,6 +66,53 @@ def _torch(logits: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
     return float(loss), x.grad.numel() * x.grad.element_size()
 
 
+def _linear_inputs(rows: int, hidden: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal((rows, hidden), dtype=np.float32)
+    h[:, 0] = 1
+    w = rng.standard_normal((classes, hidden), dtype=np.float32)
+    w *= 3 / np.sqrt(hidden)  # logits of spread 3
+    return h, w, rng.integers(0, classes, rows)
+
+
+def _reference_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+    from lossconf.reference.numpy_ref import evaluate
+
+    ref = evaluate("linear_cross_entropy", h, labels, linear_weight=w, reduction="mean")
+    arrays = (ref.grad, ref.scale_grad, *ref.grads["grad_linear_weight"])
+    return float(ref.value), sum(a.nbytes for a in arrays)
+
+
+def _torch_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray, chunked: bool) -> tuple[float, int]:
+    import torch
+    import torch.nn.functional as F
+
+    x, lw = torch.from_numpy(h).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    options = torch.nn.LinearCrossEntropyOptions() if chunked else None
+    loss = F.linear_cross_entropy(x, lw, torch.from_numpy(labels), options=options)
+    loss.backward()
+    return float(loss), sum(g.numel() * g.element_size() for g in (x.grad, lw.grad))
+
+
+def linear_side(name: str, rows: int, hidden: int, classes: int, seed: int) -> dict:
+    """One side of the linear_cross_entropy comparison in this process."""
+    h, w, labels = _linear_inputs(rows, hidden, classes, seed)
+    if name.startswith("torch"):
+        import torch  # noqa: F401  (its own footprint is not the loss's)
+    else:
+        import lossconf.reference.numpy_ref  # noqa: F401
+    baseline = _peak_rss()
+    start = time.perf_counter()
+    if name == "reference":
+        value, out_bytes = _reference_linear(h, w, labels)
+    else:
+        value, out_bytes = _torch_linear(h, w, labels, chunked=name == "torch_chunked")
+    seconds = time.perf_counter() - start
+    extra = _peak_rss() - baseline
+    return {"side": name, "seconds": seconds, "value": value, "input_bytes": h.nbytes + w.nbytes,
+            "extra_bytes": extra, "output_bytes": out_bytes, "working_bytes": extra - out_bytes}
+
+
 def side(name: str, rows: int, classes: int, seed: int) -> dict:
     """Run one side in this process and return its figures."""
     logits, labels = _inputs(rows, classes, seed)
@@ -79,7 +133,7 @@ def side(name: str, rows: int, classes: int, seed: int) -> dict:
 
 def _run_side(name: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--side", name, "--rows", str(args.rows), "--classes", str(args.classes),
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed), "--loss", args.loss, "--hidden", str(args.hidden)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -91,10 +145,18 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=131072)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--side", choices=("reference", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--loss", choices=("sparse_softmax_cross_entropy", "linear_cross_entropy"),
+                        default="sparse_softmax_cross_entropy")
+    parser.add_argument("--hidden", type=int, default=1024, help="D of linear_cross_entropy")
+    parser.add_argument("--side", choices=("reference", "torch", "torch_chunked"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        print(json.dumps(side(args.side, args.rows, args.classes, args.seed)))
+        linear = args.loss == "linear_cross_entropy"
+        print(json.dumps(linear_side(args.side, args.rows, args.hidden, args.classes, args.seed) if linear
+                         else side(args.side, args.rows, args.classes, args.seed)))
+        return
+    if args.loss == "linear_cross_entropy":
+        linear_main(args)
         return
     results = {name: [_run_side(name, args) for _ in range(args.repeat)] for name in ("torch", "reference")}
     size = args.rows * args.classes * 4 / GIB
@@ -112,6 +174,24 @@ def main() -> None:
           f"extra peak incl. its float64 gradient / input: {ref['extra_bytes'] / ref['input_bytes']:.1%}; "
           f"torch extra peak / input: {torch['extra_bytes'] / torch['input_bytes']:.1%}")
     print(f"values agree to {abs(ref['value'] - torch['value']) / abs(ref['value']):.2e} (relative)")
+
+
+def linear_main(args: argparse.Namespace) -> None:
+    """linear_cross_entropy: the three sides in separate processes; time and memory against torch."""
+    results = {name: min((_run_side(name, args) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+               for name in ("torch", "torch_chunked", "reference")}
+    print(f"linear_cross_entropy value + d/dh + d/dW, h [{args.rows}, {args.hidden}], W [{args.classes}, "
+          f"{args.hidden}] float32 ({results['torch']['input_bytes'] / GIB:.2f} GiB), reduction mean")
+    print(f"{'side':<14} {'seconds':>8} {'extra GiB':>10} {'outputs GiB':>12} {'working GiB':>12} {'value':>12}")
+    for name, r in results.items():
+        print(f"{name:<14} {r['seconds']:8.2f} {r['extra_bytes'] / GIB:10.2f} {r['output_bytes'] / GIB:12.2f} "
+              f"{r['working_bytes'] / GIB:12.2f} {r['value']:12.6f}")
+    ref = results["reference"]
+    for name in ("torch", "torch_chunked"):
+        r = results[name]
+        print(f"reference / {name}: time {ref['seconds'] / r['seconds']:.2f}x, working memory "
+              f"{ref['working_bytes'] / GIB:.2f} vs {r['working_bytes'] / GIB:.2f} GiB, extra peak "
+              f"{ref['extra_bytes'] / GIB:.2f} vs {r['extra_bytes'] / GIB:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -181,7 +181,7 @@ def large_cases(seed: int, losses=None) -> list[Case]:
 
 
 # -- linear_cross_entropy: hidden states and a projection instead of logits -------------------------
-LINEAR_LLM = (128, 128, 32768)  # N, D, V of the default report's LLM-shaped case (CPU-sized)
+LINEAR_LLM = (64, 128, 32768)  # N, D, V of the default report's LLM-shaped case (CPU-sized)
 LINEAR_LLM_DTYPES = ("bfloat16", "float32")  # what LLM heads train in
 LINEAR_LARGE = ((512, 1024, 131072), (512, 512, 262144))  # --scale large: realistic vocabularies
 LINEAR_HIDDEN = (8, 32, 64)

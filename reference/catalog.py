@@ -380,7 +380,8 @@ CATALOG: dict[str, Loss] = {
             "A_iv, T_i = sum_v w_v t_iv; G's scale g_iv = (1 + log2 V) (|T_i| p_iv + |w_v t_iv|) (1 + |z_iv| + "
             "|lse(z_i)|) + D r |T_i| p_iv (A_iv + sum_c p_ic A_ic); grad (h): ((1 + V r) |G| + g) |W|; "
             "grad_linear_weight: ((1 + N r) |G| + g)^T |h| (G rounded to the dtype, then gamma_V and gamma_N "
-            "for the two products)" + _RED_SCALE,
+            "for the two products); plus (smallest normal / u) sum_v |W_v| (sum_i |h_i|): an entry of G may "
+            "underflow (flush-to-zero)" + _RED_SCALE,
             variants=("smoothing_over_c_minus_1", "mean_over_count", "all_ignored_zero"),
             classes_axis=False,
             differentiable=("hidden", "linear_weight"),

@@ -19,6 +19,9 @@ Inputs must be finite: the fused APIs have no defined limits for inf/NaN hidden 
 
 from __future__ import annotations
 
+import functools
+
+import ml_dtypes
 import numpy as np
 
 from lossconf.reference.dtypes import UNIT_ROUNDOFF, dtype_name
@@ -92,6 +95,11 @@ def check_inputs(loss, first: np.ndarray, second, params: dict) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def _f64(a: np.ndarray) -> np.ndarray:
+    """``a`` as float64 (no copy when it already is: the scales of float32 and half inputs)."""
+    return np.asarray(a, np.float64)
+
+
 def _chunks(v: int, rows: int):
     step = chunk_classes(rows)
     for start in range(0, v, step):
@@ -125,11 +133,18 @@ class _Problem:
             z += self.b[sl]
         return z
 
-    def accuracy(self, sl: slice) -> np.ndarray:
+    @functools.cached_property
+    def abs_h(self) -> np.ndarray:
+        return _f64(np.abs(self.h))
+
+    def abs_w(self, sl: slice) -> np.ndarray:
+        return _f64(np.abs(self.w[sl]))
+
+    def accuracy(self, sl: slice, abs_w: np.ndarray) -> np.ndarray:
         """A = |h| |W_chunk|^T + |b_chunk| (float64): what a computed logit's error is relative to."""
-        a = np.abs(self.h).astype(np.float64) @ np.abs(self.w[sl]).astype(np.float64).T
+        a = self.abs_h @ abs_w.T
         if self.b is not None:
-            a += np.abs(self.b[sl]).astype(np.float64)
+            a += _f64(np.abs(self.b[sl]))
         return a
 
     def label_in(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +172,7 @@ def linear_cross_entropy(call: Call, scales: bool) -> Reference:
         e = np.exp(z - m_new[:, None])
         s = s * rescale + np.sum(e, axis=1)
         if scales:
-            acc_p = acc_p * rescale.astype(np.float64) + np.sum(e.astype(np.float64) * q.accuracy(sl), axis=1)
+            acc_p = acc_p * _f64(rescale) + np.sum(_f64(e) * q.accuracy(sl, q.abs_w(sl)), axis=1)
         m = m_new
         swz += z @ q.class_weights(sl, z)
         rows, cols = q.label_in(sl)
@@ -175,12 +190,17 @@ def linear_cross_entropy(call: Call, scales: bool) -> Reference:
     if scales:
         sv = np.zeros(n)
         sdh = np.zeros((n, q.d))
-        sdw = np.empty((q.v, q.d))
-        p_acc = (acc_p / s.astype(np.float64))[:, None]  # sum_c p_c A_c
-        lse64 = np.abs(lse.astype(np.float64))[:, None]
+        sdw = np.zeros((q.v, q.d))
+        p_acc = (acc_p / _f64(s))[:, None]  # sum_c p_c A_c
+        lse64 = np.abs(_f64(lse))[:, None]
         f = _sum_factor(q.v)
         r = accumulation_ratio(call.first.dtype)
         d_acc = q.d * r  # gamma_D / u_dtype
+        # an entry of G below the dtype's smallest normal number may underflow (flush-to-zero on XLA/TF CPU):
+        # off by up to that number, times |W| (|h|) in the products
+        dt = call.first.dtype
+        under = float(ml_dtypes.finfo(dt).smallest_normal) / UNIT_ROUNDOFF[dtype_name(dt)]
+        sdw += under * np.sum(q.abs_h, axis=0)
     for sl in _chunks(q.v, n):
         z = q.logits(sl)
         p = np.exp(z - lse[:, None])
@@ -191,16 +211,17 @@ def linear_cross_entropy(call: Call, scales: bool) -> Reference:
         dh += g @ q.w[sl]
         dw[sl] = g.T @ q.h
         if scales:
-            wt = np.abs(off_rows[:, None] * cw).astype(np.float64)  # |w_v t_v| / denominator
-            wt[rows, cols] += np.abs(lab[rows]).astype(np.float64)
-            tp = np.abs(coef[:, None] * p).astype(np.float64)  # |T| p / denominator
-            a = q.accuracy(sl)
-            size = 1 + np.abs(z).astype(np.float64) + lse64
+            wt = _f64(np.abs(off_rows[:, None] * cw))  # |w_v t_v| / denominator
+            wt[rows, cols] += _f64(np.abs(lab[rows]))
+            tp = _f64(np.abs(coef[:, None] * p))  # |T| p / denominator
+            abs_w = q.abs_w(sl)
+            a = q.accuracy(sl, abs_w)
+            size = 1 + _f64(np.abs(z)) + lse64
             sv += np.sum(f * wt * size + d_acc * (tp + wt) * a, axis=1)
             sg = f * (tp + wt) * size + d_acc * tp * (a + p_acc)
-            ag = np.abs(g).astype(np.float64)  # G rounded to the dtype (1) and summed over V or N rows
-            sdh += ((1 + q.v * r) * ag + sg) @ np.abs(q.w[sl]).astype(np.float64)
-            sdw[sl] = ((1 + n * r) * ag + sg).T @ np.abs(q.h).astype(np.float64)
+            ag = _f64(np.abs(g))  # G rounded to the dtype (1) and summed over V or N rows
+            sdh += ((1 + q.v * r) * ag + sg) @ abs_w + under * np.sum(abs_w, axis=0)
+            sdw[sl] += ((1 + n * r) * ag + sg).T @ q.abs_h
     if scales and call.reduction == "mean":
         sv *= float(d)  # the value scale is per sample (undivided); _reduce divides the sum
     if not scales:
