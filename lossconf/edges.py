@@ -376,8 +376,8 @@ def _linear_cross_entropy_edges() -> list[Case]:
                      "bfloat16 numbers (257 -> 256, 999 -> 1000): an API that casts labels to the float dtype "
                      "picks another class", params={**pl, "reduction": "none"}))
     hb, yb, pb = linear_inputs(rng, 8, 4096, 256)
-    out.append(_edge("edge_lce_bf16_dot_4096", loss, hb, yb, "bfloat16 with D = 4096: accumulated in "
-                     "bfloat16 a logit loses ~4096 u; float32 accumulation (mixed precision) is the norm",
+    out.append(_edge("edge_lce_bf16_dot_4096", loss, hb, yb, "bfloat16 with D = 4096: the error model's "
+                     "gamma_D assumes float32 accumulation (mixed precision), as every framework's GEMM does",
                      params={**pb, "reduction": "none"}, dtypes=("bfloat16",)))
     return out
 

@@ -144,3 +144,41 @@ def test_scales_finite_non_negative_and_shaped(dtype):
                                  *ref.grads.values()):
                 assert np.shape(scale) == np.shape(truth)
                 assert np.all(np.isfinite(scale)) and np.all(scale >= 0)
+
+
+def _straightforward_ok(h, labels, mutate=None, **kw) -> list[bool]:
+    """Whether the straightforward implementation (optionally made wrong by ``mutate``) passes the error
+    model for value, d/dh and d/dW."""
+    from lossconf.errormodel import compare
+    from lossconf.reference import kappa, straightforward
+    from lossconf.reference.dtypes import dtype_name
+
+    got = list(straightforward.linear_cross_entropy(h, labels, **kw))
+    if mutate:
+        got = mutate(got)
+    ref = numpy_ref.evaluate("linear_cross_entropy", h, labels, **kw)
+    truths = [(ref.value, ref.scale_value), (ref.grad, ref.scale_grad), ref.grads["grad_linear_weight"]]
+    dtype = dtype_name(h.dtype)
+    return [compare(np.asarray(g, np.float64).astype(h.dtype), t, s, dtype,
+                    kappa("linear_cross_entropy", q)).ok
+            for q, g, (t, s) in zip(("value", "grad", "grad_linear_weight"), got, truths, strict=True)]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_error_model_passes_a_correct_implementation_and_bites_mistakes(dtype):
+    h, w, labels, b, _ = _inputs(dtype, n=16, d=32, v=300, seed=8)
+    kw = dict(linear_weight=w, linear_bias=b, reduction="mean")
+    assert all(_straightforward_ok(h, labels, **kw))
+    n = len(labels)
+    # a weight gradient missing the mean's 1/N, and a bias dropped from the logits
+    assert _straightforward_ok(h, labels, lambda g: [g[0], g[1], g[2] * n], **kw) == [True, True, False]
+    if dtype == "float32":  # bfloat16's bound on a mean of 16 losses (u = 2^-8) is wider than the bias' effect
+        assert not any(_straightforward_ok(h, labels, lambda g: list(straightforward_no_bias(h, labels, **kw)),
+                                           **kw))
+
+
+def straightforward_no_bias(h, labels, linear_bias, **kw):
+    from lossconf.reference import straightforward
+
+    return straightforward.linear_cross_entropy(h, labels, **kw)
+
