@@ -216,13 +216,17 @@ def main() -> None:
             left_out = sum(c["left_out"] for c in per_dtype.values())
             note = f"  ({left_out} overflowed/subnormal/undecided elements left out)" if left_out else ""
             print(f"{loss_id:32} {quantity:18} {cells}   {k:5g}{note}")
-    table["_method"] = (
+    method = (
         "kappa = nice(2 x max over seeded random inputs of (|got - truth| - 0.5 ulp(truth)) / (u S)), >= 1, "
         "where got is lossconf.reference.straightforward (every operation rounded to the dtype), truth and S "
         f"from lossconf.reference.numpy_ref; benchmarks/calibrate_kappa.py --trials {args.trials} "
         f"--seed {args.seed}; C in {list(CLASS_COUNTS)}, scales 1e-3..1e3, dtypes {list(DTYPES)}, all reductions, "
         "canonical and every variant; gradients as reverse-mode autodiff of the forward formula computes them"
     )
+    if args.losses:  # the others keep their calibration and its description
+        method = table["_method"].split("; recalibrated")[0] + (
+            f"; recalibrated with --losses {','.join(args.losses)} --trials {args.trials} --seed {args.seed}")
+    table["_method"] = method
     if not args.dry_run:
         KAPPA_JSON.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
         print(f"wrote {KAPPA_JSON}")

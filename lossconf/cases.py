@@ -76,8 +76,13 @@ class Case:
         }
 
 
+MAX_PARAM_ELEMENTS = 4096  # larger array params (linear_cross_entropy's projection) are described, not listed
+
+
 def _jsonable(v: object) -> object:
     if isinstance(v, np.ndarray):
+        if v.size > MAX_PARAM_ELEMENTS:  # results.json would grow by tens of MB per case
+            return f"{v.dtype} array of shape {list(v.shape)} (seeded; replay the case by its id)"
         return v.tolist()
     if isinstance(v, np.generic):
         return v.item()

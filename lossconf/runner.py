@@ -28,7 +28,7 @@ import numpy as np
 
 from lossconf import __version__, worker
 from lossconf.adapters.loading import load_adapter
-from lossconf.cases import Case, all_cases
+from lossconf.cases import MAX_PARAM_ELEMENTS, Case, all_cases
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.verdicts import (
@@ -645,7 +645,8 @@ def _case_json(case: Case) -> dict:
     d = case.describe()
     finite = case.first[np.isfinite(case.first)] if case.first.size else case.first
     d["magnitude"] = float(np.max(np.abs(finite))) if finite.size else 0.0
-    small = case.first.size + (0 if case.second is None else case.second.size) <= 256
+    small = case.first.size + (0 if case.second is None else case.second.size) <= 256 and all(
+        not isinstance(v, np.ndarray) or v.size <= MAX_PARAM_ELEMENTS for v in case.params.values())
     d["first"] = case.first.tolist() if small else None
     d["second"] = None if case.second is None or not small else case.second.tolist()
     return d

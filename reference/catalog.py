@@ -375,7 +375,8 @@ CATALOG: dict[str, Loss] = {
             "d/dh = G W, d/dW = G^T h",
             "products accumulate in float32 for float16/bfloat16 inputs, in the dtype otherwise (r = u_acc / "
             "u_dtype: 2^-16 bfloat16, 2^-13 float16, 1 else); a computed logit is off by up to gamma_D A_iv = "
-            "D u_acc A_iv, A_iv = |b_v| + sum_d |h_id| |W_vd|; value: the sparse cross-entropy scale of z, "
+            "D u_acc A_iv, A_iv = |b_v| + ||h_i|| ||W_v|| (Cauchy-Schwarz bound of sum_d |h_id| |W_vd|); value: "
+            "the sparse cross-entropy scale of z, "
             "(1 + log2 V) sum_v |w_v t_iv| (1 + |z_iv| + |lse(z_i)|), plus D r sum_v (|T_i| p_iv + |w_v t_iv|) "
             "A_iv, T_i = sum_v w_v t_iv; G's scale g_iv = (1 + log2 V) (|T_i| p_iv + |w_v t_iv|) (1 + |z_iv| + "
             "|lse(z_i)|) + D r |T_i| p_iv (A_iv + sum_c p_ic A_ic); grad (h): ((1 + V r) |G| + g) |W|; "
