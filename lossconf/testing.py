@@ -46,8 +46,10 @@ class ConformanceSession:
 
     def _items(self) -> list[Item]:
         env = self.run.header["environment"]
-        items = [Item(f"{name}:not-installed", skip=reason) for name, reason in env["skipped_adapters"].items()]
-        items += [Item(f"{name}:failed-to-load", broken=reason) for name, reason in env["failed_adapters"].items()]
+        # sorted: adapters are prepared in parallel threads, and pytest-xdist workers must collect one order
+        items = [Item(f"{name}:not-installed", skip=reason) for name, reason in sorted(env["skipped_adapters"].items())]
+        items += [Item(f"{name}:failed-to-load", broken=reason)
+                  for name, reason in sorted(env["failed_adapters"].items())]
         groups: dict[str, Item] = {}
         for plan in self.run.plans.values():
             for rec in plan.unsupported:
