@@ -44,6 +44,8 @@ class Comparison:
     scale: float  # S(x) at the worst element
     index: tuple[int, ...] | None  # where the worst element is (None for empty results)
     nonfinite_mismatch: str | None  # description of the first non-finite mismatch, if any
+    truth: float | None = None  # the truth at the worst element (in float64)
+    got: float | None = None  # the result at the worst element
 
     @property
     def ok(self) -> bool:
@@ -108,6 +110,7 @@ def compare_rows(
 
 @dataclass(frozen=True)
 class _Elementwise:
+    truth: np.ndarray
     expected: np.ndarray
     got: np.ndarray
     err: np.ndarray
@@ -134,7 +137,7 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     b = bound(finite_truth, scale, dtype, kappa, flush)
     ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)
-    return _Elementwise(expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
+    return _Elementwise(truth64, expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
 
 
 def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
@@ -160,4 +163,6 @@ def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
         scale=float(e.scale[worst]),
         index=tuple(int(i) - o for i, o in zip(worst, offset, strict=True)),
         nonfinite_mismatch=message,
+        truth=float(e.truth[worst]),
+        got=float(e.got[worst]),
     )

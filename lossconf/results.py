@@ -1,6 +1,7 @@
 """results.json: loading and validating, merging shards, diffing two runs.
 
-The schema is ``lossconf/results_schema.json`` (``lossconf-results/1``). A partial run's stream
+The schema is ``lossconf/results_schema.json`` (``lossconf-results/2``, whose files pack the checks:
+``lossconf.records``; ``lossconf-results/1`` files still load). A partial run's stream
 (``results.jsonl``) can be loaded too: it is assembled into the same document marked incomplete.
 """
 
@@ -11,6 +12,7 @@ import math
 from functools import cache
 from pathlib import Path
 
+from lossconf.records import is_packed, unpack
 from lossconf.runner import assemble, read_stream, write_results
 from lossconf.verdicts import summarize
 
@@ -55,6 +57,8 @@ def load(path: Path) -> dict:
     if not isinstance(results, dict):
         raise ValueError("expected a JSON object")
     validate(results)
+    if is_packed(results["checks"]):
+        results["checks"] = unpack(results["checks"], [c["id"] for c in results["cases"]])
     return results
 
 

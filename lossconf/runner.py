@@ -29,23 +29,27 @@ import numpy as np
 from lossconf import __version__, worker
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
-from lossconf.known import Known, adapter_known, load_known
+from lossconf.known import WHEN, Known, adapter_known, load_known
+from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.verdicts import (
     QUANTITIES,
     Truths,
     apply_known,
     base_record,
+    case_rows,
     cast_inputs,
+    check_id,
     finite_or_str,
     judge,
-    judge_batch,
+    judge_columns,
+    passing_record,
     summarize,
 )
 
-SCHEMA = "lossconf-results/1"
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
 KINDS = ("document", "edge", "random")
+ANY_FACTS = frozenset(WHEN)  # a known entry that matches under no facts matches no check
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
@@ -402,6 +406,9 @@ class Run:
         if not hasattr(self, "stream"):
             self.prepare()
         interrupted = False
+        self.known_by_impl: dict[tuple[str, str], list[Known]] = {}
+        for k in self.known:
+            self.known_by_impl.setdefault((k.adapter, k.impl), []).append(k)
         try:
             for plan in self.plans.values():
                 for rec in plan.unsupported:
@@ -570,28 +577,42 @@ class Run:
                         self._emit(apply_known(rec, case, self.known, version))
             return
         per_case = seconds / len(job.cases)
+        wanted_ids = set(job.check_ids)
+        # known deviations that could cover a check of this implementation (a passing check they
+        # cover is tagged stale, so it takes the full path)
+        entries = self.known_by_impl.get((adapter, job.impl["name"]), [])
         out = []
         for q, got in (("value", value), ("grad", grad)):
-            recs = [base_record(c, adapter, job.impl, job.dtype, q) for c in job.cases]
-            keep = [i for i, r in enumerate(recs) if r["id"] in job.check_ids]
-            if not keep:
+            wanted = [(i, c) for i, c in enumerate(job.cases)
+                      if check_id(adapter, job.impl["name"], job.dtype, c.id, q) in wanted_ids]
+            if not wanted:
                 continue
-            for r in recs:
-                r["seconds"] = per_case
             try:
-                if got is None:
-                    for r in recs:
-                        r["message"] = "the adapter returned no gradient"
-                elif len(job.cases) == 1:
-                    judge(recs[0], job.cases[0], job.impl, job.dtype, got, self.truths, flush)
-                else:
-                    judge_batch(recs, job.cases, job.impl, job.dtype, got, self.truths, flush)
+                comparisons = judge_columns(job.cases, job.dtype, q, got, self.truths)
+                parts = None if got is None else case_rows(job.cases, np.asarray(got))
+                for i, case in wanted:
+                    if comparisons[i] is not None:
+                        rec = passing_record(case, adapter, job.impl, job.dtype, q, comparisons[i], per_case)
+                        if any(k.matches(adapter, rec["impl"], q, job.dtype, case.id, version, ANY_FACTS)
+                               for k in entries):
+                            rec = apply_known({**base_record(case, adapter, job.impl, job.dtype, q), **rec},
+                                              case, self.known, version)
+                        out.append(slim(rec))
+                        continue
+                    rec = base_record(case, adapter, job.impl, job.dtype, q)
+                    rec["seconds"] = per_case
+                    if parts is None:
+                        rec["message"] = "the adapter returned no gradient"
+                    else:
+                        judge(rec, case, job.impl, job.dtype, parts[i], self.truths, flush)
+                    out.append(slim(_jsonsafe(apply_known(rec, case, self.known, version))))
             except Exception as exc:  # a reference problem must not end the run
                 if len(job.cases) > 1:
                     self._one_by_one(w, job, adapter, version)
                     return
-                recs[0]["message"] = f"judging failed: {exc!r}"
-            out += [apply_known(recs[i], job.cases[i], self.known, version) for i in keep]
+                rec = base_record(job.cases[0], adapter, job.impl, job.dtype, q)
+                rec.update(seconds=per_case, message=f"judging failed: {exc!r}")
+                out.append(slim(_jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
         self._emit_all(out)
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
@@ -600,10 +621,11 @@ class Run:
             self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
 
     def _emit(self, record: dict) -> None:
-        self._emit_all([record])
+        """Stream one full record (in its slim form)."""
+        self._emit_all([slim(_jsonsafe(record))])
 
     def _emit_all(self, records: list[dict]) -> None:
-        records = [_jsonsafe(r) for r in records]
+        """Stream slim, JSON-safe records and keep them for results.json."""
         if not self.stream.write_many("check", records):  # the run was interrupted and its stream closed
             return
         for r in records:
@@ -648,8 +670,9 @@ def _case_json(case: Case) -> dict:
 
 
 def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: bool, interrupted: bool) -> dict:
-    """The results document from a header, adapter descriptions and check records."""
-    checks = sorted(checks, key=lambda c: c["id"])
+    """The results document from a header, adapter descriptions and (slim or full) check records."""
+    impls, kappas = tables(adapters), header["method"]["kappa"]
+    checks = sorted((expand(c, impls, kappas) for c in checks), key=lambda c: c["id"])
     env = dict(header["environment"])
     for a in adapters:
         if "implementations" in a:
@@ -676,9 +699,14 @@ def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: b
 
 
 def write_results(results: dict, path: Path) -> Path:
-    """Write results.json atomically (a reader never sees a half-written file)."""
+    """Write results.json atomically (a reader never sees a half-written file), checks packed
+    (``lossconf.records``), one line per check group."""
+    doc = {k: v for k, v in results.items() if k != "checks"}
+    head = json.dumps(_jsonsafe({**doc, "schema": SCHEMA}), separators=(",", ":"))
+    groups = pack(results["checks"], [c["id"] for c in results.get("cases", [])])
+    body = ",\n".join(json.dumps(_jsonsafe(g), separators=(",", ":")) for g in groups)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonsafe(results), indent=1, sort_keys=False), encoding="utf-8")
+    tmp.write_text(f'{head[:-1]},"checks":[\n{body}\n]}}\n', encoding="utf-8")
     os.replace(tmp, path)
     return path
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 import numpy as np
 
 from lossconf.cases import Case
-from lossconf.errormodel import Comparison, compare, compare_rows, finfo
+from lossconf.errormodel import Comparison, compare, compare_rows, finfo, got_shape_rows
 from lossconf.known import Known
 from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
@@ -199,31 +199,44 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     return frozenset(facts)
 
 
-def judge_batch(
-    records: list[dict], cases: list[Case], impl: dict, dtype: str, got: np.ndarray, truths: Truths,
-    flush: bool = False,
-) -> None:
-    """Judge one quantity of a batched call: ``records[i]`` belongs to ``cases[i]``, whose rows are
-    stacked in ``got``. One reference call and one vectorized comparison for the whole batch; only
-    the cases that do not pass go through ``judge`` (variants, flush-to-zero, error messages)."""
-    quantity = records[0]["quantity"]
+def judge_columns(
+    cases: list[Case], dtype: str, quantity: str, got: np.ndarray | None, truths: Truths,
+) -> list[Comparison | None]:
+    """Judge one quantity of one framework call as columns: ``got`` stacks the cases' rows along axis 0
+    (a single case: its whole result). One reference call and one vectorized comparison; the
+    comparison of each case that passes, None for each case ``judge`` must look at (variants,
+    flush-to-zero, wrong shape or dtype, messages)."""
+    if got is None:
+        return [None] * len(cases)
     pick = 0 if quantity == "value" else 1
     truth_all = truths.get_batch(cases, dtype)
     truth, scale = truth_all[pick], truth_all[pick + 2]
     got = np.asarray(got)
-    rows = [c.first.shape[0] for c in cases]
     if got.shape != truth.shape or dtype_name(got.dtype) != dtype:
-        comparisons = [None] * len(cases)  # let judge() explain it case by case
-    else:
-        comparisons = compare_rows(got, truth, scale, dtype, kappa(cases[0].loss, quantity), rows)
-    bounds = np.cumsum([0] + rows)
-    for record, case, cmp, a, b in zip(records, cases, comparisons, bounds[:-1], bounds[1:], strict=True):
-        part = got[a:b] if got.ndim else got
-        if cmp is not None and cmp.ok:
-            _fill(record, cmp, part, truth[a:b], kappa(case.loss, quantity))
-            record["verdict"] = "pass"
-        else:
-            judge(record, case, impl, dtype, part, truths, flush)
+        return [None] * len(cases)
+    rows = [c.first.shape[0] for c in cases] if len(cases) > 1 else [got_shape_rows(got)]
+    comparisons = compare_rows(got, truth, scale, dtype, kappa(cases[0].loss, quantity), rows)
+    return [cmp if cmp.ok else None for cmp in comparisons]
+
+
+def case_rows(cases: list[Case], got: np.ndarray) -> list[np.ndarray]:
+    """The part of a stacked result that belongs to each case (the whole result for a single case)."""
+    if len(cases) == 1:
+        return [got]
+    bounds = np.cumsum([0] + [c.first.shape[0] for c in cases])
+    return [got[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def passing_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str, cmp: Comparison,
+                   seconds: float) -> dict:
+    """The record of a passing check, straight from its comparison: identity and scalars, no arrays
+    (``lossconf.records.slim`` form; expand it with ``base_record`` fields where a full one is needed)."""
+    return {
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity), "case": case.id, "adapter": adapter,
+        "impl": impl["name"], "dtype": dtype, "quantity": quantity, "verdict": "pass",
+        **{k: finite_or_str(getattr(cmp, k)) for k in ("error", "ulps", "bound", "ratio", "scale", "truth", "got")},
+        "index": list(cmp.index) if cmp.index is not None else None, "seconds": seconds,
+    }
 
 
 def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from lossconf.contract import contract_id, expected_shape, summation_bound
+from lossconf.results import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +125,7 @@ def test_false_declaration_and_dropped_dtype_exit_1_and_write_outputs(tmp_path):
     statuses = {c["id"]: c["status"] for c in contract}
     assert statuses["contract:wrong_table:mse_loss-float16-declared_unsupported"] == "fail"
     assert statuses["contract:wrong_table:mse_loss-float32-sum_of_none"] == "pass"
-    results = json.loads((out / "results.json").read_text())
+    results = load(out / "results.json")
     wrong_dtype = [c for c in results["checks"]
                    if c["impl"] == "l1_loss" and c["dtype"] == "float16" and c["quantity"] == "value"]
     assert wrong_dtype and all(c["verdict"] == "error" and "wrong dtype" in c["message"] for c in wrong_dtype)

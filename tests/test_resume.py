@@ -31,7 +31,7 @@ def _lossconf(*args: str | Path) -> list[str]:
 def _run(out: Path, *extra: str) -> dict:
     proc = subprocess.run(_lossconf("run", *ARGS, "--out", out, *extra), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+    return load(out / "results.json")
 
 
 def _checks_written(stream: Path) -> int:
