@@ -156,6 +156,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     parts = [f"{k} {v:.1f} s" for k, v in timings.items()]
     print(f"time: run {run_seconds:.1f} s ({', '.join(parts)}), render {render_seconds:.1f} s, "
           f"total {time.perf_counter() - start:.1f} s")
+    truths = results.get("truths", {})
+    if truths:
+        print(f"truths: {truths['evaluated']} evaluated by the reference, {truths['from_disk']} from the cache")
     print(f"report: {paths['html'].resolve()}")
     return 0 if results["complete"] else 130
 

@@ -32,6 +32,7 @@ from lossconf.cases import Case, all_cases
 from lossconf.known import WHEN, Known, adapter_known, load_known
 from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
+from lossconf.truthcache import TruthCache, default_directory
 from lossconf.verdicts import (
     QUANTITIES,
     Truths,
@@ -367,7 +368,7 @@ class Run:
 
     def __init__(self, config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> None:
         self.config, self.progress, self.resume = config, progress, resume
-        self.truths = Truths()
+        self.truths = Truths(disk=TruthCache(default_directory()))
         self.known: list[Known] = load_known()
         self.stream_path = Path(config.out) / "results.jsonl"
         self.records: dict[str, dict] = {}
@@ -638,6 +639,8 @@ class Run:
         results = assemble(self.header, list(self.adapters.values()), list(self.records.values()),
                            complete=not interrupted and not self.stop, interrupted=interrupted)
         self.timings["reference"] = self.truths.seconds
+        results["truths"] = {"evaluated": self.truths.evaluated, "from_disk": self.truths.disk.hits}
+        self.truths.disk.trim()
         results["summary"]["planned"] = self.resumed + self.planned
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")

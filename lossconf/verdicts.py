@@ -27,6 +27,7 @@ from lossconf.errormodel import Comparison, compare, compare_rows, finfo, got_sh
 from lossconf.known import Known
 from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
+from lossconf.truthcache import TruthCache, content_key
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
 QUANTITIES = ("value", "grad")
@@ -57,15 +58,18 @@ class Truths:
     """Reference truths and error-model scales per (cases, dtype, variant), computed once.
 
     Several implementations of one loss share truths, so they are cached; the cache is bounded
-    (least recently used out first) so that large-scale cases do not pile up in memory.
+    (least recently used out first) so that large-scale cases do not pile up in memory. With ``disk``
+    (``lossconf.truthcache``), truths are also kept across runs, keyed by content.
     """
 
-    def __init__(self, budget_bytes: int = 1 << 29) -> None:
+    def __init__(self, budget_bytes: int = 1 << 29, disk: TruthCache | None = None) -> None:
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._bytes = 0
         self._budget = budget_bytes
         self._lock = threading.Lock()
-        self.seconds = 0.0  # time spent in the reference, for the run's breakdown
+        self.disk = disk
+        self.seconds = 0.0  # time spent in the reference (or reading its cached truths), for the breakdown
+        self.evaluated = 0  # reference evaluations in this run (the rest came from memory or disk)
 
     def get(self, case: Case, dtype: str, variant: str | None = None) -> tuple:
         """(value, grad, S_value, S_grad) of the reference on the case's cast inputs."""
@@ -83,8 +87,16 @@ class Truths:
         parts = [cast_inputs(c, dtype) for c in cases]
         first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         second = parts[0][1] if len(parts) == 1 or parts[0][1] is None else np.concatenate([p[1] for p in parts])
-        ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
-        result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad)
+        disk_key = None if self.disk is None else content_key(cases[0].loss, dtype, variant, first, second,
+                                                                parts[0][2])
+        result = None if disk_key is None else self.disk.get(disk_key)
+        if result is None:
+            ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
+            result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad)
+            if disk_key is not None:
+                self.disk.put(disk_key, result)
+            with self._lock:
+                self.evaluated += 1
         size = sum(a.nbytes for a in result if a is not None)
         with self._lock:
             self.seconds += time.perf_counter() - start

@@ -64,6 +64,10 @@ def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
 def serve(target: str, conn: Connection) -> None:
     """Worker main loop: load the adapter, then answer requests until the pipe closes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # OpenMP threads busy-wait after each parallel region and take the core the parent needs for
+    # judging: one thread (unless the user chose otherwise) cut a torch-only run's worker CPU time
+    # from 20.3 s to 2.6 s with identical verdicts (benchmarks/throughput.py, README cost paragraph)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Ctrl-C reaches the whole process group; the parent decides what it means (it kills workers).
     # Without this an interrupted call would come back as the adapter's "KeyboardInterrupt" error.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
