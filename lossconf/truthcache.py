@@ -41,20 +41,12 @@ def content_key(loss: str, dtype: str, variant: str | None, first: np.ndarray, s
     """Hex digest identifying one reference evaluation by content."""
     h = hashlib.sha256(reference_fingerprint())
     h.update(f"{loss}|{dtype}|{variant}".encode())
-    for a in (first, second):
-        if a is None:
-            h.update(b"none")
+    for name, a in (("first", first), ("second", second), *sorted(params.items())):
+        if isinstance(a, np.ndarray):
+            h.update(f"{name}={a.dtype.name}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)  # bfloat16 has no buffer format
         else:
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.data)
-    for k, v in sorted(params.items()):
-        if isinstance(v, np.ndarray):
-            v = np.ascontiguousarray(v)
-            h.update(f"{k}={v.dtype.str}{v.shape}".encode())
-            h.update(v.data)
-        else:
-            h.update(f"{k}={v!r}".encode())
+            h.update(f"{name}={a!r}".encode())
     return h.hexdigest()
 
 

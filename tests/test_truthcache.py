@@ -12,7 +12,7 @@ CASES = all_cases(0, 4, losses=("softmax_cross_entropy", "binary_cross_entropy")
 
 
 def _all(truths: Truths) -> list[tuple]:
-    return [truths.get(c, d) for c in CASES for d in ("float16", "float64")]
+    return [truths.get(c, d) for c in CASES for d in ("float16", "bfloat16", "float64")]
 
 
 def test_a_second_run_evaluates_nothing_and_gets_the_same_truths(tmp_path):
@@ -49,6 +49,7 @@ def test_the_key_is_the_content_the_truth_depends_on():
         content_key("softmax_cross_entropy", "float32", None, x.astype(np.float64), y, {"reduction": "none"}),
         content_key("softmax_cross_entropy", "float32", None, x, y, {"reduction": "mean"}),
         content_key("softmax_cross_entropy", "float32", None, x.reshape(2, 1), y, {"reduction": "none"}),
+        content_key("softmax_cross_entropy", "float32", None, x, y, {"reduction": "none", "weight": x[0]}),
     ):
         assert other != base
 
