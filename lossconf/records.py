@@ -11,10 +11,11 @@
       [case, verdict, error, ulps, bound, ratio, scale, index, truth, got, seconds, {rest}]
 
   where ``case`` is an index into the document's ``cases`` (or the case id), the nine measures are
-  present only when the check was measured, and ``{rest}`` (variant, known, stale, message, and the
-  stored arrays of a check that does not pass) only when not empty.
+  present only when the check was measured, and ``{rest}`` (variant, known, stale, message as an
+  index into the group's ``messages``, and the stored arrays of a check that does not pass) only
+  when not empty.
 
-A passing check stores its scalars (rounded to 6 significant digits), never its arrays, so a default
+A passing check stores its scalars (rounded to 5 significant digits), never its arrays, so a default
 report's 38,720 checks fit in a few megabytes. Schema-1 files (every check a full record) still load.
 """
 
@@ -34,19 +35,20 @@ DERIVED = ("api", "loss", "kappa")
 GROUP = ("adapter", "impl", "dtype", "quantity")
 
 
-def short(x: float) -> float:
-    """A passing check's scalar to 6 significant digits (plenty for a ratio to a bound)."""
-    return float(f"{x:.6g}")
+def short(x: float, digits: int = 5) -> float:
+    """A passing check's scalar to 5 significant digits (plenty for a ratio to a bound)."""
+    return float(f"{x:.{digits}g}")
 
 
 def slim(record: dict) -> dict:
     """The stream form of a full (JSON-safe) record: identity plus the non-empty measured fields
-    (a passing check keeps no arrays, and its scalars to 6 significant digits)."""
+    (a passing check keeps no arrays, and its scalars to 5 significant digits, seconds to 3)."""
     passing = record["verdict"] == "pass"
     drop = DERIVED + (("got_values", "truth_values") if passing else ())
     out = {k: v for k, v in record.items() if k in IDENTITY or (k not in drop and k in EMPTY and v != EMPTY[k])}
     if passing:
         out.update({k: short(v) for k, v in out.items() if k in MEASURES and isinstance(v, float)})
+        out["seconds"] = short(record["seconds"], 3)
     return out
 
 
@@ -73,15 +75,20 @@ def pack(checks: list[dict], case_ids: list[str]) -> list[dict]:
     """Full records -> groups of rows (the results.json form); see the module docstring."""
     where = {c: i for i, c in enumerate(case_ids)}
     groups: dict[tuple, dict] = {}
+    said: dict[tuple, dict[str, int]] = {}  # per group: message -> index in its "messages"
     for c in checks:
         key = tuple(c[k] for k in GROUP)
         group = groups.get(key)
         if group is None:
             group = groups[key] = {**dict(zip(GROUP, key, strict=True)), "api": c["api"], "loss": c["loss"],
-                                   "kappa": None, "rows": []}
+                                   "kappa": None, "messages": [], "rows": []}
         row = [where.get(c["case"], c["case"]), c["verdict"]]
-        rest = {k: c[k] for k in ("got_values", "truth_values", "variant", "known", "stale", "message")
-                if c[k] != EMPTY[k]}
+        rest = {k: c[k] for k in ("got_values", "truth_values", "variant", "known", "stale") if c[k] != EMPTY[k]}
+        if c["message"]:  # many checks share one message (every unsupported one of a declaration)
+            index = said.setdefault(key, {}).setdefault(c["message"], len(group["messages"]))
+            if index == len(group["messages"]):
+                group["messages"].append(c["message"])
+            rest["message"] = index
         if c["ratio"] is not None:
             row += [c[k] for k in MEASURES]
             group["kappa"] = c["kappa"]
@@ -101,7 +108,9 @@ def unpack(groups: list[dict], case_ids: list[str]) -> list[dict]:
     for g in groups:
         for row in g["rows"]:
             case = case_ids[row[0]] if isinstance(row[0], int) else row[0]
-            rest = row[-1] if len(row) > 2 and isinstance(row[-1], dict) else {}
+            rest = dict(row[-1]) if len(row) > 2 and isinstance(row[-1], dict) else {}
+            if isinstance(rest.get("message"), int):
+                rest["message"] = g["messages"][rest["message"]]
             measured = row[2:2 + len(MEASURES)] if len(row) >= 2 + len(MEASURES) else None
             record = {"id": check_id(g["adapter"], g["impl"], g["dtype"], case, g["quantity"]), "case": case,
                       **{k: g[k] for k in ("adapter", "impl", "api", "loss", "dtype", "quantity")},

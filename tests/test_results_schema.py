@@ -48,6 +48,8 @@ def test_packing_keeps_every_field_and_passing_checks_keep_no_arrays():
     checks = load(SCHEMA1)["checks"]
     cases = sorted({c["case"] for c in checks})[1:]  # one case id not in the list: stored by name
     assert unpack(pack(checks, cases), cases) == sorted(checks, key=lambda c: c["id"])
+    varied = [{**c, "message": f"m{i % 3}-{c['quantity']}"} for i, c in enumerate(checks)]  # groups interleave
+    assert unpack(pack(varied, cases), cases) == sorted(varied, key=lambda c: c["id"])
     passing = [c for c in checks if c["verdict"] == "pass"]
     assert passing and all(c["got_values"] is not None for c in passing[:3])  # schema 1 stored them
     assert all("got_values" not in slim(c) and "truth_values" not in slim(c) for c in passing)
