@@ -222,8 +222,7 @@ class ContractBattery:
             case = self._cases[case_id]
             first, second, params = cast_inputs(case, dtype)
             try:
-                value, grad, _ = self.worker.request(
-                    ("call", impl, dtype, first, second, {**params, "reduction": reduction}))
+                value, grad, _ = self.worker.call(impl, dtype, first, second, {**params, "reduction": reduction})
                 self._calls[key] = (np.asarray(value), None if grad is None else np.asarray(grad), None)
             except WorkerFailure as exc:
                 self._calls[key] = (None, None, exc)

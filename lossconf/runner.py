@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -96,6 +97,21 @@ class Worker:
     def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
         self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
         self.proc = self.conn = None
+        self.shared: Path | None = None  # where large arrays cross to and from the worker
+
+    def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict) -> tuple:
+        """One framework call: (value, grad, seconds); large arrays go through shared memory both ways."""
+        if self.shared is None:
+            self.shared = worker.shared_directory()
+        message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
+                   params, str(self.shared))
+        try:
+            value, grad, seconds = self.request(message)
+        finally:
+            for item in message[3:5]:
+                if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
+                    os.unlink(item.path)
+        return worker.unshare(value), worker.unshare(grad), seconds
 
     def start(self) -> None:
         """Spawn the process and wait until the adapter is loaded."""
@@ -152,6 +168,9 @@ class Worker:
                 proc.kill()
             proc.join(5)
             conn.close()
+        if self.shared is not None:  # arrays a killed call left behind
+            shutil.rmtree(self.shared, ignore_errors=True)
+            self.shared = None
 
 
 @dataclass
@@ -563,7 +582,7 @@ class Run:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
         try:
-            value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
+            value, grad, seconds = w.call(job.impl["name"], job.dtype, first, second, params)
         except WorkerFailure as exc:
             if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
                 return

@@ -4,7 +4,9 @@ The worker imports its adapter (and so its framework) and answers requests over 
 
 - ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
 - ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
-- ``("call", impl, dtype, first, second, params)`` -> (value, grad) or the exception text;
+- ``("call", impl, dtype, first, second, params, directory)`` -> (value, grad, seconds) or the
+  exception text; arrays of ``SHARED_MIN_BYTES`` or more travel as ``Shared`` files in a
+  memory-backed ``directory`` (``/dev/shm``), not pickled through the pipe, both ways;
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
 
@@ -17,14 +19,64 @@ import importlib
 import inspect
 import multiprocessing as mp
 import os
+import shutil
 import signal
+import tempfile
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lossconf.adapters.loading import load_adapter
+
+SHARED_MIN_BYTES = 1 << 20  # smaller arrays are cheaper to pickle than to map
+
+
+@dataclass(frozen=True)
+class Shared:
+    """An array handed over as a file in a memory-backed directory instead of pickled bytes."""
+
+    path: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+
+def shared_directory() -> Path:
+    """A fresh private directory in memory (``/dev/shm`` where it exists) for one worker's arrays;
+    directories of runs that were killed (their process is gone) are removed first."""
+    base = Path("/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir())
+    for old in base.glob("lossconf-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"lossconf-{os.getpid()}-", dir=base))
+
+
+def share(array: Any, directory: Path | None) -> Any:
+    """``array`` written once into ``directory`` (a ``Shared`` handle) when it is large; else unchanged."""
+    if directory is None or not isinstance(array, np.ndarray) or array.nbytes < SHARED_MIN_BYTES:
+        return array
+    fd, path = tempfile.mkstemp(dir=directory, suffix=".bin")
+    os.close(fd)
+    mapped = np.memmap(path, dtype=array.dtype, mode="w+", shape=array.shape)
+    mapped[...] = array
+    del mapped
+    return Shared(path, array.dtype, tuple(array.shape))
+
+
+def unshare(item: Any) -> Any:
+    """The array behind a ``Shared`` handle (mapped copy-on-write, so frameworks may write to it); the
+    file is unlinked at once (the mapping stays valid), so nothing is left behind."""
+    if not isinstance(item, Shared):
+        return item
+    array = np.asarray(np.memmap(item.path, dtype=item.dtype, mode="c", shape=item.shape))
+    os.unlink(item.path)
+    return array
 
 
 def _describe(adapter) -> dict:
@@ -92,10 +144,13 @@ def serve(target: str, conn: Connection) -> None:
             elif kind == "plan":
                 reply = _plan(adapter, request[1], request[2])
             elif kind == "call":
-                _, impl_name, dtype, first, second, params = request
+                _, impl_name, dtype, first, second, params, directory = request
+                first, second = unshare(first), unshare(second)
                 start = time.perf_counter()
                 value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)
-                reply = (value, grad, time.perf_counter() - start)
+                seconds = time.perf_counter() - start
+                del first, second  # the inputs' mappings go before the results are written
+                reply = (share(value, directory), share(grad, directory), seconds)
             elif kind == "exec":
                 module, _, func = request[1].partition(":")
                 reply = getattr(importlib.import_module(module), func)(adapter, *request[2])

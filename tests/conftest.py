@@ -21,7 +21,7 @@ class FrameworkProcess:
     def call(self, impl: str, dtype: str, first, second=None, params=None):
         """(value, grad) of implementation ``impl`` through the adapter, in ``dtype``."""
         params = {"reduction": "none", **(params or {})}
-        value, grad, _ = self.worker.request(("call", impl, dtype, first, second, params))
+        value, grad, _ = self.worker.call(impl, dtype, first, second, params)
         return value, grad
 
     def run(self, function: str, *args):
