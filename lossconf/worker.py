@@ -144,7 +144,8 @@ def serve(target: str, conn: Connection) -> None:
             elif kind == "plan":
                 reply = _plan(adapter, request[1], request[2])
             elif kind == "call":
-                _, impl_name, dtype, first, second, params, directory = request
+                _, impl_name, dtype, first, second, params, *rest = request  # rest: [directory] (Worker.call)
+                directory = rest[0] if rest else None  # a plain 6-element request gets pickled replies
                 first, second = unshare(first), unshare(second)
                 start = time.perf_counter()
                 value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)

@@ -59,3 +59,16 @@ def test_shared_directory_is_private_in_memory_and_sweeps_those_of_killed_runs()
     finally:
         first.rmdir()
         second.rmdir()
+
+
+def test_a_request_without_a_directory_gets_arrays_back_through_the_pipe():
+    adapter = load_adapter("torch")
+    if adapter.available():
+        pytest.skip(adapter.available())
+    w = Worker(adapter.target, timeout=300)
+    try:
+        x = np.linspace(-3, 3, 1 << 19).astype(np.float32).reshape(-1, 8)
+        value, grad, _ = w.request(("call", "sigmoid", "float32", x, None, {"reduction": "none"}))
+        assert isinstance(value, np.ndarray) and value.shape == x.shape and w.shared is None
+    finally:
+        w.close()
