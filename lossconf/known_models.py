@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lossconf.errormodel import finfo
 from lossconf.reference import evaluate, numpy_dtype
 
 Inputs = tuple[np.ndarray, np.ndarray | None, dict]  # (first, second, params) cast to the dtype under test
@@ -44,14 +45,14 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 # -- input conditions ------------------------------------------------------------------------------
 
-def _difference_above_sqrt_max(first, second, params, dtype) -> bool:
+def _difference_above_sqrt_max(first, second, params, dtype, loss="") -> bool:
     if second is None or not np.issubdtype(np.asarray(second).dtype, np.floating):
         return False
     d = np.abs(_f64(first) - _f64(second))
-    return bool(np.any(d[np.isfinite(d)] > np.sqrt(float(np.finfo(numpy_dtype(dtype)).max))))
+    return bool(np.any(d[np.isfinite(d)] > np.sqrt(float(finfo(dtype).max))))
 
 
-def _label_inexact_in_dtype(first, second, params, dtype) -> bool:
+def _label_inexact_in_dtype(first, second, params, dtype, loss="") -> bool:
     if second is None or not np.issubdtype(np.asarray(second).dtype, np.integer):
         return False
     labels = np.asarray(second)
@@ -59,11 +60,11 @@ def _label_inexact_in_dtype(first, second, params, dtype) -> bool:
     return bool(np.any(labels.astype(numpy_dtype(dtype)).astype(np.float64) != labels))
 
 
-def _label_smoothing(first, second, params, dtype) -> bool:
+def _label_smoothing(first, second, params, dtype, loss="") -> bool:
     return float(params.get("label_smoothing", 0.0) or 0.0) > 0
 
 
-def _smoothing_sum_overflows(first, second, params, dtype) -> bool:
+def _smoothing_sum_overflows(first, second, params, dtype, loss="") -> bool:
     """torch forms the smoothing term -sum_c w_c log_softmax(x)_c per sample, and for 'sum'/'mean'
     sums it over the batch, in the dtype, before scaling by eps / C."""
     if not _label_smoothing(first, second, params, dtype):
@@ -80,10 +81,19 @@ def _smoothing_sum_overflows(first, second, params, dtype) -> bool:
             total = np.where(np.asarray(second) == params["ignore_index"], 0.0, total)
         if params.get("reduction") in ("sum", "mean"):
             total = np.sum(total)
-    return bool(np.any(np.abs(total[np.isfinite(total)]) > float(np.finfo(numpy_dtype(dtype)).max)))
+    return bool(np.any(np.abs(total[np.isfinite(total)]) > float(finfo(dtype).max)))
 
 
-def _softmax_sum_at_least_256(first, second, params, dtype) -> bool:
+def _batch_sum_overflows(first, second, params, dtype, loss="") -> bool:
+    """'mean' computed as a sum in the dtype, then divided: the per-sample values sum past its max."""
+    if not loss or params.get("reduction") != "mean" or np.size(first) == 0:
+        return False
+    values = evaluate(loss, first, second, scales=False, **{**params, "reduction": "none"}).value
+    total = np.sum(np.asarray(values, dtype=np.float64))
+    return bool(np.isfinite(total) and abs(total) > float(finfo(dtype).max))
+
+
+def _softmax_sum_at_least_256(first, second, params, dtype, loss="") -> bool:
     x = _f64(first)
     if x.size == 0:
         return False
@@ -93,13 +103,13 @@ def _softmax_sum_at_least_256(first, second, params, dtype) -> bool:
     return bool(np.any(total >= 256))
 
 
-def _probability_zero_positive_target(first, second, params, dtype) -> bool:
+def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
     if second is None or np.shape(first) != np.shape(second):
         return False
     return bool(np.any((np.asarray(first) == 0) & (_f64(second) > 0)))
 
 
-Condition = Callable[[np.ndarray, np.ndarray | None, dict, str], bool]
+Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
 INPUTS: dict[str, tuple[str, Condition]] = {
     "difference_above_sqrt_max": (
         "some |x - y| exceeds the square root of the dtype's largest number (its square overflows)",
@@ -112,6 +122,9 @@ INPUTS: dict[str, tuple[str, Condition]] = {
         "label smoothing is on and the smoothing term, -log_softmax(x) summed over classes (times the class "
         "weights) and, for 'sum'/'mean', over the batch, exceeds the dtype's largest number",
         _smoothing_sum_overflows),
+    "batch_sum_overflows": (
+        "reduction 'mean' and the per-sample losses sum past the dtype's largest number (a mean formed as "
+        "sum / n in the dtype overflows)", _batch_sum_overflows),
     "softmax_sum_at_least_256": (
         "some row's sum(exp(x - max(x))) is at least 256 (its square overflows float16)", _softmax_sum_at_least_256),
     "probability_zero_positive_target": (
@@ -119,10 +132,10 @@ INPUTS: dict[str, tuple[str, Condition]] = {
 }
 
 
-def input_facts(inputs: Inputs, dtype: str) -> set[str]:
-    """The names of the input conditions that hold for the cast inputs of one case."""
+def input_facts(inputs: Inputs, dtype: str, loss: str = "") -> set[str]:
+    """The names of the input conditions that hold for the cast inputs of one case of ``loss``."""
     first, second, params = inputs
-    return {name for name, (_, holds) in INPUTS.items() if holds(first, second, params, dtype)}
+    return {name for name, (_, holds) in INPUTS.items() if holds(first, second, params, dtype, loss)}
 
 
 # -- models ----------------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ def judge(
 def check_facts(record: dict, case: Case) -> frozenset[str]:
     """What is true of a judged check and of its inputs in its dtype, for known deviations' ``when``
     and ``inputs`` conditions."""
-    facts = input_facts(cast_inputs(case, record["dtype"]), record["dtype"])
+    facts = input_facts(cast_inputs(case, record["dtype"]), record["dtype"], case.loss)
     if case.first.size and not np.all(np.isfinite(case.first)):
         facts.add("nonfinite_input")
     if record["verdict"] == "error":
