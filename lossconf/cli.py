@@ -270,7 +270,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_sweep_seeds(args: argparse.Namespace) -> int:
     """The matrix over many seeds; exit 1 when any fail or error is unexplained."""
-    from lossconf.seed_sweep import format_sweep, parse_seeds, seeded_cases, summarize_sweep
+    from lossconf.seed_sweep import format_sweep, parse_seeds, seeded_cases, summarize_sweep, verification_record
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -287,6 +287,8 @@ def cmd_sweep_seeds(args: argparse.Namespace) -> int:
     results["sweep_seeds"] = seeds
     summary = summarize_sweep(results)
     (args.out / "sweep.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    record = verification_record(results, summary)  # commit as lossconf/known_sweep.json for the report
+    (args.out / "known_sweep.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     print(format_sweep(summary))
     print(f"sweep: {args.out / 'sweep.json'}")
     return 1 if summary["unexplained"] else 0

@@ -77,3 +77,18 @@ def format_sweep(summary: dict, limit: int = 5) -> str:
     for kid, where in summary["known"].items():
         lines.append(f"  {kid}: {', '.join(where) if where else 'nowhere'}")
     return "\n".join(lines)
+
+
+def verification_record(results: dict, summary: dict) -> dict:
+    """What the report's method section states: seeds, budget, framework versions, unexplained counts."""
+    adapters = results["environment"].get("adapters", {})
+    per_adapter: dict[str, int] = defaultdict(int)
+    for impl, rows in summary["unexplained"].items():
+        per_adapter[impl.split(":")[0]] += len(rows)
+    return {
+        "seeds": summary["seeds"], "budget": results.get("budget"), "complete": results.get("complete"),
+        "versions": {a: env.get("version", "") for a, env in adapters.items()},
+        "unexplained": {a: per_adapter.get(a, 0) for a in adapters},
+        "known_reproduced": sum(1 for where in summary["known"].values() if where),
+        "known_total": len(summary["known"]),
+    }
