@@ -63,6 +63,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
 
 
+_RUN_OPTIONS = argparse.ArgumentParser(add_help=False)
+_add_run_options(_RUN_OPTIONS)
+
+
 def _config(args: argparse.Namespace):
     from lossconf.adapters.loading import AdapterLoadError, load_adapter
     from lossconf.reference import DTYPES
@@ -267,6 +271,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_seeds(args: argparse.Namespace) -> int:
+    """The matrix over many seeds; exit 1 when any fail or error is unexplained."""
+    from lossconf.seed_sweep import format_sweep, parse_seeds, seeded_cases, summarize_sweep, verification_record
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    args.seed, args.scale, args.no_batch = seeds[0], "default", False
+    config = _config(args)
+    # document and edge cases do not depend on the seed: once; the random cases of every seed together
+    if "random" in config.kinds:
+        config.extra_cases = seeded_cases(seeds, args.budget, args.losses)
+    config.kinds = tuple(k for k in config.kinds if k != "random")
+    _check_writable(args.out)
+    results = _execute(config, resume=False)
+    results["sweep_seeds"] = seeds
+    summary = summarize_sweep(results)
+    (args.out / "sweep.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    record = verification_record(results, summary)  # commit as lossconf/known_sweep.json for the report
+    (args.out / "known_sweep.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    print(format_sweep(summary))
+    print(f"sweep: {args.out / 'sweep.json'}")
+    return 1 if summary["unexplained"] else 0
+
+
 def cmd_check_adapter(args: argparse.Namespace) -> int:
     """Contract battery + conformance matrix for one adapter; 0 conforms, 1 not, 2 cannot load."""
     from lossconf.check_adapter import check_adapter
@@ -312,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report error/bound drifts by more than this factor (default: 2)")
     p.add_argument("--limit", type=_int, default=50, help="rows shown per section")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("sweep-seeds", help="the matrix over many seeds: unexplained fails, known deviations per seed")
+    p.add_argument("--seeds", default="0-19", help="seeds, e.g. 0-19 or 0,3,5-7 (default: %(default)s)")
+    for flag in ("--out", "--adapters", "--losses", "--dtypes", "--kinds", "--budget", "--timeout"):
+        p._add_action(next(a for a in _RUN_OPTIONS._actions if flag in a.option_strings))
+    p.set_defaults(func=cmd_sweep_seeds)
 
     p = sub.add_parser("check-adapter", help="contract battery and conformance matrix for one adapter")
     p.add_argument("target", help="adapter name, package.module:Attr or path/to/file.py:Attr")

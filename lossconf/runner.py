@@ -356,7 +356,8 @@ def _measured() -> dict:
     """Committed measurements shown in the method section: the reference's accuracy against the mpmath
     oracle (benchmarks/reference_accuracy.py) and the bug zoo's detection rate (benchmarks/bug_zoo.py)."""
     out = {}
-    for key, name in (("reference_accuracy", "reference_accuracy.json"), ("bug_zoo", "bugzoo.json")):
+    for key, name in (("reference_accuracy", "reference_accuracy.json"), ("bug_zoo", "bugzoo.json"),
+                      ("known_sweep", "known_sweep.json")):  # lossconf sweep-seeds
         path = Path(__file__).with_name(name)
         if path.exists():
             out[key] = json.loads(path.read_text(encoding="utf-8"))

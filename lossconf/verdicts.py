@@ -25,6 +25,7 @@ import numpy as np
 from lossconf.cases import Case
 from lossconf.errormodel import Comparison, compare, compare_rows, finfo, got_shape_rows
 from lossconf.known import Known
+from lossconf.known_models import evaluate_model, input_facts
 from lossconf.reference import evaluate, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
 from lossconf.truthcache import TruthCache, content_key
@@ -178,6 +179,7 @@ def judge(
             record.update(verdict="variant", variant=names[0],
                           message="conforms to " + " with ".join(names))
             return record
+    record["_got"] = got  # for known-deviation models; apply_known takes it out of the record
     claimed = impl.get("variant")
     if claimed:  # explain the failure against the semantics the implementation declares
         v_truth, v_scale = truths.get(case, dtype, claimed)[pick::2]
@@ -190,8 +192,9 @@ def judge(
 
 
 def check_facts(record: dict, case: Case) -> frozenset[str]:
-    """What is true of a judged check, for known deviations' ``when`` conditions."""
-    facts = set()
+    """What is true of a judged check and of its inputs in its dtype, for known deviations' ``when``
+    and ``inputs`` conditions."""
+    facts = input_facts(cast_inputs(case, record["dtype"]), record["dtype"], case.loss)
     if case.first.size and not np.all(np.isfinite(case.first)):
         facts.add("nonfinite_input")
     if record["verdict"] == "error":
@@ -204,6 +207,8 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     ratio = record.get("ratio")
     if isinstance(ratio, float) and ratio <= 2.0:
         facts.add("marginal")
+    if got == 0 and isinstance(truth, float) and 0 < abs(truth) < 2 * float(finfo(record["dtype"]).smallest_normal):
+        facts.add("zero_result_tiny_truth")
     if isinstance(got, float) and not math.isfinite(got):
         facts.add("nonfinite_result")
         if math.isnan(got):
@@ -254,20 +259,42 @@ def passing_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: s
 def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:
     """Turn a fail or error matching a registered deviation into ``known``; mark passes it covers.
 
-    A pass that a known deviation covers is tagged ``stale`` (the deviation did not reproduce here);
-    the run reports an entry as stale when none of its checks reproduce it.
+    An entry with a model matches a fail only where the result agrees with the model within the
+    error-model bound (models are evaluated for non-passing checks only). A pass that an entry's
+    case pattern or input condition covers is tagged ``stale`` (the deviation did not reproduce
+    here); the run reports an entry as stale when none of its checks reproduce it.
     """
-    facts = check_facts(record, case)
-    match = next((k for k in known if k.matches(record["adapter"], record["impl"], record["quantity"],
-                                                  record["dtype"], record["case"], version, facts)), None)
-    if match is None:
+    got = record.pop("_got", None)
+    quantity, dtype = record["quantity"], record["dtype"]
+    candidates = [k for k in known if k.matches(record["adapter"], record["impl"], quantity, dtype,
+                                                record["case"], version, facts=None)]
+    if not candidates:
         return record
+    facts = check_facts(record, case)
+    candidates = [k for k in candidates if set(k.when) | set(k.inputs) <= facts]
     if record["verdict"] in ("fail", "error"):
-        record.update(verdict="known", known=match.id,
-                      message=f"{record['message']} (known {match.id}: {match.description})")
+        match = next((k for k in candidates if not k.model or _agrees_with_model(k.model, record, case, got)), None)
+        if match is not None:
+            record.update(verdict="known", known=match.id,
+                          message=f"{record['message']} (known {match.id}: {match.description})")
     elif record["verdict"] in ("pass", "variant"):
-        record.update(known=match.id, stale=True)
+        match = next((k for k in candidates if k.cases or k.inputs), None)
+        if match is not None:
+            record.update(known=match.id, stale=True)
     return record
+
+
+def _agrees_with_model(model: str, record: dict, case: Case, got: np.ndarray | None) -> bool:
+    """Whether the result agrees with the known deviation's model within the error-model bound."""
+    if got is None:
+        return False
+    quantity, dtype = record["quantity"], record["dtype"]
+    pick = 0 if quantity == "value" else 1
+    out = evaluate_model(model, case.loss, cast_inputs(case, dtype), dtype, record.get("variant"))
+    truth, scale = np.asarray(out[pick]), np.asarray(out[pick + 2])
+    if truth.shape != np.shape(got):
+        return False
+    return compare(np.asarray(got), truth, scale, dtype, kappa(case.loss, quantity)).ok
 
 
 def summarize(checks: list[dict]) -> dict:
