@@ -30,7 +30,7 @@ import numpy as np
 from lossconf import __version__, worker
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
-from lossconf.known import WHEN, Known, adapter_known, load_known
+from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.truthcache import TruthCache, default_directory
@@ -51,7 +51,6 @@ from lossconf.verdicts import (
 
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
 KINDS = ("document", "edge", "random")
-ANY_FACTS = frozenset(WHEN)  # a known entry that matches under no facts matches no check
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
@@ -614,7 +613,7 @@ class Run:
                 for i, case in wanted:
                     if comparisons[i] is not None:
                         rec = passing_record(case, adapter, job.impl, job.dtype, q, comparisons[i], per_case)
-                        if any(k.matches(adapter, rec["impl"], q, job.dtype, case.id, version, ANY_FACTS)
+                        if any(k.matches(adapter, rec["impl"], q, job.dtype, case.id, version, None)
                                for k in entries):
                             rec = apply_known({**base_record(case, adapter, job.impl, job.dtype, q), **rec},
                                               case, self.known, version)
