@@ -73,6 +73,8 @@ class Case:
             "dtypes": None if self.dtypes is None else list(self.dtypes),
             "provenance": self.provenance,
             "note": self.note,
+            "finite_input": bool(np.isfinite(self.first).all() and (
+                self.second is None or np.isfinite(self.second).all())),
         }
 
 

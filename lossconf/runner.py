@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf import __version__, worker
+from lossconf import __version__, capability, worker
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
 from lossconf.known import Known, adapter_known, load_known
@@ -374,6 +374,7 @@ class Run:
         self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
         self.planned = self.resumed = 0  # checks planned in this run / already done by a resumed one
+        self.not_applicable: dict = {}  # "adapter:impl" -> {reason: count}: not checks (lossconf.capability)
 
     def prepare(self) -> list[AdapterPlan]:
         """Validate the config, build the cases, start one worker per adapter and plan its jobs."""
@@ -511,8 +512,11 @@ class Run:
                         rec = base_record(case, name, impl, dtype, q)
                         if rec["id"] in self.records:
                             continue
-                        if why or (q == "grad" and not impl["grad"]):
-                            rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
+                        na = capability.not_applicable(why, impl, q)
+                        if na:
+                            capability.tally(self.not_applicable, name, impl["name"], na)
+                        elif why:
+                            rec.update(verdict="unsupported", message=str(why))
                             unsupported.append(rec)
                         else:
                             pending.append(rec["id"])
@@ -617,6 +621,7 @@ class Run:
                            complete=not interrupted and not self.stop, interrupted=interrupted)
         self.timings["reference"] = self.truths.seconds
         results["summary"]["planned"] = self.resumed + self.planned
+        results["not_applicable"] = capability.summary(self.not_applicable)
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
