@@ -29,6 +29,7 @@ import numpy as np
 from lossconf import __version__, capability, worker
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import Case, all_cases
+from lossconf.invalid import run_invalid_job
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.verdicts import (
@@ -45,7 +46,7 @@ from lossconf.verdicts import (
 
 SCHEMA = "lossconf-results/1"
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
-KINDS = ("document", "edge", "random")
+KINDS = ("document", "edge", "random", "invalid")
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
@@ -166,6 +167,8 @@ def _batch_key(case: Case) -> tuple | None:
     class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
     """
     if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
+        return None
+    if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
         return None
     if CATALOG[case.loss].classes_axis and (
         case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
@@ -558,6 +561,13 @@ class Run:
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
+        if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
+            out = run_invalid_job(job.cases, job.impl, lambda c, q: base_record(c, adapter, job.impl, job.dtype, q),
+                                  job.check_ids, lambda: w.request(("call", job.impl["name"], job.dtype, first,
+                                                                    second, params)))
+            if not self.stop:
+                self._emit_all([apply_known(r, c, self.known, version) for r, c in out])
+            return
         try:
             value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
         except WorkerFailure as exc:

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reports.agreement import analyze, as_float
-from lossconf.reports.overview import capability_grid, framework_cards, lead, row_anchor
+from lossconf.reports.overview import capability_grid, framework_cards, invalid_view, lead, row_anchor
 from lossconf.reports.repro import snippet
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
@@ -160,6 +160,7 @@ def _view(results: dict) -> dict:
         "findings": findings,
         "cards": framework_cards(results, cases),
         "capabilities": capability_grid(results),
+        "invalid": invalid_view(results, cases),
         "not_applicable": results.get("not_applicable", {}).get("total"),
         "headroom_svg": _headroom_svg(checks, adapters, dtypes),
         "magnitude_svg": _magnitude_svg(checks, cases, adapters),

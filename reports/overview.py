@@ -145,3 +145,35 @@ def capability_grid(results: dict) -> list[dict]:
             "reasons": sorted(reasons.items(), key=lambda kv: -kv[1]),
         })
     return [{"adapter": a, "rows": rows} for a, rows in grid.items()]
+
+
+def invalid_view(results: dict, cases: dict) -> list[dict]:
+    """Per framework: what each implementation does with each invalid input (raises, NaN, a number)."""
+    from lossconf.invalid import behaviour
+
+    checks = [c for c in results["checks"] if cases.get(c["case"], {}).get("kind") == "invalid"]
+    out = []
+    for adapter in sorted({c["adapter"] for c in checks}):
+        mine = [c for c in checks if c["adapter"] == adapter]
+        impls = sorted({(c["loss"], c["impl"]) for c in mine})  # each row lists the implementations of its loss
+        by_key = {(c["case"], c["impl"], c["quantity"]): c for c in mine}
+        rows = []
+        for case_id in sorted({c["case"] for c in mine}, key=lambda i: (cases[i]["loss"], i)):
+            cells = []
+            for loss, impl in impls:
+                value, grad = by_key.get((case_id, impl, "value")), by_key.get((case_id, impl, "grad"))
+                if loss != cases[case_id]["loss"] or value is None:
+                    continue
+                shown = [c for c in (value, grad) if c is not None]
+                worst = _worst(c["verdict"] for c in shown)
+                what = behaviour(value) if value["verdict"] != "unsupported" else "unsupported"
+                if grad is not None and grad["verdict"] not in ("unsupported", value["verdict"]):
+                    what += f" (grad: {behaviour(grad)})"
+                known = next((c["known"] for c in shown if c.get("known")), None)
+                cells.append({"impl": impl, "verdict": worst, "what": what, "known": known,
+                              "title": " | ".join(f"{c['quantity']}: {c['message']}" for c in shown)})
+            rows.append({"case": case_id, "loss": cases[case_id]["loss"], "what": cases[case_id].get("note", ""),
+                         "cells": cells})
+        counts = Counter(c["verdict"] for c in mine)
+        out.append({"adapter": adapter, "rows": rows, "counts": dict(counts)})
+    return out
