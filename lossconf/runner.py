@@ -28,7 +28,7 @@ import numpy as np
 
 from lossconf import __version__, capability, worker
 from lossconf.adapters.loading import load_adapter
-from lossconf.cases import Case, all_cases
+from lossconf.cases import KINDS, Case, all_cases
 from lossconf.invalid import run_invalid_job
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
@@ -46,7 +46,6 @@ from lossconf.verdicts import (
 
 SCHEMA = "lossconf-results/1"
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
-KINDS = ("document", "edge", "random", "invalid")
 MAX_BATCH_ELEMENTS = 1 << 20
 
 

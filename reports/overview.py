@@ -99,7 +99,8 @@ def framework_cards(results: dict, cases: dict) -> list[dict]:
             card["fails"] += c["verdict"] == "fail"
             card["errors"] += c["verdict"] == "error"
             card["unsupported"] += c["verdict"] == "unsupported"
-        ratios = [r for r in (as_float(c.get("ratio")) for c in finite) if r is not None and math.isfinite(r)]
+        conforming = [c for c in finite if c["verdict"] in ("pass", "variant")]  # deviations are listed apart
+        ratios = [r for r in (as_float(c.get("ratio")) for c in conforming) if r is not None and math.isfinite(r)]
         if ratios:
             card["worst_ratio"] = max(card["worst_ratio"] or 0.0, max(ratios))
         worst = _worst(c["verdict"] for c in finite if c["verdict"] not in ("unsupported", "skipped"))
