@@ -29,6 +29,31 @@ import numpy as np
 from lossconf.reference.catalog import get_loss, get_variant
 from lossconf.reference.dtypes import DTYPES
 
+NOT_APPLICABLE = "not_applicable"  # the API does not offer it (a reduction, parameter, axis, gradient): not a check
+UNSUPPORTED = "unsupported"  # the framework should and cannot here (a missing dtype kernel, a broken call)
+
+
+class Reason(str):
+    """Why an implementation does not cover a combination: the text, and its ``kind``.
+
+    ``not_applicable`` combinations are not planned, not counted, and shown in the report's capability
+    grid; ``unsupported`` ones are checks with that verdict. A ``restrict`` function returning a plain
+    string states an API limit (not applicable); it returns ``Reason(text, UNSUPPORTED)`` for a
+    framework shortfall.
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str = NOT_APPLICABLE) -> Reason:
+        if kind not in (NOT_APPLICABLE, UNSUPPORTED):
+            raise ValueError(f"Reason: kind {kind!r}; expected {NOT_APPLICABLE!r} or {UNSUPPORTED!r}")
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+    def __reduce__(self) -> tuple:  # crosses the worker pipe with its kind
+        return (Reason, (str(self), self.kind))
+
 
 class Unsupported(Exception):
     """Raised by ``Impl.restrict`` users: the call is outside what the implementation declares."""
@@ -41,8 +66,8 @@ class Impl:
     ``fn(first, second, **params) -> tensor``; ``params`` holds every catalog parameter the case
     sets (``reduction`` always), with arrays already converted to tensors of the dtype under test.
     ``restrict(params, shape, second_shape)`` may return a reason string when a particular combination
-    (an axis, a rank, broadcast targets) is outside the API; that check is then ``unsupported`` with
-    that reason.
+    (an axis, a rank, broadcast targets) is outside the API (not applicable: not a check), or a
+    ``Reason(text, UNSUPPORTED)`` when the framework should and cannot (then an ``unsupported`` check).
     """
 
     loss: str
@@ -55,7 +80,7 @@ class Impl:
     variant: str | None = None
     composed: bool = False
     grad: bool = True
-    restrict: Callable[[dict, tuple, tuple | None], str | None] | None = None
+    restrict: Callable[[dict, tuple, tuple | None], str | Reason | None] | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -80,23 +105,26 @@ class Impl:
 
     def unsupported_reason(
         self, dtype: str, params: dict, shape: tuple, second_shape: tuple | None = None
-    ) -> str | None:
-        """Why this implementation does not cover (dtype, params, shapes), or None when it does."""
+    ) -> Reason | None:
+        """Why this implementation does not cover (dtype, params, shapes), with its kind; None when it does.
+
+        A dtype left out is ``unsupported`` (a kernel missing here); a reduction or parameter the API
+        lacks is ``not_applicable``; ``restrict`` says which for its own reasons.
+        """
         if dtype not in self.dtypes:
-            return f"{self.api} is declared without {dtype}"
+            return Reason(f"{self.api} is declared without {dtype}", UNSUPPORTED)
         reduction = params.get("reduction", "none")
         if reduction not in self.reductions:
-            return f"{self.api} is declared without reduction={reduction!r}"
+            return Reason(f"{self.api} has no reduction={reduction!r}")
         loss = get_loss(self.loss)
         for name, value in params.items():
             if name == "reduction" or name in self.params:
                 continue
             if _is_default(value, loss.param(name).default):
                 continue
-            return f"{self.api} is declared without parameter {name}"
-        if self.restrict is not None:
-            return self.restrict(params, shape, second_shape)
-        return None
+            return Reason(f"{self.api} has no parameter {name}")
+        why = self.restrict(params, shape, second_shape) if self.restrict is not None else None
+        return why if why is None or isinstance(why, Reason) else Reason(why)
 
     def describe(self) -> dict:
         """JSON-ready description used by results.json, `lossconf list` and the report."""

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from lossconf.adapters.base import Adapter, Impl
+from lossconf.adapters.base import UNSUPPORTED, Adapter, Impl, Reason
 from lossconf.reference.dtypes import numpy_dtype
 
 
@@ -197,14 +197,14 @@ def _compiled(fn: Any, grad: bool, static: tuple) -> Any:
     return jax.jit(run)
 
 
-def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> str | None:
+def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> Reason | None:
     """optax's squared_error raises unless targets have the predictions' shape."""
     if second_shape is None or tuple(second_shape) == tuple(shape):
         return None
-    return (
+    return Reason(  # documented as broadcastable, so a shortfall, not an API limit
         "optax.losses.squared_error requires targets of the predictions' shape (utils.check_shapes_equal; "
         "its docstring says broadcastable): https://github.com/google-deepmind/optax/blob/"
-        "2edbcbe2390da13983b92cbef94ac0460ecde1c5/optax/losses/_regression.py#L48"
+        "2edbcbe2390da13983b92cbef94ac0460ecde1c5/optax/losses/_regression.py#L48", UNSUPPORTED,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from lossconf.adapters.base import Adapter, Impl
+from lossconf.adapters.base import UNSUPPORTED, Adapter, Impl, Reason
 
 _DOCS = "https://paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
 _SRC = "https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/phi/kernels/"
@@ -51,14 +51,14 @@ def _class_axis_one(params: dict, shape: tuple, second_shape: tuple | None = Non
     return None
 
 
-def _nll_loss_safe(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+def _nll_loss_safe(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | Reason | None:
     """Classes on axis 1, and no reduced call that may meet an ignored label (see the reason)."""
     why = _class_axis_one(params, shape, second_shape)
     if why is None and params.get("reduction") != "none" and params.get("ignore_index") is not None:
         # nll_loss_kernel.cc writes out_data[i] = 0 for every ignored label although a reduced output
         # has one element: a heap overflow (glibc aborts, or later calls return garbage)
-        why = ("nll_loss CPU kernel writes past its 1-element output for ignored labels under "
-               "reduction='mean'/'sum' (heap corruption): " + _SRC + "cpu/nll_loss_kernel.cc")
+        why = Reason("nll_loss CPU kernel writes past its 1-element output for ignored labels under "
+                     "reduction='mean'/'sum' (heap corruption): " + _SRC + "cpu/nll_loss_kernel.cc", UNSUPPORTED)
     return why
 
 

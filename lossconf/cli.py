@@ -53,7 +53,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="comma-separated adapter names or targets (default: all built-ins)")
     p.add_argument("--losses", type=_csv, default=None, help="comma-separated loss ids (default: all)")
     p.add_argument("--dtypes", type=_csv, default=None, help="comma-separated dtypes (default: all four)")
-    p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random (default: all)")
+    p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random,invalid (default: all)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random cases (default: 0)")
     p.add_argument("--budget", type=_int, default=64, help="random cases per loss (default: 64)")
     p.add_argument("--timeout", type=_positive_float, default=120.0, help="seconds per framework call")

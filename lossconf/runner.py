@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf import __version__, worker
+from lossconf import __version__, capability, worker
 from lossconf.adapters.loading import load_adapter
-from lossconf.cases import Case, all_cases
+from lossconf.cases import KINDS, Case, all_cases
+from lossconf.invalid import run_invalid_job
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
@@ -50,7 +51,6 @@ from lossconf.verdicts import (
 )
 
 DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
-KINDS = ("document", "edge", "random")
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
@@ -189,6 +189,8 @@ def _batch_key(case: Case) -> tuple | None:
     class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
     """
     if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
+        return None
+    if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
         return None
     if CATALOG[case.loss].classes_axis and (
         case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
@@ -398,6 +400,7 @@ class Run:
         self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
         self.planned = self.resumed = 0  # checks planned in this run / already done by a resumed one
+        self.not_applicable: dict = {}  # "adapter:impl" -> {reason: count}: not checks (lossconf.capability)
 
     def prepare(self) -> list[AdapterPlan]:
         """Validate the config, build the cases, start one worker per adapter and plan its jobs."""
@@ -538,8 +541,11 @@ class Run:
                         rec = base_record(case, name, impl, dtype, q)
                         if rec["id"] in self.records:
                             continue
-                        if why or (q == "grad" and not impl["grad"]):
-                            rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
+                        na = capability.not_applicable(why, impl, q)
+                        if na:
+                            capability.tally(self.not_applicable, name, impl["name"], na)
+                        elif why:
+                            rec.update(verdict="unsupported", message=str(why))
                             unsupported.append(rec)
                         else:
                             pending.append(rec["id"])
@@ -581,6 +587,13 @@ class Run:
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
+        if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
+            out = run_invalid_job(job.cases, job.impl, lambda c, q: base_record(c, adapter, job.impl, job.dtype, q),
+                                  job.check_ids, lambda: w.request(("call", job.impl["name"], job.dtype, first,
+                                                                    second, params)))
+            if not self.stop:
+                self._emit_all([apply_known(r, c, self.known, version) for r, c in out])
+            return
         try:
             value, grad, seconds = w.call(job.impl["name"], job.dtype, first, second, params)
         except WorkerFailure as exc:
@@ -661,6 +674,7 @@ class Run:
         results["truths"] = {"evaluated": self.truths.evaluated, "from_disk": self.truths.disk.hits}
         self.truths.disk.trim()
         results["summary"]["planned"] = self.resumed + self.planned
+        results["not_applicable"] = capability.summary(self.not_applicable)
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results

@@ -170,12 +170,16 @@ def judge(
     attempts = [(impl.get("variant"), False)] if impl.get("variant") else []
     if flush:
         attempts += [(None, True)] + ([(impl["variant"], True)] if impl.get("variant") else [])
-    for variant, ftz in attempts:
+    # IEEE propagation on +-inf inputs applies to every implementation, alone or with the above
+    may_nan = ieee_nan_allowed(case, dtype, pick)
+    ieee = [] if may_nan is None else [(v, f, True) for v, f in [(None, False), *attempts]]
+    for variant, ftz, inf_nan in [(v, f, False) for v, f in attempts] + ieee:
         v_truth, v_scale = (truth, scale) if variant is None else truths.get(case, dtype, variant)[pick::2]
-        v_cmp = compare(got, v_truth, v_scale, dtype, k, flush=ftz)
+        v_got = _ieee_filled(got, v_truth, may_nan) if inf_nan else got
+        v_cmp = compare(v_got, v_truth, v_scale, dtype, k, flush=ftz)
         if v_cmp.ok:
             _fill(record, v_cmp, got, v_truth, k)
-            names = [n for n in (variant, "flush_subnormals" if ftz else None) if n]
+            names = [n for n in (IEEE_INF if inf_nan else None, variant, "flush_subnormals" if ftz else None) if n]
             record.update(verdict="variant", variant=names[0],
                           message="conforms to " + " with ".join(names))
             return record
@@ -189,6 +193,32 @@ def judge(
     why = cmp.nonfinite_mismatch or f"error {cmp.error:.3g} = {cmp.ulps:.3g} ulp exceeds bound {cmp.bound:.3g}"
     record.update(verdict="fail", message=f"does not conform to {claimed}: {why}" if claimed else why)
     return record
+
+
+IEEE_INF = "ieee_inf_propagation"
+
+
+def ieee_nan_allowed(case: Case, dtype: str, pick: int) -> np.ndarray | None:
+    """Where variant ``ieee_inf_propagation`` lets a result be NaN: the elements that turn NaN in the
+    reference when the case's +-inf inputs (in the dtype) are NaN instead; None without a +-inf input."""
+    first, second, params = cast_inputs(case, dtype)
+    seconds = [] if second is None or not np.issubdtype(second.dtype, np.floating) else [second]
+    if not any(np.isinf(a.astype(np.float64)).any() for a in [first, *seconds]):
+        return None
+    nan_first = np.where(np.isinf(first), np.nan, first).astype(first.dtype)
+    nan_second = second if not seconds else np.where(np.isinf(second), np.nan, second).astype(second.dtype)
+    try:
+        ref = evaluate(case.loss, nan_first, nan_second, **params)
+    except (ValueError, FloatingPointError):
+        return None
+    return np.isnan(np.asarray((ref.value, ref.grad)[pick], dtype=np.float64))
+
+
+def _ieee_filled(got: np.ndarray, truth: np.ndarray, may_nan: np.ndarray) -> np.ndarray:
+    """``got`` with the NaNs that IEEE propagation explains replaced by the truth (judged as exact)."""
+    fill = may_nan & np.isnan(got.astype(np.float64)) & ~np.isnan(truth)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(fill, truth.astype(got.dtype), got)
 
 
 def check_facts(record: dict, case: Case) -> frozenset[str]:

@@ -162,6 +162,21 @@ VARIANTS: dict[str, Variant] = {
             "'working as intended')",
         ),
         Variant(
+            "ieee_inf_propagation",
+            "IEEE 754 arithmetic on +-inf inputs: an element of the result that depends on a +-inf input may be NaN "
+            "instead of its mathematical limit (finite or infinite), because inf - inf, 0 * inf and inf / inf are "
+            "NaN (e.g. softmax(x - max x) at a +inf logit, 0 * log(0) at a -inf logit under a zero target); every "
+            "other element must still be within the bound; applies to every implementation without declaring it",
+            {},
+            "https://docs.jax.dev/en/latest/_autosummary/jax.nn.softmax.html (JAX: 'If any input values are +inf, "
+            "the result will be all NaN', jax#21495/#21501); PyTorch: https://github.com/pytorch/pytorch/issues/6864 "
+            "(softmax/log_softmax NaN at one +inf, closed: the limit holds 'in the limit sense only'); TensorFlow: "
+            "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/kernels/softmax_op_functor.h "
+            "(shifted_logits = logits - max(logits)) and https://github.com/tensorflow/tensorflow/issues/75256; "
+            "Paddle: https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/phi/kernels/funcs/softmax_impl.h "
+            "(x - max(x) before exp)",
+        ),
+        Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
             {"factor": 0.5},

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reports.agreement import analyze, as_float
+from lossconf.reports.overview import capability_grid, framework_cards, invalid_view, lead, row_anchor
 from lossconf.reports.repro import snippet
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
@@ -122,7 +123,7 @@ def _view(results: dict) -> dict:
             cells, row_verdicts = [], set()
             for dtype, quantity in columns:
                 cell_checks = by_cell.get((adapter, name, dtype, quantity), [])
-                cell = _cell(cell_checks)
+                cell = {**_cell(cell_checks), **lead(cell_checks, cases)}
                 if cell["detail"]:
                     cell_number += 1
                     cell["anchor"] = f"cell-{cell_number}"
@@ -132,6 +133,7 @@ def _view(results: dict) -> dict:
                 cells.append(cell)
             impl = impls.get((adapter, name), {})
             rows.append({"adapter": adapter, "name": name, "impl": impl, "cells": cells,
+                         "anchor": row_anchor(adapter, name),
                          "verdicts": " ".join(sorted(row_verdicts))})
         groups.append({"loss": loss, "rows": rows})
 
@@ -156,6 +158,10 @@ def _view(results: dict) -> dict:
         "by_adapter": by_adapter,
         "summary_mismatch": None if honest else recorded,
         "findings": findings,
+        "cards": framework_cards(results, cases),
+        "capabilities": capability_grid(results),
+        "invalid": invalid_view(results, cases),
+        "not_applicable": results.get("not_applicable", {}).get("total"),
         "headroom_svg": _headroom_svg(checks, adapters, dtypes),
         "magnitude_svg": _magnitude_svg(checks, cases, adapters),
         "variant_use": Counter(c["variant"] for c in checks if c["verdict"] == "variant"),

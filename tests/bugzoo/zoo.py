@@ -367,6 +367,75 @@ class SmoothingIgnoredTargets(ZooAdapter):
                      params=("label_smoothing", "weight", "ignore_index", "axis"), restrict=_rows)]
 
 
+class WrapNegativeLabels(ZooAdapter):
+    """Labels taken modulo C so that the call never raises: a negative label silently reads as a class."""
+
+    name = "zoo_wrap_negative_labels"
+    mistake = "labels wrapped with label % C (Python-style indexing): negative labels silently become classes"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x, y % x.shape[1], reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy",
+                     params=("axis",), restrict=_axis1)]
+
+
+class ClampLabels(ZooAdapter):
+    """A gather-based loss that clamps its indices into range, as XLA gathers do."""
+
+    name = "zoo_clamp_labels"
+    mistake = "labels clamped into [0, C - 1] before the gather: out-of-range labels silently read the edge class"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            picked = F.log_softmax(x, dim=1).gather(1, y.clamp(0, x.shape[1] - 1).unsqueeze(1)).squeeze(1)
+            return _reduce(-picked, reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.log_softmax", fn, name="cross_entropy", composed=True,
+                     restrict=_rows)]
+
+
+class TruncateFloatLabels(ZooAdapter):
+    """Float labels cast to integers for the caller's convenience: 1.5 silently becomes class 1."""
+
+    name = "zoo_truncate_float_labels"
+    mistake = "labels cast with .long(): float labels (1.5, NaN) are silently truncated to a class"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x, y.long().clamp(min=0), reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy",
+                     params=("axis",), restrict=_axis1)]
+
+
+class ClampProbabilities(ZooAdapter):
+    """Probabilities clamped into [0, 1] before binary_cross_entropy, so the call never raises."""
+
+    name = "zoo_clamp_probabilities"
+    mistake = "probabilities clamped into [0, 1] before F.binary_cross_entropy: p = 1.5 silently reads as 1"
+    loss = "binary_cross_entropy"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(p, z, reduction):
+            return F.binary_cross_entropy(p.clamp(0, 1), z.expand_as(p), reduction=reduction)
+
+        return [Impl("binary_cross_entropy", "torch.nn.functional.binary_cross_entropy", fn,
+                     name="binary_cross_entropy", variant="log_clamp_-100")]
+
+
 MEMBERS: tuple[type[ZooAdapter], ...] = tuple(
     v for v in list(globals().values())
     if isinstance(v, type) and issubclass(v, ZooAdapter) and v is not ZooAdapter
