@@ -19,7 +19,7 @@ import ml_dtypes
 import numpy as np
 
 from lossconf.errormodel import ulp
-from lossconf.reference import numpy_ref, straightforward
+from lossconf.reference import numpy_ref, probability, straightforward
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF, numpy_dtype
 
@@ -115,7 +115,7 @@ def clip_undecided(first: np.ndarray, params: dict, dtype: str) -> np.ndarray | 
     d = numpy_dtype(dtype)
     p = first.astype(np.float64)
     q = p / np.sum(p, axis=-1, keepdims=True)
-    lo, hi = numpy_ref.clip_bounds(1e-7, d)
+    lo, hi = probability.clip_bounds(1e-7, d)
     tol = 2 * (1 + np.log2(p.shape[-1])) * UNIT_ROUNDOFF[dtype] * q + float(ml_dtypes.finfo(d).smallest_subnormal)
     with np.errstate(invalid="ignore"):
         near = (np.abs(q - lo) <= tol) | (np.abs(q - hi) <= tol)

@@ -186,7 +186,7 @@ _IGNORE = Param("ignore_index", None, "None or an integer label value that is sk
 _POS_W = Param("pos_weight", None, "None or non-negative float array broadcastable to the class axis")
 _LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True) or probabilities")
 
-# How every scale below is reduced (lossconf.reference.numpy_ref._reduce).
+# How every scale below is reduced (lossconf.reference.drivers._reduce).
 _RED_SCALE = (
     "; mean/sum: (1 + log2 n) * sum of the per-sample (per-element) scales / the mean's denominator "
     "(1 for sum); gradient scales are divided by that denominator"

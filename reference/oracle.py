@@ -13,7 +13,8 @@ import mpmath
 import numpy as np
 from mpmath import mp, mpf
 
-from lossconf.reference.numpy_ref import Call, clip_bounds, constant_in_dtype, prepare
+from lossconf.reference.numpy_ref import Call, prepare
+from lossconf.reference.probability import clip_bounds, constant_in_dtype
 
 DIGITS = 60
 INF, NAN = mpf("inf"), mpf("nan")

@@ -19,7 +19,7 @@ import numpy as np
 
 from lossconf.reference.catalog import get_variant
 from lossconf.reference.dtypes import dtype_name, numpy_dtype
-from lossconf.reference.numpy_ref import clip_bounds, constant_in_dtype
+from lossconf.reference.probability import clip_bounds, constant_in_dtype
 
 
 class _Rounded:
