@@ -162,6 +162,38 @@ VARIANTS: dict[str, Variant] = {
             "'working as intended')",
         ),
         Variant(
+            "kink_gradient_half",
+            "at a kink of max(a, b) (a == b exactly: the hinge at its margin) the gradient is split evenly, "
+            "half to each argument, instead of the canonical 0 of the flat side",
+            {"kink": 0.5},
+            "https://github.com/jax-ml/jax/blob/main/jax/_src/lax/lax.py (max_p JVP: _balanced_eq gives "
+            "each argument 0.5 where x == y); optax.losses.hinge_loss is jnp.maximum(0, 1 - x t)",
+        ),
+        Variant(
+            "kink_gradient_full",
+            "at a kink of max(a, b) (a == b exactly: the hinge at its margin) the whole gradient goes to the "
+            "first argument, so the hinge at its margin has the slope of its active side",
+            {"kink": 1.0},
+            "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/ops/math_grad.py "
+            "(_MaximumGrad: xmask = math_ops.greater_equal(x, y)); keras.losses.hinge is "
+            "ops.maximum(1 - y_true * y_pred, 0)",
+        ),
+        Variant(
+            "poisson_log_offset_1e-8",
+            "log_input=False: the log of the rate is taken as log(x + o), o = fl_d(1e-8) in the input's dtype "
+            "(0 in float16, where 1e-8 rounds to 0); log_input=True is unaffected",
+            {"log_offset": 1e-8},
+            _TORCH + "torch.nn.PoissonNLLLoss.html (\"input - target * log(input + eps)\", eps = 1e-8)",
+        ),
+        Variant(
+            "poisson_log_offset_1e-7",
+            "log_input=False: the log of the rate is taken as log(x + o), o = fl_d(1e-7) in the input's dtype "
+            "(keras.config.epsilon())",
+            {"log_offset": 1e-7},
+            "https://keras.io/api/losses/regression_losses/#poisson-function (keras.losses.poisson: "
+            "y_pred - y_true * log(y_pred + epsilon))",
+        ),
+        Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
             {"factor": 0.5},
@@ -185,6 +217,12 @@ _WEIGHT = Param("weight", None, "None or non-negative float array of shape [C]")
 _IGNORE = Param("ignore_index", None, "None or an integer label value that is skipped")
 _POS_W = Param("pos_weight", None, "None or non-negative float array broadcastable to the class axis")
 _LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True) or probabilities")
+
+_DELTA = Param("delta", 1.0, "positive float: where the quadratic part ends")
+_BETA = Param("beta", 1.0, "float >= 0: where the quadratic part ends (0: the absolute error)")
+_FULL = Param("full", False, "bool: add the Stirling term y log y - y + log(2 pi y) / 2 where y > 1")
+_SIGNS = Input("targets", "targets", "-1 or 1 (any real allowed)")
+_COUNTS = Input("targets", "targets", "non-negative counts (any real >= 0 allowed)")
 
 # How every scale below is reduced (lossconf.reference.drivers._reduce).
 _RED_SCALE = (
@@ -345,6 +383,79 @@ CATALOG: dict[str, Loss] = {
             "y (1 - y), where 1 - y is exact (Sterbenz) but inherits y's absolute error, so the product errs "
             "by ~u (s (1 - s) (1 + |x|) + s^2): the s^2 term is the cancellation in 1 - y as s -> 1",
             reductions=("none",),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "huber",
+            (_PRED, _REAL_TARGET),
+            (_RED, _DELTA),
+            "l = d^2 / 2 if |d| <= delta else delta (|d| - delta / 2), d = x - y; mean over all elements",
+            "dl/dx = d if |d| <= delta else delta sign(d) (continuous at |d| = delta)",
+            "value: d^2 / 2 where |d| <= delta, else delta (|d| + delta / 2) (delta |d| - delta^2 / 2 cancels "
+            "near |d| = delta); gradient: min(|d|, delta) (d = x - y rounds by u |d|)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "smooth_l1",
+            (_PRED, _REAL_TARGET),
+            (_RED, _BETA),
+            "l = d^2 / (2 beta) if |d| < beta else |d| - beta / 2, d = x - y (= huber(delta=beta) / beta; "
+            "beta = 0: |d|)",
+            "dl/dx = d / beta if |d| < beta else sign(d) (0 at d = 0 when beta = 0)",
+            "value: d^2 / (2 beta) where |d| < beta, else |d| + beta / 2; gradient: min(|d| / beta, 1) "
+            "(1 when beta = 0)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "log_cosh",
+            (_PRED, _REAL_TARGET),
+            (_RED,),
+            "l = log(cosh(d)), d = x - y",
+            "dl/dx = tanh(d)",
+            "value: 1 + 3 |d| (implementations form d + softplus(-2 d) - log 2 (Keras) or logaddexp(d, -d) - "
+            "log 2 (Optax): terms up to 2 |d| + log 2 whose difference is the value); gradient: 1 + 2 |d| "
+            "(autodiff of logaddexp(d, -d) forms exp(+-d - logaddexp(d, -d)), whose argument is a difference of "
+            "terms of size |d|: u |d| relatively; 1 - 2 sigmoid(-2 d) rounds by u absolute)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "hinge",
+            (_LOGITS, _SIGNS),
+            (_RED,),
+            "l = max(0, 1 - y x)",
+            "dl/dx = -y where 1 - y x > 0, 0 where it is < 0; at the margin (1 - y x = 0 exactly) 0 "
+            "(variants: half or all of -y)",
+            "value: 1 + |y x| (1 - y x rounds by u (1 + |y x|); its sign is exact); gradient: |y|" + _RED_SCALE,
+            variants=("kink_gradient_half", "kink_gradient_full"),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "squared_hinge",
+            (_LOGITS, _SIGNS),
+            (_RED,),
+            "l = max(0, 1 - y x)^2",
+            "dl/dx = -2 y max(0, 1 - y x)",
+            "value: m^2 + 2 m (1 + |y x|), m = max(0, 1 - y x) (m rounds by u (1 + |y x|)); gradient: "
+            "2 |y| (m + 1 + |y x|) where m > 0, else 0" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "poisson_nll",
+            (Input("predictions", "predictions", "log-rate x (log_input) or rate x >= 0"), _COUNTS),
+            (_RED, _LOG_INPUT, _FULL),
+            "log_input: l = exp(x) - y x; else l = x - y log(x) (0 log 0 = 0); full adds "
+            "y log y - y + log(2 pi y) / 2 where y > 1",
+            "log_input: dl/dx = exp(x) - y; else 1 - y / x (the Stirling term does not depend on x)",
+            "value: log_input exp(x) + |y x|, else x + y (|log(x + o)| + [o != 0]), o the log offset of the "
+            "variant; full adds y |log y| + y + |log(2 pi y)| / 2 + 1 where y > 1; gradient: exp(x) + y, else "
+            "1 + y / (x + o)" + _RED_SCALE,
+            variants=("poisson_log_offset_1e-8", "poisson_log_offset_1e-7"),
             elementwise=True,
             classes_axis=False,
         ),

@@ -24,7 +24,7 @@ from importlib import resources
 import ml_dtypes
 import numpy as np
 
-from lossconf.reference import elementwise, probability, softmax_family
+from lossconf.reference import elementwise, margin, probability, regression, softmax_family
 from lossconf.reference.catalog import REDUCTIONS, Loss, get_loss, get_variant
 from lossconf.reference.drivers import Reference
 
@@ -38,6 +38,7 @@ HIDDEN_DEFAULTS: dict[str, object] = {
     "mean_denominator": "weights",
     "all_ignored": "nan",
     "factor": 1.0,
+    "kink": 0.0,
 }
 _HIDDEN_CHOICES = {
     "smoothing_denominator": ("C", "C-1"),
@@ -216,8 +217,20 @@ def _check_params(loss: Loss, first: np.ndarray, p: dict) -> None:
     if p.get("log_offset") is not None and not (isinstance(p["log_offset"], (int, float))
                                                 and 0 <= p["log_offset"] < 0.5):
         raise ValueError(f"log_offset: expected None or a number in [0, 0.5), got {p['log_offset']!r}")
+    if "delta" in p and not (_is_number(p["delta"]) and p["delta"] > 0):
+        raise ValueError(f"delta: expected a positive number, got {p['delta']!r}")
+    if "beta" in p and not (_is_number(p["beta"]) and p["beta"] >= 0):
+        raise ValueError(f"beta: expected a number >= 0, got {p['beta']!r}")
+    if "full" in p and not isinstance(p["full"], (bool, np.bool_)):
+        raise TypeError(f"full: expected a bool, got {p['full']!r}")
+    if "kink" in p and p["kink"] not in (0.0, 0.5, 1.0):
+        raise ValueError(f"kink: expected 0, 0.5 or 1, got {p['kink']!r}")
     if p.get("log_min") is not None and not isinstance(p["log_min"], (int, float)):
         raise TypeError(f"log_min: expected a number, got {p['log_min']!r}")
+
+
+def _is_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and not np.isnan(v)
 
 
 def _broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -233,6 +246,10 @@ def _check_domains(loss: Loss, first: np.ndarray, second: np.ndarray | None, p: 
         _in_unit_interval("first", first)
     if second is not None and loss.inputs[1].domain == "values in [0, 1]":
         _in_unit_interval("second", second)
+    if loss.id == "poisson_nll":
+        if not p["log_input"]:
+            _non_negative("first", first, "rates")
+        _non_negative("second", second, "counts")
     if second is not None and loss.inputs[1].role == "labels":
         c = first.shape[p["axis"]]
         bad = (second < 0) | (second >= c)
@@ -241,6 +258,11 @@ def _check_domains(loss: Loss, first: np.ndarray, second: np.ndarray | None, p: 
         if bad.any():
             raise ValueError(f"second: labels must be in [0, {c}) or ignore_index={p.get('ignore_index')}; "
                              f"got {second[bad].flat[0]}")
+
+
+def _non_negative(name: str, a: np.ndarray, what: str) -> None:
+    if np.any(a.astype(np.float64) < 0):
+        raise ValueError(f"{name}: {what} must be >= 0 (NaN allowed); got {np.nanmin(a.astype(np.float64))}")
 
 
 def _in_unit_interval(name: str, a: np.ndarray) -> None:
@@ -299,7 +321,7 @@ def magnitudes(loss_id: str, first, second=None, *, reduction: str = "none", var
 
 # Which family module computes each loss id.
 _LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
-    **softmax_family.LOSSES, **probability.LOSSES, **elementwise.LOSSES,
+    **softmax_family.LOSSES, **probability.LOSSES, **elementwise.LOSSES, **regression.LOSSES, **margin.LOSSES,
 }
 
 

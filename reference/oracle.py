@@ -377,6 +377,75 @@ def _sigmoid_loss(call: Call):
     return _elementwise(call, fn)
 
 
+def _huber(call: Call):
+    delta = mpf(call.params["delta"])
+
+    def fn(x, y, _pw):
+        d = x - y
+        if abs(d) <= delta:
+            return d * d / 2, d
+        return delta * (abs(d) - delta / 2), delta * mpmath.sign(d)
+
+    return _elementwise(call, fn)
+
+
+def _smooth_l1(call: Call):
+    beta = mpf(call.params["beta"])
+
+    def fn(x, y, _pw):
+        d = x - y
+        if abs(d) < beta:
+            return d * d / (2 * beta), d / beta
+        return abs(d) - beta / 2, mpf(mpmath.sign(d))
+
+    return _elementwise(call, fn)
+
+
+def _log_cosh(call: Call):
+    def fn(x, y, _pw):
+        d = x - y
+        if mpmath.isinf(d):
+            return INF, mpf(mpmath.sign(d))
+        return mpmath.log(mpmath.cosh(d)), mpmath.tanh(d)
+
+    return _elementwise(call, fn)
+
+
+def _hinge(call: Call):
+    kink = mpf(call.params["kink"])
+
+    def fn(x, y, _pw):
+        m = 1 - y * x
+        return max(m, mpf(0)), (-y if m > 0 else -kink * y if m == 0 else mpf(0))
+
+    return _elementwise(call, fn)
+
+
+def _squared_hinge(call: Call):
+    def fn(x, y, _pw):
+        m = max(1 - y * x, mpf(0))
+        return m * m, -2 * y * m
+
+    return _elementwise(call, fn)
+
+
+def _poisson_nll(call: Call):
+    log_input, full = call.params["log_input"], call.params["full"]
+    o = mpf(0 if log_input else constant_in_dtype(call.params.get("log_offset") or 0, call.first.dtype))
+
+    def fn(x, y, _pw):
+        if log_input:
+            value, grad = mpmath.exp(x) - _times(y, x), mpmath.exp(x) - y
+        else:
+            value = x - _times(y, _log(x + o))
+            grad = mpf(1) if y == 0 else (1 - y / (x + o) if x + o != 0 else -INF)
+        if full and y > 1:
+            value += y * mpmath.log(y) - y + mpmath.log(2 * mpmath.pi * y) / 2
+        return value, grad
+
+    return _elementwise(call, fn)
+
+
 _ORACLES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -391,6 +460,12 @@ _ORACLES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "log_cosh": _log_cosh,
+    "hinge": _hinge,
+    "squared_hinge": _squared_hinge,
+    "poisson_nll": _poisson_nll,
 }
 
 

@@ -232,6 +232,67 @@ def _sigmoid_loss(rd, x, _second, _params):
     return s, rd(s * rd(1 - s)), None
 
 
+def _huber(rd, x, y, params):
+    delta = rd(params.get("delta", 1.0))
+    d = rd(x - y)
+    ad, inner = np.abs(d), np.abs(d) <= delta
+    # Keras's form: the linear side as delta |d| - delta^2 / 2
+    value = np.where(inner, rd(0.5 * rd(d * d)), rd(rd(delta * ad) - rd(0.5 * rd(delta * delta))))
+    return value, np.where(inner, d, delta * np.sign(d)), None
+
+
+def _smooth_l1(rd, x, y, params):
+    beta = rd(params.get("beta", 1.0))
+    d = rd(x - y)
+    ad = np.abs(d)
+    if beta == 0:
+        return ad, np.sign(d), None
+    inner = ad < beta
+    value = np.where(inner, rd(rd(0.5 * rd(d * d)) / beta), rd(ad - rd(0.5 * beta)))
+    return value, np.where(inner, rd(d / beta), np.sign(d)), None
+
+
+def _log_cosh(rd, x, y, _params):
+    d = rd(x - y)
+    z = rd(-2 * d)
+    e = rd(np.exp(-np.abs(z)))
+    softplus = rd(np.maximum(z, 0) + rd(np.log1p(e)))
+    value = rd(rd(d + softplus) - rd(np.log(2)))  # Keras: x + softplus(-2 x) - log 2
+    # autodiff: 1 + softplus'(z) * (-2), softplus'(z) = sigmoid(z) as exp(z - softplus(z))
+    sig = rd(np.exp(rd(z - softplus)))
+    return value, rd(1 - rd(2 * sig)), None
+
+
+def _margin(rd, x, y):
+    return rd(1 - rd(y * x))
+
+
+def _hinge(rd, x, y, params):
+    m = _margin(rd, x, y)
+    slope = np.where(m > 0, 1.0, np.where(m == 0, params.get("kink", 0.0), 0.0))
+    return np.maximum(m, 0), rd(-y * slope), None
+
+
+def _squared_hinge(rd, x, y, _params):
+    a = np.maximum(_margin(rd, x, y), 0)
+    return rd(a * a), rd(rd(2 * a) * -y), None
+
+
+def _poisson_nll(rd, x, y, params):
+    if params.get("log_input", True):
+        e = rd(np.exp(x))
+        value, grad = rd(e - rd(_times(y, x))), rd(e - y)
+    else:
+        arg = rd(x + constant_in_dtype(params.get("log_offset") or 0.0, params["dtype"]))
+        value = rd(x - rd(_times(y, rd(np.log(arg)))))
+        grad = rd(1 - np.where(y == 0, 0.0, rd(y / arg)))
+    if params.get("full"):  # torch and TF: y log y - y + 0.5 log(2 pi y) where y > 1
+        ys = np.where(y > 1, y, 1.0)
+        st = rd(rd(rd(ys * rd(np.log(ys))) - ys) + rd(0.5 * rd(np.log(rd(rd(2 * np.pi) * ys)))))
+        value = rd(value + np.where(y > 1, st, 0.0))
+    return value, grad, None
+
+
 _LOSSES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -246,4 +307,10 @@ _LOSSES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "log_cosh": _log_cosh,
+    "hinge": _hinge,
+    "squared_hinge": _squared_hinge,
+    "poisson_nll": _poisson_nll,
 }
