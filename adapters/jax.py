@@ -162,6 +162,20 @@ class JaxAdapter(Adapter):
                 params=("axis",), reductions=("none",),
                 note="first input is log q (log_input=True only)",
             ),
+            Impl(
+                "huber", "optax.losses.huber_loss",
+                lambda x, t, reduction, delta=1.0: ol.huber_loss(x, t, delta=delta),
+                params=("delta",), reductions=("none",),
+            ),
+            Impl(
+                "log_cosh", "optax.losses.log_cosh", lambda x, t, reduction: ol.log_cosh(x, t),
+                reductions=("none",),
+            ),
+            Impl(
+                "hinge", "optax.losses.hinge_loss", lambda x, t, reduction: ol.hinge_loss(x, t),
+                reductions=("none",), variant="kink_gradient_half",
+                note="jnp.maximum(0, 1 - x t): JAX splits max's gradient evenly at the margin",
+            ),
             # -- jax.nn --------------------------------------------------------------------------
             Impl(
                 "softmax", "jax.nn.softmax",
