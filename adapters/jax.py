@@ -163,6 +163,11 @@ class JaxAdapter(Adapter):
                 note="first input is log q (log_input=True only)",
             ),
             Impl(
+                "sigmoid_focal_loss", "optax.losses.sigmoid_focal_loss",
+                lambda x, t, reduction, alpha=None, gamma=2.0: ol.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma),
+                params=("alpha", "gamma"), reductions=("none",),
+            ),
+            Impl(
                 "huber", "optax.losses.huber_loss",
                 lambda x, t, reduction, delta=1.0: ol.huber_loss(x, t, delta=delta),
                 params=("delta",), reductions=("none",),

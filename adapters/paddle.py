@@ -265,6 +265,13 @@ class PaddleAdapter(Adapter):
                 lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction), dtypes=dtypes,
             ),
             Impl(
+                "sigmoid_focal_loss", "paddle.nn.functional.sigmoid_focal_loss",
+                lambda x, z, reduction, alpha=None, gamma=2.0: F.sigmoid_focal_loss(
+                    x, z, alpha=alpha, gamma=gamma, reduction=reduction),
+                dtypes=dtypes, params=("alpha", "gamma"), restrict=_alpha_given,
+                note="alpha is always applied (no unweighted form); normalizer=None",
+            ),
+            Impl(
                 "huber", "paddle.nn.functional.smooth_l1_loss",
                 lambda x, y, reduction, delta=1.0: F.smooth_l1_loss(x, y, reduction=reduction, delta=delta),
                 name="smooth_l1_loss", dtypes=dtypes, params=("delta",),
@@ -313,3 +320,8 @@ def _positive_beta(params: dict, shape: tuple, second_shape: tuple | None = None
     if params.get("beta", 1.0) > 0:
         return None
     return "smooth_l1_loss(is_huber=False) divides by delta: beta = 0 is outside the API (delta must be > 0)"
+
+
+def _alpha_given(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """paddle's sigmoid_focal_loss always weights by alpha (default 0.25): the unweighted form is not offered."""
+    return None if params.get("alpha") is not None else "sigmoid_focal_loss always applies alpha (no alpha=None)"

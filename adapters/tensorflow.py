@@ -226,6 +226,15 @@ class TensorFlowAdapter(Adapter):
                 note="log-rate input; compute_full_loss adds the Stirling term where targets > 1",
             ),
             Impl(
+                "sigmoid_focal_loss", "keras.losses.BinaryFocalCrossentropy",
+                lambda x, t, reduction, alpha=None, gamma=2.0: keras_loss(
+                    losses.BinaryFocalCrossentropy, x, t, reduction, elementwise=True, from_logits=True,
+                    apply_class_balancing=alpha is not None, alpha=0.25 if alpha is None else alpha, gamma=gamma),
+                name="BinaryFocalCrossentropy(from_logits)", params=("alpha", "gamma"),
+                note="from_logits=True: sigmoid, then binary_crossentropy, which recovers the logits from the "
+                "sigmoid op (_keras_logits) instead of clipping; alpha through apply_class_balancing",
+            ),
+            Impl(
                 "huber", "keras.losses.Huber",
                 lambda x, t, reduction, delta=1.0: keras_loss(
                     losses.Huber, x, t, reduction, elementwise=True, delta=delta),

@@ -79,6 +79,9 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
         first = rng.uniform(-1, 1) * 5 + rng.standard_normal(shape) if params["log_input"] else \
             scale * rng.exponential(1.0, shape)
         params["full"] = bool(rng.random() < 0.5)
+    if loss_id == "sigmoid_focal_loss":
+        params["gamma"] = float(rng.choice([0.0, 1.0, 2.0, 3.0]))
+        params["alpha"] = None if rng.random() < 0.5 else float(rng.choice([0.25, 0.5, 0.75]))
     for name, menu in (("delta", (0.25, 1.0, 3.0)), ("beta", (0.0, 1.0, 3.0))):
         if name in loss.param_names:  # exact in every dtype: a power of two >= 1 times the menu (beta < 1/2
             # would scale up an underflowed d^2 in float16: an absolute error the subnormal term does not cover)
@@ -127,9 +130,9 @@ def clip_undecided(first: np.ndarray, params: dict, dtype: str) -> np.ndarray | 
     if params.get("variant") != "normalize_then_clip_1e-7":
         return None
     d = numpy_dtype(dtype)
+    lo, hi = probability.clip_bounds(1e-7, d)
     p = first.astype(np.float64)
     q = p / np.sum(p, axis=-1, keepdims=True)
-    lo, hi = probability.clip_bounds(1e-7, d)
     tol = 2 * (1 + np.log2(p.shape[-1])) * UNIT_ROUNDOFF[dtype] * q + float(ml_dtypes.finfo(d).smallest_subnormal)
     with np.errstate(invalid="ignore"):
         near = (np.abs(q - lo) <= tol) | (np.abs(q - hi) <= tol)

@@ -327,6 +327,28 @@ def _log_softmax_extra_edges() -> list[Case]:
     ]
 
 
+def _focal_edges() -> list[Case]:
+    """Sigmoid focal loss where p -> 0 and 1 (the focal factor underflows), and gamma = 0."""
+    x, z = [30.0, -30.0, 1e4, -1e4, 0.5, -2.0], [1.0, 0.0, 1.0, 1.0, 0.0, 0.3]
+    return [
+        _edge("edge_focal_confident", "sigmoid_focal_loss", x, z,
+              "p -> 1 and 0: (1 - p_t)^2 underflows where right, the loss is ~|x| where wrong (x = -1e4, z = 1)",
+              params={"alpha": 0.25}),
+        _edge("edge_focal_gamma_0", "sigmoid_focal_loss", x, z,
+              "gamma = 0: alpha-weighted sigmoid cross-entropy", params={"gamma": 0.0, "alpha": 0.25}),
+        _edge("edge_focal_gamma_0_no_alpha", "sigmoid_focal_loss", [[0.7, -1.2], [3.0, 0.0]], [[1.0, 0.0], [0.5, 1.0]],
+              "gamma = 0 without alpha: plain sigmoid cross-entropy, reduction mean",
+              params={"gamma": 0.0, "reduction": "mean"}),
+        _edge("edge_focal_16", "sigmoid_focal_loss", [16.0, -16.0, 17.0, -20.0], [0.0, 1.0, 1.0, 0.0],
+              "|x| of 16-20: sigmoid within 1e-7 of 0 or 1 (the Keras clip bounds)", dtypes=_WIDE,
+              params={"reduction": "sum"}),
+        _edge("edge_focal_inf_nan", "sigmoid_focal_loss", [_INF, -_INF, _NAN], [1.0, 1.0, 0.0],
+              "+-inf and NaN logits", nonfinite=True),
+        _edge("edge_focal_n0", "sigmoid_focal_loss", np.zeros((0, 3)), np.zeros((0, 3)), "N = 0",
+              params={"reduction": "sum"}),
+    ]
+
+
 def _robust_regression_edges() -> list[Case]:
     """Huber and smooth L1 at their switch points, log-cosh where cosh overflows, Poisson at zero counts."""
     x, y = [1.5, -0.5, 3.0, 0.25, 2.0], [0.5, 0.5, 0.0, 0.0, 2.0]  # d = 1, -1, 3, 0.25, 0
@@ -392,7 +414,8 @@ def _margin_edges() -> list[Case]:
 def _edge_catalog() -> tuple[Case, ...]:
     cases = (_softmax_family_edges() + _softmax_cross_entropy_edges() + _sparse_edges() + _sigmoid_family_edges()
              + _probability_edges() + _kl_edges() + _regression_edges() + _smooth_labels_edges()
-             + _log_softmax_extra_edges() + _robust_regression_edges() + _margin_edges())
+             + _log_softmax_extra_edges() + _robust_regression_edges() + _margin_edges()
+             + _focal_edges())
     return tuple(cases)
 
 

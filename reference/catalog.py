@@ -221,6 +221,8 @@ _LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True
 _DELTA = Param("delta", 1.0, "positive float: where the quadratic part ends")
 _BETA = Param("beta", 1.0, "float >= 0: where the quadratic part ends (0: the absolute error)")
 _FULL = Param("full", False, "bool: add the Stirling term y log y - y + log(2 pi y) / 2 where y > 1")
+_ALPHA = Param("alpha", None, "None (no weighting) or a float in [0, 1]: weight alpha on z, 1 - alpha on 1 - z")
+_GAMMA = Param("gamma", 2.0, "float >= 0: focusing exponent")
 _SIGNS = Input("targets", "targets", "-1 or 1 (any real allowed)")
 _COUNTS = Input("targets", "targets", "non-negative counts (any real >= 0 allowed)")
 
@@ -383,6 +385,22 @@ CATALOG: dict[str, Loss] = {
             "y (1 - y), where 1 - y is exact (Sterbenz) but inherits y's absolute error, so the product errs "
             "by ~u (s (1 - s) (1 + |x|) + s^2): the s^2 term is the cancellation in 1 - y as s -> 1",
             reductions=("none",),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "sigmoid_focal_loss",
+            (_LOGITS, _TARGETS01),
+            (_RED, _ALPHA, _GAMMA),
+            "l = a_t (1 - p_t)^gamma ce, ce = z softplus(-x) + (1-z) softplus(x), p = sigmoid(x), "
+            "1 - p_t = z sigmoid(-x) + (1-z) sigmoid(x), a_t = alpha z + (1-alpha)(1-z) (1 without alpha); "
+            "gamma = 0 is alpha-weighted sigmoid CE",
+            "dl/dx = a_t [gamma (1-p_t)^(gamma-1) (1-2z) p (1-p) ce + (1-p_t)^gamma (p - z)]",
+            "q = 1 - p_t, D = 1 + |x| (sigmoid's relative error, and 1 - p_t formed by subtraction: ~u "
+            "absolute); value: a_t [q^gamma S_ce + gamma q^(gamma-1) ce D], S_ce = (1 + 2|z|)(|x| + "
+            "log1p(exp(-|x|))) as sigmoid CE; gradient: a_t [q^gamma (1 + 2|z| + D) + gamma q^(gamma-1) D "
+            "(|p - z| + |1-2z| (p (1-p) + p^2) ce) + gamma |gamma-1| q^(gamma-2) D |1-2z| p (1-p) ce]"
+            + _RED_SCALE,
             elementwise=True,
             classes_axis=False,
         ),

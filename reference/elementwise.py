@@ -176,6 +176,44 @@ def _sigmoid_loss(call: Call, scales: bool) -> Reference:
     return over_elements(call, kernel, scales)
 
 
+def _sigmoid_focal_loss(call: Call, scales: bool) -> Reference:
+    alpha, gamma = call.params["alpha"], call.params["gamma"]
+
+    def kernel(x, z):
+        w = call.work.type
+        g, zc = w(gamma), 1 - z
+        p, pn = sigmoid(x), sigmoid(-x)  # pn = 1 - p without cancellation
+        ce = zero_times(z, softplus(-x)) + zero_times(zc, softplus(x))
+        q = z * pn + zc * p  # 1 - p_t, a sum of non-negative terms
+        a_t = w(1) if alpha is None else w(alpha) * z + (1 - w(alpha)) * zc
+        q_g = q**g
+        p_minus_z = zc * p - z * pn
+        dp = p * pn
+        grad = a_t * (zero_times(g * (1 - 2 * z) * dp * ce, q ** (g - 1)) + q_g * p_minus_z)
+        value = a_t * zero_times(q_g, ce)
+        nan = np.isnan(x) | np.isnan(z)
+        value[nan], grad[nan] = np.nan, np.nan
+        if not scales:
+            return value, grad
+        x64, z64 = x.astype(np.float64), z.astype(np.float64)
+        ax = np.nan_to_num(np.abs(x64), posinf=0)
+        d = 1 + ax
+        q64, ce64, dp64, p64 = q.astype(np.float64), ce.astype(np.float64), dp.astype(np.float64), p.astype(np.float64)
+        a64 = np.abs(np.asarray(a_t, np.float64))
+        s_ce = (1 + 2 * np.abs(z64)) * (ax + np.log1p(np.exp(-ax)))
+        side = np.abs(1 - 2 * z64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            qg, qg1, qg2 = q64**gamma, q64 ** (gamma - 1), q64 ** (gamma - 2)
+        sv = a64 * (zero_times(qg, s_ce) + zero_times(gamma * ce64 * d, qg1))
+        sg = a64 * (qg * (1 + 2 * np.abs(z64) + d)
+                    + zero_times(gamma * d * (np.abs(p_minus_z.astype(np.float64)) + side * (dp64 + p64 * p64) * ce64),
+                                 qg1)
+                    + zero_times(gamma * abs(gamma - 1) * d * side * dp64 * ce64, qg2))
+        return value, grad, sv, sg
+
+    return over_elements(call, kernel, scales)
+
+
 LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
     "sigmoid_cross_entropy": _sigmoid_cross_entropy,
     "binary_cross_entropy": _binary_cross_entropy,
@@ -183,4 +221,5 @@ LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
     "mean_absolute_error": _mean_absolute_error,
     "root_mean_squared_error": _root_mean_squared_error,
     "sigmoid": _sigmoid_loss,
+    "sigmoid_focal_loss": _sigmoid_focal_loss,
 }

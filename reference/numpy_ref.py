@@ -221,6 +221,10 @@ def _check_params(loss: Loss, first: np.ndarray, p: dict) -> None:
         raise ValueError(f"delta: expected a positive number, got {p['delta']!r}")
     if "beta" in p and not (_is_number(p["beta"]) and p["beta"] >= 0):
         raise ValueError(f"beta: expected a number >= 0, got {p['beta']!r}")
+    if p.get("alpha") is not None and not (_is_number(p["alpha"]) and 0 <= p["alpha"] <= 1):
+        raise ValueError(f"alpha: expected None or a number in [0, 1], got {p['alpha']!r}")
+    if "gamma" in p and not (_is_number(p["gamma"]) and p["gamma"] >= 0):
+        raise ValueError(f"gamma: expected a number >= 0, got {p['gamma']!r}")
     if "full" in p and not isinstance(p["full"], (bool, np.bool_)):
         raise TypeError(f"full: expected a bool, got {p['full']!r}")
     if "kink" in p and p["kink"] not in (0.0, 0.5, 1.0):

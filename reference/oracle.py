@@ -377,6 +377,21 @@ def _sigmoid_loss(call: Call):
     return _elementwise(call, fn)
 
 
+def _sigmoid_focal_loss(call: Call):
+    alpha, gamma = call.params["alpha"], mpf(call.params["gamma"])
+
+    def fn(x, z, _pw):
+        p, pn = _sigmoid(x), _sigmoid(-x)
+        ce = _times(z, _softplus(-x)) + _times(1 - z, _softplus(x))
+        q = z * pn + (1 - z) * p
+        a_t = mpf(1) if alpha is None else mpf(alpha) * z + (1 - mpf(alpha)) * (1 - z)
+        focus = _times(gamma * (1 - 2 * z) * p * pn * ce, q ** (gamma - 1) if q != 0 else INF)
+        grad = a_t * (focus + q**gamma * ((1 - z) * p - z * pn))
+        return a_t * _times(q**gamma, ce), grad
+
+    return _elementwise(call, fn)
+
+
 def _huber(call: Call):
     delta = mpf(call.params["delta"])
 
@@ -460,6 +475,7 @@ _ORACLES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "sigmoid_focal_loss": _sigmoid_focal_loss,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,

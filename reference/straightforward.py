@@ -232,6 +232,25 @@ def _sigmoid_loss(rd, x, _second, _params):
     return s, rd(s * rd(1 - s)), None
 
 
+def _sigmoid_focal_loss(rd, x, z, params):
+    """torchvision / optax form: ce * (1 - p_t)^gamma with p_t = p z + (1 - p)(1 - z) formed naively."""
+    gamma, alpha = params.get("gamma", 2.0), params.get("alpha")
+    ce, ce_grad, _ = _sigmoid_cross_entropy(rd, x, z, {})
+    e = rd(np.exp(-np.abs(x)))  # sigmoid through exp(-|x|): exp(-x) overflows float16 below x = -11.1
+    p = np.where(x >= 0, rd(1 / rd(1 + e)), rd(e / rd(1 + e)))
+    zc = rd(1 - z)
+    q = rd(1 - rd(rd(p * z) + rd(rd(1 - p) * zc)))
+    focal = rd(np.power(q, gamma))
+    a_t = 1.0 if alpha is None else rd(rd(alpha * z) + rd(rd(1 - alpha) * zc))
+    value = rd(a_t * rd(focal * ce))
+    # autodiff: ce' focal + ce gamma q^(gamma-1) q', q' = -(z - (1 - z)) p (1 - p), p' from the sigmoid backward
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dfocal = np.where(gamma == 0, 0.0, rd(gamma * rd(np.power(q, gamma - 1))))
+    dq = rd(rd(rd(1 - rd(2 * z))) * rd(p * rd(1 - p)))
+    grad = rd(a_t * rd(rd(ce_grad * focal) + np.where(ce == 0, 0.0, rd(rd(ce * dfocal) * dq))))
+    return value, grad, None
+
+
 def _huber(rd, x, y, params):
     delta = rd(params.get("delta", 1.0))
     d = rd(x - y)
@@ -307,6 +326,7 @@ _LOSSES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "sigmoid_focal_loss": _sigmoid_focal_loss,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,

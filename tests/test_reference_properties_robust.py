@@ -77,3 +77,16 @@ def test_poisson_log_input_agrees_with_rates(log_rate, counts, full):
     scale = rate + counts * (np.abs(log_rate) + 1)
     assert np.all(np.abs(f64(v_log) - f64(v_rate)) <= 1e-13 * scale)
     assert np.all(np.abs(f64(g_log) - rate * f64(g_rate)) <= 1e-13 * (rate + counts))
+
+
+@SETTINGS
+@given(arrays(np.float32, 8, elements=st.floats(-40, 40, width=32)), arrays(np.float64, 8, elements=st.floats(0, 1)),
+       st.sampled_from([None, 0.25, 0.5, 0.9]))
+def test_focal_with_gamma_0_is_alpha_weighted_sigmoid_ce(x, z, alpha):
+    """sigmoid_focal_loss(gamma = 0) = a_t sigmoid_CE, a_t = alpha z + (1 - alpha)(1 - z) (1 without alpha)."""
+    z = z.astype(np.float32)
+    vf, gf = value_and_grad("sigmoid_focal_loss", x, z, gamma=0.0, alpha=alpha)
+    vs, gs = value_and_grad("sigmoid_cross_entropy", x, z)
+    a_t = 1.0 if alpha is None else alpha * f64(z) + (1 - alpha) * (1 - f64(z))
+    np.testing.assert_allclose(f64(vf), a_t * f64(vs), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(f64(gf), a_t * f64(gs), rtol=1e-13, atol=1e-300)

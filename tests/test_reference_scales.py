@@ -63,7 +63,8 @@ def calls(draw, loss_id: str):
             second = second.astype(dtype)
     if loss.id == "poisson_nll" and not kw["log_input"]:  # rates
         first = np.abs(first)
-    for name, menu in (("delta", [0.5, 1.0, 1e4]), ("beta", [0.0, 0.5, 1.0, 1e4]), ("full", [False, True])):
+    for name, menu in (("delta", [0.5, 1.0, 1e4]), ("beta", [0.0, 0.5, 1.0, 1e4]), ("full", [False, True]),
+                       ("gamma", [0.0, 0.5, 2.0]), ("alpha", [None, 0.25])):
         if name in loss.param_names:
             kw[name] = draw(st.sampled_from(menu))
     if "label_smoothing" in loss.param_names:

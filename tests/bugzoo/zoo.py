@@ -367,6 +367,30 @@ class SmoothingIgnoredTargets(ZooAdapter):
                      params=("label_smoothing", "weight", "ignore_index", "axis"), restrict=_rows)]
 
 
+class FocalAlphaSwapped(ZooAdapter):
+    """The focal loss's alpha weight put on the negatives: (1 - alpha) z + alpha (1 - z)."""
+
+    name = "zoo_focal_alpha_swapped"
+    mistake = "sigmoid focal loss weights positives by 1 - alpha and negatives by alpha"
+    loss = "sigmoid_focal_loss"
+    budget = 8
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        def fn(x, z, reduction, alpha=None, gamma=2.0):
+            ce = F.binary_cross_entropy_with_logits(x, z, reduction="none")
+            p = torch.sigmoid(x)
+            loss = ce * (1 - (p * z + (1 - p) * (1 - z))) ** gamma
+            if alpha is not None:
+                loss = ((1 - alpha) * z + alpha * (1 - z)) * loss
+            return _reduce(loss, reduction)
+
+        return [Impl("sigmoid_focal_loss", "torch.nn.functional.binary_cross_entropy_with_logits", fn,
+                     name="sigmoid_focal_loss", params=("alpha", "gamma"), composed=True)]
+
+
 class HuberAsSmoothL1(ZooAdapter):
     """Huber computed with smooth_l1_loss(beta=delta): the factor delta between the two is forgotten."""
 
