@@ -29,7 +29,8 @@ def _hinge(call: Call, scales: bool) -> Reference:
         grad[np.isnan(m)] = np.nan
         if not scales:
             return value, grad
-        return value, grad, 1 + np.abs(y * x).astype(np.float64), np.abs(y).astype(np.float64)
+        yx = np.nan_to_num(np.abs(y * x).astype(np.float64), posinf=0)  # m = -inf: the value 0 is exact
+        return value, grad, 1 + yx, np.abs(y).astype(np.float64)
 
     return over_elements(call, kernel, scales)
 
@@ -43,7 +44,8 @@ def _squared_hinge(call: Call, scales: bool) -> Reference:
         grad = -2 * y * active
         if not scales:
             return value, grad
-        a64, yx = active.astype(np.float64), np.abs(y * x).astype(np.float64)
+        a64 = active.astype(np.float64)
+        yx = np.nan_to_num(np.abs(y * x).astype(np.float64), posinf=0)  # m = -inf: the value 0 is exact
         sg = np.where(a64 > 0, 2 * np.abs(y).astype(np.float64) * (a64 + 1 + yx), 0.0)
         return value, grad, a64 * a64 + 2 * a64 * (1 + yx), sg
 
