@@ -168,6 +168,16 @@ class JaxAdapter(Adapter):
                 params=("alpha", "gamma"), reductions=("none",),
             ),
             Impl(
+                "cosine_similarity", "optax.losses.cosine_similarity",
+                lambda x, t, reduction, axis=-1: ol.cosine_similarity(x, t, axis=axis),
+                params=("axis",), reductions=("none",), note="epsilon=0 (the default): a zero vector gives NaN",
+            ),
+            Impl(
+                "cosine_similarity", "optax.losses.cosine_distance",
+                lambda x, t, reduction, axis=-1: ol.cosine_distance(x, t, axis=axis),
+                params=("axis",), reductions=("none",), variant="cosine_distance",
+            ),
+            Impl(
                 "huber", "optax.losses.huber_loss",
                 lambda x, t, reduction, delta=1.0: ol.huber_loss(x, t, delta=delta),
                 params=("delta",), reductions=("none",),

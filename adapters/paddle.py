@@ -272,6 +272,11 @@ class PaddleAdapter(Adapter):
                 note="alpha is always applied (no unweighted form); normalizer=None",
             ),
             Impl(
+                "cosine_similarity", "paddle.nn.functional.cosine_similarity",
+                lambda x, y, reduction, axis=-1: F.cosine_similarity(x, y, axis=axis),
+                dtypes=dtypes, params=("axis",), reductions=NONE, variant="cosine_product_floor_1e-8",
+            ),
+            Impl(
                 "huber", "paddle.nn.functional.smooth_l1_loss",
                 lambda x, y, reduction, delta=1.0: F.smooth_l1_loss(x, y, reduction=reduction, delta=delta),
                 name="smooth_l1_loss", dtypes=dtypes, params=("delta",),

@@ -235,6 +235,11 @@ class TensorFlowAdapter(Adapter):
                 "sigmoid op (_keras_logits) instead of clipping; alpha through apply_class_balancing",
             ),
             Impl(
+                "cosine_similarity", "keras.losses.CosineSimilarity",
+                lambda x, t, reduction, axis=-1: keras_loss(losses.CosineSimilarity, x, t, reduction, axis=axis),
+                params=("axis",), variant="negated_cosine_norm_floor_1e-7", restrict=_classes_last,
+            ),
+            Impl(
                 "huber", "keras.losses.Huber",
                 lambda x, t, reduction, delta=1.0: keras_loss(
                     losses.Huber, x, t, reduction, elementwise=True, delta=delta),

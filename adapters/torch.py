@@ -194,6 +194,13 @@ class TorchAdapter(Adapter):
                 note="eps=1e-8 (the default) is added inside the log when log_input=False",
             ),
             Impl(
+                "cosine_similarity", "torch.nn.functional.cosine_similarity",
+                lambda x, y, reduction, axis=-1: F.cosine_similarity(x, y, dim=axis),
+                params=("axis",), reductions=NONE, variant="cosine_norm_floor_1e-8",
+                note="eps=1e-8 (the default) floors each norm; cosine_embedding_loss adds 1e-12 to the squared "
+                "norms instead and takes +-1 labels, so it is not a row",
+            ),
+            Impl(
                 "kl_divergence", "torch.nn.functional.kl_div", kl_div,
                 reductions=("mean", "sum"), restrict=_batchmean_needs_2d,
                 note="input is log q, target p (log_target=False); canonical mean is 'batchmean'; "

@@ -139,6 +139,20 @@ def clip_undecided(first: np.ndarray, params: dict, dtype: str) -> np.ndarray | 
     return np.broadcast_to(near.any(axis=-1, keepdims=True), p.shape)
 
 
+def norms_out_of_range(loss_id: str, first: np.ndarray, second, dtype: str) -> np.ndarray | None:
+    """cosine_similarity rows whose sum of squares overflows the dtype or falls below its smallest normal
+    number: a straightforward implementation returns 0 or NaN there (a range limit, registered per framework
+    where it shows, not an accuracy kappa should absorb)."""
+    if loss_id != "cosine_similarity":
+        return None
+    info = ml_dtypes.finfo(numpy_dtype(dtype))
+    bad = np.zeros(first.shape[:-1], bool)
+    for a in (first, second):
+        s2 = np.sum(np.square(a.astype(np.float64)), axis=-1)
+        bad |= (s2 > float(info.max)) | (s2 < float(info.smallest_normal))
+    return bad
+
+
 def nice(k: float) -> float:
     """The smallest number of the series 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, ... that is >= k (>= 1)."""
     if k <= 1:
@@ -168,6 +182,11 @@ def calibrate(trials: int, seed: int, losses: list[str] | None = None) -> dict:
                     for quantity, got, truth, s in (("value", got_v, ref.value, ref.scale_value),
                                                     ("grad", got_g, ref.grad, ref.scale_grad)):
                         undecided = clip_undecided(first, params, dtype) if quantity == "grad" else None
+                        out_of_range = norms_out_of_range(loss_id, first, second, dtype)
+                        if out_of_range is not None:  # per sample: the value's rows, every gradient entry of a row
+                            undecided = out_of_range if quantity == "value" and reduction == "none" else \
+                                np.broadcast_to(out_of_range[..., None], first.shape) if quantity == "grad" else \
+                                np.asarray(out_of_range.any())
                         k, bad = excess(got, truth, s, dtype, undecided)
                         if quantity == "value":
                             value_overflowed = bool(np.any(np.isfinite(np.asarray(truth, np.float64))

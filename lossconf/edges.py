@@ -349,6 +349,26 @@ def _focal_edges() -> list[Case]:
     ]
 
 
+def _cosine_edges() -> list[Case]:
+    """Cosine similarity with a zero vector, (anti)parallel vectors, D = 1, and norms that overflow or underflow."""
+    loss = "cosine_similarity"
+    return [
+        _edge("edge_cosine_zero_vector", loss, [[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]], [[1.0, 2.0, 2.0], [0.0, 0.0, 0.0]],
+              "a zero vector on either side: 0/0, NaN (the floor variants give 0)", nonfinite=True),
+        _edge("edge_cosine_parallel", loss, [[1.0, 2.0, 2.0], [3.0, -4.0, 0.0]], [[2.0, 4.0, 4.0], [-3.0, 4.0, 0.0]],
+              "parallel and antiparallel: +1 and -1, gradient 0", params={"reduction": "sum"}),
+        _edge("edge_cosine_d1", loss, [[2.0], [-0.5]], [[3.0], [4.0]], "D = 1: the sign of x y",
+              params={"reduction": "mean"}),
+        _edge("edge_cosine_huge", loss, [[1e20, 3e19, -2e19]], [[2e19, -1e20, 5e19]],
+              "components of 1e20: the squared norm overflows float32 unless scaled", dtypes=("float64",)),
+        _edge("edge_cosine_tiny", loss, [[1e-30, 3e-30, 0.0]], [[2e-30, 1e-30, 1e-30]],
+              "components of 1e-30: the squared norm underflows float32 (1e-60)", dtypes=("float64",)),
+        _edge("edge_cosine_axis1", loss, np.arange(12.0).reshape(2, 3, 2) - 5,
+              np.arange(12.0).reshape(2, 3, 2)[::-1] - 3, "vectors along axis 1 of [N, D, d]", params={"axis": 1}),
+        _edge("edge_cosine_n0", loss, np.zeros((0, 3)), np.zeros((0, 3)), "N = 0", params={"reduction": "sum"}),
+    ]
+
+
 def _robust_regression_edges() -> list[Case]:
     """Huber and smooth L1 at their switch points, log-cosh where cosh overflows, Poisson at zero counts."""
     x, y = [1.5, -0.5, 3.0, 0.25, 2.0], [0.5, 0.5, 0.0, 0.0, 2.0]  # d = 1, -1, 3, 0.25, 0
@@ -415,7 +435,7 @@ def _edge_catalog() -> tuple[Case, ...]:
     cases = (_softmax_family_edges() + _softmax_cross_entropy_edges() + _sparse_edges() + _sigmoid_family_edges()
              + _probability_edges() + _kl_edges() + _regression_edges() + _smooth_labels_edges()
              + _log_softmax_extra_edges() + _robust_regression_edges() + _margin_edges()
-             + _focal_edges())
+             + _focal_edges() + _cosine_edges())
     return tuple(cases)
 
 

@@ -116,6 +116,9 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first = d.targets(n, c)
         second = None
         params["label_smoothing"] = float(rng.uniform(0.0, 1.0))
+    elif loss == "cosine_similarity":
+        first = d.logits((n, c))
+        second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
     elif loss == "sigmoid_focal_loss":
         first = d.logits((n, c))
         second = d.unit((n, c)) if rng.random() < 0.3 else rng.integers(0, 2, (n, c)).astype(np.float64)

@@ -194,6 +194,35 @@ VARIANTS: dict[str, Variant] = {
             "y_pred - y_true * log(y_pred + epsilon))",
         ),
         Variant(
+            "cosine_norm_floor_1e-8",
+            "each norm is floored: x . y / (max(|x|, e) max(|y|, e)), e = fl_d(1e-8) in the input's dtype (0 in "
+            "float16); a zero vector gives 0 and the gradient y / (e |y|)",
+            {"norm_floor": 1e-8},
+            _TORCH + "torch.nn.functional.cosine_similarity.html (similarity = x1 . x2 / (max(||x1||, eps) "
+            "max(||x2||, eps)), eps = 1e-8)",
+        ),
+        Variant(
+            "cosine_product_floor_1e-8",
+            "the product of the norms is floored: x . y / sqrt(max(|x|^2 |y|^2, e^2)), e = fl_d(1e-8)",
+            {"norm_floor": 1e-8, "floor_product": True},
+            _PADDLE + "cosine_similarity_en.html (paddle/nn/functional/common.py: n12 = sqrt(clip(w1 * w2, "
+            "min=eps * eps)); cos_sim = w12 / n12)",
+        ),
+        Variant(
+            "negated_cosine_norm_floor_1e-7",
+            "the loss is minus the cosine, each vector normalised as x min(1 / |x|, 1 / e), e = fl_d(1e-7) "
+            "(keras.config.epsilon())",
+            {"norm_floor": 1e-7, "sign": -1.0},
+            "https://keras.io/api/losses/regression_losses/#cosinesimilarity-class (loss = -sum(l2_norm(y_true) "
+            "* l2_norm(y_pred)); keras.ops.normalize: x * minimum(rsqrt(sum(x^2)), 1 / epsilon))",
+        ),
+        Variant(
+            "cosine_distance",
+            "one minus the cosine: 1 - x . y / (|x| |y|)",
+            {"sign": -1.0, "offset": 1.0},
+            _OPTAX + "#optax.losses.cosine_distance (\"1 - cosine_similarity\")",
+        ),
+        Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
             {"factor": 0.5},
@@ -403,6 +432,19 @@ CATALOG: dict[str, Loss] = {
             + _RED_SCALE,
             elementwise=True,
             classes_axis=False,
+        ),
+        Loss(
+            "cosine_similarity",
+            (Input("predictions", "predictions", "vectors along the axis (real numbers)"),
+             Input("targets", "targets", "vectors of the same shape (real numbers)")),
+            (_RED, _AXIS),
+            "l_i = x_i . y_i / (|x_i| |y_i|) along the axis; a zero vector makes its sample NaN (0/0)",
+            "dl/dx = y / (|x| |y|) - l x / |x|^2",
+            "value: (1 + log2 D) (sum |x y| / (|x| |y|) + |l|) + offset (the dot product and both norms are sums "
+            "of D terms; the distance variant rounds 1 - l); gradient: (1 + log2 D) (|y| / (|x| |y|) + (|l| + "
+            "sum |x y| / (|x| |y|)) |x| / |x|^2)" + _RED_SCALE,
+            variants=("cosine_norm_floor_1e-8", "cosine_product_floor_1e-8", "negated_cosine_norm_floor_1e-7",
+                      "cosine_distance"),
         ),
         Loss(
             "huber",

@@ -24,7 +24,7 @@ from importlib import resources
 import ml_dtypes
 import numpy as np
 
-from lossconf.reference import elementwise, margin, probability, regression, softmax_family
+from lossconf.reference import elementwise, margin, probability, regression, similarity, softmax_family
 from lossconf.reference.catalog import REDUCTIONS, Loss, get_loss, get_variant
 from lossconf.reference.drivers import Reference
 
@@ -39,6 +39,10 @@ HIDDEN_DEFAULTS: dict[str, object] = {
     "all_ignored": "nan",
     "factor": 1.0,
     "kink": 0.0,
+    "norm_floor": None,
+    "floor_product": False,
+    "sign": 1.0,
+    "offset": 0.0,
 }
 _HIDDEN_CHOICES = {
     "smoothing_denominator": ("C", "C-1"),
@@ -326,6 +330,7 @@ def magnitudes(loss_id: str, first, second=None, *, reduction: str = "none", var
 # Which family module computes each loss id.
 _LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
     **softmax_family.LOSSES, **probability.LOSSES, **elementwise.LOSSES, **regression.LOSSES, **margin.LOSSES,
+    **similarity.LOSSES,
 }
 
 

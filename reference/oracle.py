@@ -392,6 +392,39 @@ def _sigmoid_focal_loss(call: Call):
     return _elementwise(call, fn)
 
 
+def _cosine_similarity(call: Call):
+    xs, ys = _rows(call)
+    p = call.params
+    floor = None if p["norm_floor"] is None else mpf(constant_in_dtype(p["norm_floor"], call.first.dtype))
+    sign, offset = mpf(p["sign"]), mpf(p["offset"])
+    values, grads = [], []
+    for x, y in zip(xs, ys, strict=True):
+        if any(_isnan(v) for v in x + y):
+            values.append(NAN)
+            grads.append([NAN] * len(x))
+            continue
+        dot = mpmath.fsum(a * b for a, b in zip(x, y, strict=True))
+        nx2, ny2 = mpmath.fsum(a * a for a in x), mpmath.fsum(b * b for b in y)
+        if floor is not None and p["floor_product"]:
+            clamped = nx2 * ny2 < floor**2
+            n = floor if clamped else mpmath.sqrt(nx2 * ny2)
+            c = dot / n
+            g = [b / n - (0 if clamped else c * a / nx2) for a, b in zip(x, y, strict=True)]
+        else:
+            x_clamped = floor is not None and nx2 < floor**2
+            nx = floor if x_clamped else mpmath.sqrt(nx2)
+            ny = mpmath.sqrt(ny2) if floor is None else max(mpmath.sqrt(ny2), floor)
+            if nx == 0 or ny == 0:
+                values.append(NAN)
+                grads.append([NAN] * len(x))
+                continue
+            c = dot / (nx * ny)
+            g = [b / (nx * ny) - (0 if x_clamped else c * a / nx2) for a, b in zip(x, y, strict=True)]
+        values.append(offset + sign * c)
+        grads.append([sign * gc for gc in g])
+    return _reduce(call, _unrows(values, call, True), _unrows(grads, call, False))
+
+
 def _huber(call: Call):
     delta = mpf(call.params["delta"])
 
@@ -476,6 +509,7 @@ _ORACLES = {
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
     "sigmoid_focal_loss": _sigmoid_focal_loss,
+    "cosine_similarity": _cosine_similarity,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,

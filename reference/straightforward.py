@@ -251,6 +251,23 @@ def _sigmoid_focal_loss(rd, x, z, params):
     return value, grad, None
 
 
+def _cosine_similarity(rd, x, y, params):
+    """optax's form: a / sqrt(max(sum a^2, floor^2)) times the same of b, summed; autodiff through it."""
+    floor = params.get("norm_floor")
+    f2 = 0.0 if floor is None else rd(constant_in_dtype(floor, params["dtype"]) ** 2)
+    nx = rd(np.sqrt(np.maximum(rd.sum(rd(x * x)), f2)))[..., None]
+    ny = rd(np.sqrt(np.maximum(rd.sum(rd(y * y)), f2)))[..., None]
+    xu, yu = rd(x / nx), rd(y / ny)
+    c = rd.sum(rd(xu * yu))
+    sign, offset = params.get("sign", 1.0), params.get("offset", 0.0)
+    # autodiff: d/dx (x / nx) . yu = yu / nx - x (x . yu) / nx^3, the cube as three divisions (the clamp stops
+    # the second term)
+    live = (rd.sum(rd(x * x)) >= f2)[..., None]
+    proj = rd.sum(rd(x * yu))[..., None]
+    g = rd(rd(yu / nx) - np.where(live, rd(x * rd(rd(rd(proj / nx) / nx) / nx)), 0.0))
+    return rd(offset + sign * c), rd(sign * g), None
+
+
 def _huber(rd, x, y, params):
     delta = rd(params.get("delta", 1.0))
     d = rd(x - y)
@@ -327,6 +344,7 @@ _LOSSES = {
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
     "sigmoid_focal_loss": _sigmoid_focal_loss,
+    "cosine_similarity": _cosine_similarity,
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,

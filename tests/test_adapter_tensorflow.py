@@ -95,7 +95,7 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
         "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
         "huber": (LOGITS, probs), "log_cosh": (LOGITS, probs), "hinge": (LOGITS, 2 * ONEHOT - 1),
         "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (probs, 3 * ONEHOT),
-        "sigmoid_focal_loss": (LOGITS, ONEHOT),
+        "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, probs),
     }
     nd = numpy_dtype(dtype)
     for impl in fw.describe["implementations"]:

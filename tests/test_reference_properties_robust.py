@@ -90,3 +90,19 @@ def test_focal_with_gamma_0_is_alpha_weighted_sigmoid_ce(x, z, alpha):
     a_t = 1.0 if alpha is None else alpha * f64(z) + (1 - alpha) * (1 - f64(z))
     np.testing.assert_allclose(f64(vf), a_t * f64(vs), rtol=1e-14, atol=1e-300)
     np.testing.assert_allclose(f64(gf), a_t * f64(gs), rtol=1e-13, atol=1e-300)
+
+
+@SETTINGS
+@given(arrays(np.float32, (3, 4), elements=st.floats(-1e3, 1e3, width=32).filter(lambda v: abs(v) > 1e-3)),
+       arrays(np.float32, (3, 4), elements=st.floats(-1e3, 1e3, width=32).filter(lambda v: abs(v) > 1e-3)),
+       st.sampled_from([0.5, 4.0, 1024.0]))
+def test_cosine_is_scale_invariant_and_distance_is_one_minus(x, y, k):
+    """cos(k x, y) = cos(x, y) for k > 0 (powers of two: exact scaling), the gradient scales by 1/k;
+    the distance variant is 1 - cos with the opposite gradient."""
+    v, g = value_and_grad("cosine_similarity", x, y)
+    vk, gk = value_and_grad("cosine_similarity", (k * x).astype(np.float32), y)
+    np.testing.assert_allclose(f64(vk), f64(v), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(k * f64(gk), f64(g), rtol=1e-10, atol=1e-12 * np.abs(f64(g)).max())
+    vd, gd = value_and_grad("cosine_similarity", x, y, variant="cosine_distance")
+    np.testing.assert_allclose(f64(vd), 1 - f64(v), rtol=1e-15, atol=1e-15)
+    np.testing.assert_array_equal(f64(gd), -f64(g))

@@ -391,6 +391,21 @@ class FocalAlphaSwapped(ZooAdapter):
                      name="sigmoid_focal_loss", params=("alpha", "gamma"), composed=True)]
 
 
+class CosineSquaredNorms(ZooAdapter):
+    """The dot product divided by the squared norms instead of the norms."""
+
+    name = "zoo_cosine_squared_norms"
+    mistake = "cosine similarity as x . y / (|x|^2 |y|^2): the square roots forgotten"
+    loss = "cosine_similarity"
+
+    def broken(self):
+        def fn(x, y, reduction, axis=-1):
+            return (x * y).sum(-1) / ((x * x).sum(-1) * (y * y).sum(-1))
+
+        return [Impl("cosine_similarity", "torch.sum", fn, name="cosine_similarity", reductions=("none",),
+                     composed=True)]
+
+
 class HuberAsSmoothL1(ZooAdapter):
     """Huber computed with smooth_l1_loss(beta=delta): the factor delta between the two is forgotten."""
 
