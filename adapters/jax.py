@@ -162,6 +162,35 @@ class JaxAdapter(Adapter):
                 params=("axis",), reductions=("none",),
                 note="first input is log q (log_input=True only)",
             ),
+            Impl(
+                "sigmoid_focal_loss", "optax.losses.sigmoid_focal_loss",
+                lambda x, t, reduction, alpha=None, gamma=2.0: ol.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma),
+                params=("alpha", "gamma"), reductions=("none",),
+            ),
+            Impl(
+                "cosine_similarity", "optax.losses.cosine_similarity",
+                lambda x, t, reduction, axis=-1: ol.cosine_similarity(x, t, axis=axis),
+                params=("axis",), reductions=("none",), note="epsilon=0 (the default): a zero vector gives NaN",
+            ),
+            Impl(
+                "cosine_similarity", "optax.losses.cosine_distance",
+                lambda x, t, reduction, axis=-1: ol.cosine_distance(x, t, axis=axis),
+                params=("axis",), reductions=("none",), variant="cosine_distance",
+            ),
+            Impl(
+                "huber", "optax.losses.huber_loss",
+                lambda x, t, reduction, delta=1.0: ol.huber_loss(x, t, delta=delta),
+                params=("delta",), reductions=("none",),
+            ),
+            Impl(
+                "log_cosh", "optax.losses.log_cosh", lambda x, t, reduction: ol.log_cosh(x, t),
+                reductions=("none",),
+            ),
+            Impl(
+                "hinge", "optax.losses.hinge_loss", lambda x, t, reduction: ol.hinge_loss(x, t),
+                reductions=("none",), variant="kink_gradient_half",
+                note="jnp.maximum(0, 1 - x t): JAX splits max's gradient evenly at the margin",
+            ),
             # -- jax.nn --------------------------------------------------------------------------
             Impl(
                 "softmax", "jax.nn.softmax",

@@ -219,6 +219,55 @@ class TensorFlowAdapter(Adapter):
                     losses.MeanAbsoluteError, x, t, reduction, elementwise=True),
             ),
             Impl(
+                "poisson_nll", "tf.nn.log_poisson_loss",
+                lambda x, t, reduction, log_input=True, full=False: nn.log_poisson_loss(
+                    t, x, compute_full_loss=full),
+                params=("log_input", "full"), reductions=("none",), restrict=_log_input_only,
+                note="log-rate input; compute_full_loss adds the Stirling term where targets > 1",
+            ),
+            Impl(
+                "sigmoid_focal_loss", "keras.losses.BinaryFocalCrossentropy",
+                lambda x, t, reduction, alpha=None, gamma=2.0: keras_loss(
+                    losses.BinaryFocalCrossentropy, x, t, reduction, elementwise=True, from_logits=True,
+                    apply_class_balancing=alpha is not None, alpha=0.25 if alpha is None else alpha, gamma=gamma),
+                name="BinaryFocalCrossentropy(from_logits)", params=("alpha", "gamma"),
+                note="from_logits=True: sigmoid, then binary_crossentropy, which recovers the logits from the "
+                "sigmoid op (_keras_logits) instead of clipping; alpha through apply_class_balancing",
+            ),
+            Impl(
+                "cosine_similarity", "keras.losses.CosineSimilarity",
+                lambda x, t, reduction, axis=-1: keras_loss(losses.CosineSimilarity, x, t, reduction, axis=axis),
+                params=("axis",), variant="negated_cosine_norm_floor_1e-7", restrict=_classes_last,
+            ),
+            Impl(
+                "huber", "keras.losses.Huber",
+                lambda x, t, reduction, delta=1.0: keras_loss(
+                    losses.Huber, x, t, reduction, elementwise=True, delta=delta),
+                params=("delta",),
+            ),
+            Impl(
+                "log_cosh", "keras.losses.LogCosh",
+                lambda x, t, reduction: keras_loss(losses.LogCosh, x, t, reduction, elementwise=True),
+            ),
+            Impl(
+                "hinge", "keras.losses.Hinge",
+                lambda x, t, reduction: keras_loss(losses.Hinge, x, t, reduction, elementwise=True),
+                variant="kink_gradient_full",
+                note="targets -1/1 (0/1 targets are converted); ops.maximum(1 - y x, 0) gives the margin "
+                "the active side's gradient",
+            ),
+            Impl(
+                "squared_hinge", "keras.losses.SquaredHinge",
+                lambda x, t, reduction: keras_loss(losses.SquaredHinge, x, t, reduction, elementwise=True),
+            ),
+            Impl(
+                "poisson_nll", "keras.losses.Poisson",
+                lambda x, t, reduction, log_input=False: keras_loss(
+                    losses.Poisson, x, t, reduction, elementwise=True),
+                params=("log_input",), variant="poisson_log_offset_1e-7", restrict=_rates_only,
+                note="rates (log_input=False): y_pred - y_true log(y_pred + epsilon)",
+            ),
+            Impl(
                 "kl_divergence", "keras.losses.KLDivergence",
                 lambda x, t, reduction, log_input=False, axis=-1: keras_loss(
                     losses.KLDivergence, x, t, reduction),
@@ -240,6 +289,16 @@ def _classes_last(params: dict, shape: tuple, second_shape: tuple | None = None)
     if axis in (-1, len(shape) - 1):
         return None
     return f"classes on the last axis only (axis={axis} requested)"
+
+
+def _log_input_only(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """tf.nn.log_poisson_loss takes log-rates."""
+    return None if params.get("log_input", True) else "log_poisson_loss takes log-rates (log_input=True)"
+
+
+def _rates_only(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """keras.losses.Poisson takes rates."""
+    return "Poisson takes rates (log_input=False), not log-rates" if params.get("log_input", True) else None
 
 
 def _keras_kl_restrict(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:

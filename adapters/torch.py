@@ -177,6 +177,30 @@ class TorchAdapter(Adapter):
                 lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction),
             ),
             Impl(
+                "huber", "torch.nn.functional.huber_loss",
+                lambda x, y, reduction, delta=1.0: F.huber_loss(x, y, reduction=reduction, delta=delta),
+                params=("delta",),
+            ),
+            Impl(
+                "smooth_l1", "torch.nn.functional.smooth_l1_loss",
+                lambda x, y, reduction, beta=1.0: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta),
+                params=("beta",),
+            ),
+            Impl(
+                "poisson_nll", "torch.nn.functional.poisson_nll_loss",
+                lambda x, y, reduction, log_input=True, full=False: F.poisson_nll_loss(
+                    x, y, log_input=log_input, full=full, reduction=reduction),
+                params=("log_input", "full"), variant="poisson_log_offset_1e-8",
+                note="eps=1e-8 (the default) is added inside the log when log_input=False",
+            ),
+            Impl(
+                "cosine_similarity", "torch.nn.functional.cosine_similarity",
+                lambda x, y, reduction, axis=-1: F.cosine_similarity(x, y, dim=axis),
+                params=("axis",), reductions=NONE, variant="cosine_norm_floor_1e-8",
+                note="eps=1e-8 (the default) floors each norm; cosine_embedding_loss adds 1e-12 to the squared "
+                "norms instead and takes +-1 labels, so it is not a row",
+            ),
+            Impl(
                 "kl_divergence", "torch.nn.functional.kl_div", kl_div,
                 reductions=("mean", "sum"), restrict=_batchmean_needs_2d,
                 note="input is log q, target p (log_target=False); canonical mean is 'batchmean'; "

@@ -256,7 +256,7 @@ def all_cases(seed: int, budget: int = 64, losses=None, kinds=KINDS) -> list[Cas
     return out
 
 
-_RANDOM_ID = re.compile(r"rand_(?P<loss>[a-z_]+)_(?P<index>\d{3,})")
+_RANDOM_ID = re.compile(r"rand_(?P<loss>[a-z0-9_]+)_(?P<index>\d{3,})")
 
 
 def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
