@@ -6,7 +6,9 @@ Conventions a reader should know before the table:
   ``CPUDevice.__init__``). Where ``clang`` is on PATH the adapter uses ``DEV=CPU``; otherwise it uses
   ``DEV=PYTHON``, tinygrad's reference interpreter of the same kernels (same graph, same dtype of every
   intermediate, evaluated op by op in Python; slow but exact about what tinygrad computes). A ``DEV``
-  already in the environment wins. The choice is in the report's environment.
+  already in the environment wins. The choice is in the report's environment. The interpreter runs
+  every element through Python (a [64, 1000] cross-entropy with its gradient takes ~20 s), so on the
+  PYTHON backend inputs above ``PYTHON_BACKEND_MAX_ELEMENTS`` are declared unsupported with that reason;
 - ``sparse_categorical_crossentropy`` takes classes on the last axis; ``ignore_index=-1`` is its
   "nothing ignored" default, so a catalog ignore_index of -1 is outside the API;
 - ``cross_entropy`` takes classes on axis 1 (axis 0 for 1-D input), like torch;
@@ -27,6 +29,24 @@ from lossconf.reference.dtypes import numpy_dtype
 
 _SRC = "https://github.com/tinygrad/tinygrad/blob/master/tinygrad/mixin/op.py"
 NONE = ("none",)
+PYTHON_BACKEND_MAX_ELEMENTS = 4096
+
+
+def _backend() -> str:
+    """DEV when set, else CPU where clang is on PATH, else the PYTHON interpreter (same in every process)."""
+    return os.environ.get("DEV") or ("CPU" if shutil.which("clang") else "PYTHON")
+
+
+def _fits_backend(restrict=None):
+    """``restrict`` plus, on the PYTHON backend, a size limit (it interprets every element in Python)."""
+    def check(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+        size = int(np.prod(shape))
+        if _backend() == "PYTHON" and size > PYTHON_BACKEND_MAX_ELEMENTS:
+            return (f"tinygrad's PYTHON backend (no clang here for its CPU device) interprets each element in "
+                    f"Python: {size} elements exceed the adapter's limit of {PYTHON_BACKEND_MAX_ELEMENTS}")
+        return restrict(params, shape, second_shape) if restrict else None
+
+    return check
 
 
 def _classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
@@ -57,14 +77,14 @@ class TinygradAdapter(Adapter):
 
     def load(self) -> None:
         """Pick the backend (CPU when clang is on PATH, else the PYTHON interpreter), then import."""
-        os.environ.setdefault("DEV", "CPU" if shutil.which("clang") else "PYTHON")
+        os.environ["DEV"] = _backend()
         from tinygrad import Device
 
         self.device = Device.DEFAULT
 
     def environment(self) -> dict:
         """tinygrad version and backend."""
-        return {**super().environment(), "backend": os.environ.get("DEV", ""),
+        return {**super().environment(), "backend": _backend(),
                 "clang_on_path": bool(shutil.which("clang"))}
 
     # -- conversion -------------------------------------------------------------------------------
@@ -116,7 +136,7 @@ class TinygradAdapter(Adapter):
             Impl(
                 "sparse_softmax_cross_entropy", "tinygrad.Tensor.sparse_categorical_crossentropy", sparse_ce,
                 name="sparse_categorical_crossentropy", params=("label_smoothing", "ignore_index", "axis"),
-                restrict=_classes_last,
+                restrict=_fits_backend(_classes_last),
                 note="classes last; mean divides by the number of kept targets (" + _SRC + ")",
             ),
             Impl(
@@ -124,23 +144,25 @@ class TinygradAdapter(Adapter):
                 lambda x, t, reduction, label_smoothing=0.0, axis=-1: x.cross_entropy(
                     t, reduction=reduction, label_smoothing=label_smoothing
                 ),
-                name="cross_entropy[probs]", params=("label_smoothing", "axis"), restrict=_class_axis_one,
+                name="cross_entropy[probs]", params=("label_smoothing", "axis"),
+                restrict=_fits_backend(_class_axis_one),
                 note="probability targets of the logits' shape; classes on axis 1",
             ),
             Impl(
                 "sigmoid_cross_entropy", "tinygrad.Tensor.binary_crossentropy_logits", bce_logits,
-                name="binary_crossentropy_logits", params=("pos_weight",),
+                name="binary_crossentropy_logits", params=("pos_weight",), restrict=_fits_backend(),
                 note="-(pos_weight z logsigmoid(x) + (1 - z) logsigmoid(-x))",
             ),
             Impl(
                 "binary_cross_entropy", "tinygrad.Tensor.binary_crossentropy",
                 lambda p, z, reduction: p.binary_crossentropy(z, reduction=reduction),
-                name="binary_crossentropy", note="-z log p - (1 - z) log(1 - p), no clamp",
+                name="binary_crossentropy", restrict=_fits_backend(), note="-z log p - (1 - z) log(1 - p), no clamp",
             ),
             Impl("softmax", "tinygrad.Tensor.softmax", lambda x, _, reduction, axis=-1: x.softmax(axis),
-                 params=("axis",), reductions=NONE),
+                 params=("axis",), reductions=NONE, restrict=_fits_backend()),
             Impl("log_softmax", "tinygrad.Tensor.log_softmax", lambda x, _, reduction, axis=-1: x.log_softmax(axis),
-                 params=("axis",), reductions=NONE),
+                 params=("axis",), reductions=NONE, restrict=_fits_backend()),
             Impl("sigmoid", "tinygrad.Tensor.sigmoid", lambda x, _, reduction: x.sigmoid(), reductions=NONE,
+                 restrict=_fits_backend(),
                  note="1 / (1 + exp2(-x / ln 2))"),
         ]
