@@ -5,8 +5,8 @@ the dtype under test (it was computed in that dtype, so the conversion is exact)
 Conventions a reader should know before the table:
 - ``log_loss(y_true, y_proba)`` is categorical_cross_entropy. It takes hard labels only, so a target
   row t is passed the way sklearn documents weighting: the row of probabilities repeated once per class
-  c with label c and ``sample_weight`` t_c, which gives sum_c t_c (-log p_c) per row exactly (marked
-  composed). ``normalize=False`` is the sum; ``normalize=True`` divides by the summed weights, i.e. by
+  c with t_c != 0, with label c and ``sample_weight`` t_c, which gives sum_c t_c (-log p_c) per row
+  exactly (marked composed). ``normalize=False`` is the sum; ``normalize=True`` divides by the summed weights, i.e. by
   N when each target row sums to 1 (the catalog's mean). It clips to [eps, 1 - eps] with
   eps = ``np.finfo(dtype).eps`` and does not renormalise rows (it only warns), so there is one
   implementation row per dtype, each declaring the catalog variant ``clip_probabilities_eps_<dtype>``;
@@ -73,12 +73,11 @@ class SklearnAdapter(NumpyAdapter):
             def log_loss(p, t, reduction, axis=-1):
                 if p.dtype != np.dtype(dtype):  # each dtype has its own row: its clip bound is that dtype's eps
                     raise ValueError(f"log_loss[{dtype}] takes {dtype} probabilities (got {p.dtype})")
-                n, c = p.shape
+                rows, labels = np.nonzero(t)  # a zero weight adds nothing: one row per nonzero target only
                 with warnings.catch_warnings():  # "The y_prob values do not sum to one": computed anyway
                     warnings.simplefilter("ignore", UserWarning)
-                    value = m.log_loss(np.tile(np.arange(c), n), np.repeat(p, c, axis=0),
-                                       sample_weight=t.reshape(-1), labels=np.arange(c),
-                                       normalize=reduction == "mean")
+                    value = m.log_loss(labels, p[rows], sample_weight=t[rows, labels],
+                                       labels=np.arange(p.shape[1]), normalize=reduction == "mean")
                 return np.asarray(value, dtype=p.dtype)
 
             return log_loss
