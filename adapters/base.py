@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from lossconf.reference.catalog import get_loss, get_variant
-from lossconf.reference.dtypes import DTYPES
+from lossconf.reference.dtypes import DTYPES, numpy_dtype
 
 NOT_APPLICABLE = "not_applicable"  # the API does not offer it (a reduction, parameter, axis, gradient): not a check
 UNSUPPORTED = "unsupported"  # the framework should and cannot here (a missing dtype kernel, a broken call)
@@ -253,3 +253,26 @@ class Adapter:
             "implementations": [i.describe() for i in self.implementations()],
         }
 
+
+
+class NumpyAdapter(Adapter):
+    """Base for value-only libraries that compute on NumPy arrays (SciPy, scikit-learn, ONNX Runtime):
+    tensors are NumPy arrays in the dtype under test and there is no autodiff, so every ``Impl`` of
+    such an adapter is ``grad=False``."""
+
+    def tensor(self, array: np.ndarray, dtype: str | None) -> np.ndarray:
+        """``array`` in ``dtype`` (bfloat16 as ml_dtypes.bfloat16; None keeps integer labels)."""
+        array = np.asarray(array)
+        return array if dtype is None else array.astype(numpy_dtype(dtype))
+
+    def numpy(self, tensor: Any) -> np.ndarray:
+        """Results are NumPy (or Python) numbers already."""
+        return np.asarray(tensor)
+
+    def value_and_grad(
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+    ) -> tuple[np.ndarray, None]:
+        """The API's value; no gradient (these libraries have no autodiff)."""
+        value = impl.fn(self.tensor(first, dtype), self.second_tensor(second, dtype),
+                        **self.arguments(impl, params, dtype))
+        return self.numpy(value), None

@@ -19,6 +19,11 @@ BUILTIN = {
     "tensorflow": "lossconf.adapters.tensorflow:TensorFlowAdapter",
     "jax": "lossconf.adapters.jax:JaxAdapter",
     "paddle": "lossconf.adapters.paddle:PaddleAdapter",
+    "mlx": "lossconf.adapters.mlx:MlxAdapter",
+    "tinygrad": "lossconf.adapters.tinygrad:TinygradAdapter",
+    "onnxruntime": "lossconf.adapters.onnxruntime:OnnxRuntimeAdapter",
+    "scipy": "lossconf.adapters.scipy:ScipyAdapter",
+    "sklearn": "lossconf.adapters.sklearn:SklearnAdapter",
 }
 
 

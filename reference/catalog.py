@@ -161,6 +161,19 @@ VARIANTS: dict[str, Variant] = {
             "https://github.com/jax-ml/jax/issues/16200 (XLA on CPU flushes denormals to zero; "
             "'working as intended')",
         ),
+        # scikit-learn's log_loss clips to [eps, 1 - eps] with eps = np.finfo(y_proba.dtype).eps: one
+        # variant per dtype, since the clip bound is a dtype's machine epsilon
+        *(
+            Variant(
+                f"clip_probabilities_eps_{dtype}",
+                f"probabilities are clipped to [eps, 1 - eps] before the log, eps = np.finfo({dtype}).eps = "
+                f"2^-{bits} (scikit-learn's log_loss; rows are not renormalised)",
+                {"clip": 2.0**-bits},
+                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.log_loss.html (\"y_proba values "
+                "are clipped to [eps, 1-eps] where eps is the machine precision for y_proba's dtype\")",
+            )
+            for dtype, bits in (("float16", 10), ("float32", 23), ("float64", 52))
+        ),
         Variant(
             "ieee_inf_propagation",
             "IEEE 754 arithmetic on +-inf inputs: an element of the result that depends on a +-inf input may be NaN "
@@ -342,7 +355,8 @@ CATALOG: dict[str, Loss] = {
             "says; gradient: |t| / q (0 where clipped), with normalisation (1 + log2 C) (that + sum of |t| "
             "over the unclipped classes) / sum(p) (sum(p) and autodiff's sum over classes both round)"
             + _RED_SCALE,
-            variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
+            variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7", "clip_probabilities_eps_float16",
+                      "clip_probabilities_eps_float32", "clip_probabilities_eps_float64"),
         ),
         Loss(
             "mean_squared_error",
