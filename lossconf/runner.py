@@ -50,7 +50,8 @@ from lossconf.verdicts import (
     summarize,
 )
 
-DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
+# tinygrad is left out of the default run: without clang it runs its PYTHON interpreter backend (about 19 min)
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "mlx", "onnxruntime", "scipy", "sklearn")
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
