@@ -61,6 +61,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=("default", "large"), default="default",
                    help="'large' adds large-vocabulary cases (1024 x 131072 logits)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run only shard I of N (a deterministic split of the framework calls; merge the N results)")
 
 
 def _config(args: argparse.Namespace):
@@ -80,6 +82,12 @@ def _config(args: argparse.Namespace):
     unknown = [k for k in args.kinds or () if k not in KINDS]
     if unknown:
         raise UsageError(f"--kinds: unknown kinds {unknown}; expected some of {list(KINDS)}")
+    from lossconf.shard import parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     extra = []
     if args.scale == "large":
         from lossconf.cases import large_cases
@@ -88,7 +96,7 @@ def _config(args: argparse.Namespace):
     return RunConfig(
         out=args.out, adapters=args.adapters, losses=args.losses, dtypes=args.dtypes or DTYPES,
         kinds=args.kinds or KINDS, seed=args.seed, budget=args.budget, timeout=args.timeout,
-        batch=not args.no_batch, scale=args.scale, extra_cases=extra,
+        batch=not args.no_batch, scale=args.scale, extra_cases=extra, shard=shard,
     )
 
 
