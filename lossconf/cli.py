@@ -218,6 +218,49 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 1 if conflicts else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """One framework across versions: a uv environment per version, merged results, a trend report."""
+    from lossconf.results import write
+    from lossconf.runner import DEFAULT_ADAPTERS
+    from lossconf.sweep import SweepError, build, combine, environment_for, parse_versions, run_version
+
+    versions = parse_versions(args.framework, args.versions)
+    if args.adapters != DEFAULT_ADAPTERS:
+        raise UsageError("--adapters: a sweep runs the --framework adapter only")
+    if args.constraints is not None and not args.constraints.is_file():
+        raise UsageError(f"--constraints: no such file {str(args.constraints)!r}")
+    args.adapters = (args.framework,)
+    config = _config(args)
+    _check_writable(args.out)
+    done, results, failed = [], [], []
+    for version in versions:
+        env = environment_for(args.framework, version, args.with_ or ())
+        try:
+            build(env, args.constraints)
+        except SweepError as exc:
+            print(f"lossconf: {exc}", file=sys.stderr)
+            failed.append(version)
+            continue
+        one = run_version(env, config, lambda c: _execute(c, args.resume))
+        print(f"{args.framework} {version}: {_summary_line(one)}")
+        if one["interrupted"]:
+            return 130
+        done.append(version)
+        results.append(one)
+    if not results:
+        raise UsageError(f"--versions: no version could be installed ({', '.join(failed)})")
+    merged = combine(args.framework, done, results)
+    write(merged, args.out / "results.json")
+    paths, _ = _render(merged, args.out)
+    from lossconf.reports.trend import contradictions
+
+    for line in contradictions(merged):
+        print(f"known-deviation range contradicted: {line}")
+    print(f"results: {args.out / 'results.json'}")
+    print(f"report: {paths['html'].resolve()}")
+    return 1 if failed else 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     """What changed between two results; exit 1 on new failures."""
     from lossconf.results import diff
@@ -309,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT / "merged.json")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("sweep", help="one framework across versions (a uv environment each) with a trend report")
+    p.add_argument("--framework", required=True, help="adapter to sweep: jax, torch, tensorflow or paddle")
+    p.add_argument("--versions", required=True, help="comma-separated framework versions, e.g. 0.4.38,0.6.2,0.10.2")
+    p.add_argument("--with", dest="with_", type=_csv, default=None,
+                   help="extra requirements for every environment, e.g. 'optax==0.2.5' or 'numpy<2'")
+    p.add_argument("--constraints", type=Path, default=None,
+                   help="a pip constraints file passed to uv (e.g. torch==2.5.1+cpu with UV_INDEX_URL set)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("diff", help="compare two results; exit 1 on new failures")
     p.add_argument("old", type=Path)
