@@ -107,7 +107,8 @@ def build(env: Environment, constraints: Path | None = None, log=print) -> Envir
     named = {canonicalize_name(Requirement(r).name) for r in env.requirements}
     pins = [f"{name}=={dist_version(name)}" for name in PINNED_FROM_HERE if canonicalize_name(name) not in named]
     wanted = {"requirements": env.requirements, "pins": pins, "python": sys.version.split()[0],
-              "constraints": constraints.read_text(encoding="utf-8") if constraints else ""}
+              "constraints": constraints.read_text(encoding="utf-8") if constraints else "",
+              "source": str(source_root())}  # another checkout rebuilds: the install is editable
     if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == wanted and env.python.exists():
         log(f"{env.framework} {env.version}: reusing {env.path}")
         return env
@@ -116,22 +117,22 @@ def build(env: Environment, constraints: Path | None = None, log=print) -> Envir
         shutil.rmtree(env.path)
     env.path.parent.mkdir(parents=True, exist_ok=True)
     log(f"{env.framework} {env.version}: building {env.path} ({', '.join(env.requirements)})")
+    _uv_run(env, [uv, "venv", "--quiet", "--python", sys.executable, str(env.path)])
     pin_file = env.path / "lossconf-pins.txt"
-    commands = [
-        [uv, "venv", "--quiet", "--python", sys.executable, str(env.path)],
-        [uv, "pip", "install", "--quiet", "--python", str(env.python), "-c", str(pin_file),
-         *(["-c", str(constraints)] if constraints else []), "-e", str(source_root()), *env.requirements],
-    ]
-    for command in commands:
-        if env.path.is_dir():  # made by `uv venv`, the first command
-            pin_file.write_text("".join(p + "\n" for p in pins), encoding="utf-8")
-        proc = subprocess.run(command, capture_output=True, text=True)
-        if proc.returncode:
-            shutil.rmtree(env.path, ignore_errors=True)
-            detail = "\n  ".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
-            raise SweepError(f"{env.framework} {env.version}: {' '.join(command[:3])} failed:\n  {detail}")
+    pin_file.write_text("".join(p + "\n" for p in pins), encoding="utf-8")
+    _uv_run(env, [uv, "pip", "install", "--quiet", "--python", str(env.python), "-c", str(pin_file),
+                  *(["-c", str(constraints)] if constraints else []), "-e", str(source_root()), *env.requirements])
     marker.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
     return env
+
+
+def _uv_run(env: Environment, command: list[str]) -> None:
+    """Run one uv command; on failure remove the half-built environment and raise with uv's last lines."""
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode:
+        shutil.rmtree(env.path, ignore_errors=True)
+        detail = "\n  ".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
+        raise SweepError(f"{env.framework} {env.version}: {' '.join(command[:3])} failed:\n  {detail}")
 
 
 def run_version(env: Environment, config: RunConfig, execute) -> dict:
