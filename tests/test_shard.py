@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from lossconf.adapters.loading import load_adapter
 from lossconf.cli import main
 from lossconf.results import merge
-from lossconf.runner import RunConfig, run
 from lossconf.shard import parse_shard, shard_of
 
 SELECTION = dict(adapters=("torch",), losses=("softmax_cross_entropy", "sigmoid_cross_entropy", "log_softmax"),
@@ -41,13 +39,9 @@ def _strip(check: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    reason = load_adapter("torch").available()
-    if reason:
-        pytest.skip(reason)
-    base = tmp_path_factory.mktemp("shards")
-    whole = run(RunConfig(out=base / "whole", **SELECTION))
-    shards = [run(RunConfig(out=base / f"shard{i}", shard=(i, 3), **SELECTION)) for i in (1, 2, 3)]
+def runs(real_run):
+    whole = real_run(**SELECTION)
+    shards = [real_run(shard=(i, 3), **SELECTION) for i in (1, 2, 3)]
     return whole, shards
 
 

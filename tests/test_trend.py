@@ -11,23 +11,16 @@ import copy
 
 import pytest
 
-from lossconf.adapters.loading import load_adapter
 from lossconf.reports.html import render_html
 from lossconf.reports.trend import contradictions, trend_view
-from lossconf.results import load, merge, write
-from lossconf.runner import RunConfig, run
+from lossconf.results import merge, write
 
 KNOWN = "torch-sigmoid-subnormal-results-zero"  # registered versions ">=1.0"; reproduces on CPU float32
 
 
 @pytest.fixture(scope="module")
-def cpu(tmp_path_factory):
-    reason = load_adapter("torch").available()
-    if reason:
-        pytest.skip(reason)
-    out = tmp_path_factory.mktemp("cpu")
-    run(RunConfig(out=out, adapters=("torch",), losses=("sigmoid",), dtypes=("float32",), seed=1, budget=4))
-    return load(out / "results.json")  # as merge reads it from disk
+def cpu(real_run):
+    return real_run(adapters=("torch",), losses=("sigmoid",), dtypes=("float32",), seed=1, budget=4)
 
 
 def _build(results: dict, **env) -> dict:
