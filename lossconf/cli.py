@@ -215,7 +215,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(f"conflict: {c['id']}: {c['verdicts']}")
     if len(conflicts) > 20:
         print(f"... and {len(conflicts) - 20} more conflicts")
+    _print_contradictions(merged)
     return 1 if conflicts else 0
+
+
+def _print_contradictions(results: dict) -> None:
+    """Known deviations whose registered versions the merged builds contradict (see the report's trend)."""
+    from lossconf.reports.trend import contradictions
+
+    for line in contradictions(results):
+        print(f"known-deviation range contradicted: {line}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -252,10 +261,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     merged = combine(args.framework, done, results)
     write(merged, args.out / "results.json")
     paths, _ = _render(merged, args.out)
-    from lossconf.reports.trend import contradictions
-
-    for line in contradictions(merged):
-        print(f"known-deviation range contradicted: {line}")
+    _print_contradictions(merged)
     print(f"results: {args.out / 'results.json'}")
     print(f"report: {paths['html'].resolve()}")
     return 1 if failed else 0

@@ -11,6 +11,7 @@ import copy
 
 import pytest
 
+from lossconf.cli import main
 from lossconf.reports.html import render_html
 from lossconf.reports.trend import contradictions, trend_view
 from lossconf.results import merge, write
@@ -64,13 +65,19 @@ def test_one_build_has_no_trend(cpu):
     assert trend_view(same) is None and contradictions(same) == []
 
 
-def test_known_ranges_are_measured_against_the_registration(cpu):
+def _outside_range(cpu: dict) -> dict:
+    """The base run as torch 0.4.1 would have recorded it: outside ">=1.0" the same deviation is a fail."""
     hits = [c for c in cpu["checks"] if c.get("known") == KNOWN and c["verdict"] == "known"]
     assert hits, f"{KNOWN} no longer reproduces in the base run: pick another entry for this test"
-    old = _build(cpu, version="0.4.1")  # outside ">=1.0": the runner records the same deviation as a fail
+    old = _build(cpu, version="0.4.1")
     for c in old["checks"]:
         if c.get("known") == KNOWN and c["verdict"] == "known":
             c.update(verdict="fail", known=None)
+    return old
+
+
+def test_known_ranges_are_measured_against_the_registration(cpu):
+    old = _outside_range(cpu)
     fixed = _build(cpu, version="2.99.0")  # inside the range, but the deviation is gone
     for c in fixed["checks"]:
         if c.get("known") == KNOWN and c["verdict"] == "known":
@@ -90,3 +97,11 @@ def test_known_ranges_are_measured_against_the_registration(cpu):
     # an entry whose checks never ran here is 'not run', never a contradiction
     unrun = [k for k in series["known"] if k["id"] != KNOWN]
     assert unrun and all(p["status"] == "not run" for k in unrun for p in k["per"])
+
+
+def test_merge_prints_the_contradictions(cpu, tmp_path, capsys):
+    write(cpu, tmp_path / "a.json")
+    write(_outside_range(cpu), tmp_path / "b.json")
+    assert main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"known-deviation range contradicted: torch {KNOWN}: reproduces on 0.4.1, outside" in out
