@@ -166,9 +166,19 @@ class Adapter:
 
     # -- discovery -------------------------------------------------------------------------------
     def available(self) -> str | None:
-        """None when the framework can be imported here, else a reason (shown as `skipped`)."""
+        """None when the framework can be imported where the worker runs, else a reason (shown as `skipped`)."""
         import importlib.util
+        import os
+        import subprocess
 
+        from lossconf.worker import WORKER_PYTHON
+
+        python = os.environ.get(WORKER_PYTHON)
+        if python:  # the worker runs in another interpreter (lossconf sweep): ask that one
+            probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({self.module!r}) is None)"
+            if subprocess.run([python, "-c", probe], capture_output=True).returncode:
+                return f"{self.module} is not installed in {python} ({WORKER_PYTHON})"
+            return None
         if importlib.util.find_spec(self.module) is None:
             from lossconf.adapters.loading import BUILTIN
 

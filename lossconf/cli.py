@@ -61,6 +61,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=("default", "large"), default="default",
                    help="'large' adds large-vocabulary cases (1024 x 131072 logits)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run only shard I of N (a deterministic split of the framework calls; merge the N results)")
 
 
 _RUN_OPTIONS = argparse.ArgumentParser(add_help=False)
@@ -84,6 +86,12 @@ def _config(args: argparse.Namespace):
     unknown = [k for k in args.kinds or () if k not in KINDS]
     if unknown:
         raise UsageError(f"--kinds: unknown kinds {unknown}; expected some of {list(KINDS)}")
+    from lossconf.shard import parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     extra = []
     if args.scale == "large":
         from lossconf.cases import large_cases
@@ -92,7 +100,7 @@ def _config(args: argparse.Namespace):
     return RunConfig(
         out=args.out, adapters=args.adapters, losses=args.losses, dtypes=args.dtypes or DTYPES,
         kinds=args.kinds or KINDS, seed=args.seed, budget=args.budget, timeout=args.timeout,
-        batch=not args.no_batch, scale=args.scale, extra_cases=extra,
+        batch=not args.no_batch, scale=args.scale, extra_cases=extra, shard=shard,
     )
 
 
@@ -214,7 +222,56 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(f"conflict: {c['id']}: {c['verdicts']}")
     if len(conflicts) > 20:
         print(f"... and {len(conflicts) - 20} more conflicts")
+    _print_contradictions(merged)
     return 1 if conflicts else 0
+
+
+def _print_contradictions(results: dict) -> None:
+    """Known deviations whose registered versions the merged builds contradict (see the report's trend)."""
+    from lossconf.reports.trend import contradictions
+
+    for line in contradictions(results):
+        print(f"known-deviation range contradicted: {line}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """One framework across versions: a uv environment per version, merged results, a trend report."""
+    from lossconf.results import write
+    from lossconf.runner import DEFAULT_ADAPTERS
+    from lossconf.sweep import SweepError, build, combine, environment_for, parse_versions, run_version
+
+    versions = parse_versions(args.framework, args.versions)
+    if args.adapters != DEFAULT_ADAPTERS:
+        raise UsageError("--adapters: a sweep runs the --framework adapter only")
+    if args.constraints is not None and not args.constraints.is_file():
+        raise UsageError(f"--constraints: no such file {str(args.constraints)!r}")
+    args.adapters = (args.framework,)
+    config = _config(args)
+    _check_writable(args.out)
+    done, results, failed = [], [], []
+    for version in versions:
+        env = environment_for(args.framework, version, args.with_ or ())
+        try:
+            build(env, args.constraints)
+        except SweepError as exc:
+            print(f"lossconf: {exc}", file=sys.stderr)
+            failed.append(version)
+            continue
+        one = run_version(env, config, lambda c: _execute(c, args.resume))
+        print(f"{args.framework} {version}: {_summary_line(one)}")
+        if one["interrupted"]:
+            return 130
+        done.append(version)
+        results.append(one)
+    if not results:
+        raise UsageError(f"--versions: no version could be installed ({', '.join(failed)})")
+    merged = combine(args.framework, done, results)
+    write(merged, args.out / "results.json")
+    paths, _ = _render(merged, args.out)
+    _print_contradictions(merged)
+    print(f"results: {args.out / 'results.json'}")
+    print(f"report: {paths['html'].resolve()}")
+    return 1 if failed else 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -334,6 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, nargs="+")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT / "merged.json")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("sweep", help="one framework across versions (a uv environment each) with a trend report")
+    p.add_argument("--framework", required=True, help="adapter to sweep: jax, torch, tensorflow or paddle")
+    p.add_argument("--versions", required=True, help="comma-separated framework versions, e.g. 0.4.38,0.6.2,0.10.2")
+    p.add_argument("--with", dest="with_", type=_csv, default=None,
+                   help="extra requirements for every environment, e.g. 'optax==0.2.5' or 'numpy<2'")
+    p.add_argument("--constraints", type=Path, default=None,
+                   help="a pip constraints file passed to uv (e.g. torch==2.5.1+cpu with UV_INDEX_URL set)")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("diff", help="compare two results; exit 1 on new failures")
     p.add_argument("old", type=Path)

@@ -74,10 +74,21 @@ class Known:
             return False
         if self.cases and not any(fnmatch.fnmatchcase(case, p) for p in self.cases):
             return False
+        return self.covers(version)
+
+    def covers(self, version: str) -> bool:
+        """Whether the framework version is inside the registered ``versions`` range (local part ignored)."""
         try:
             return Version(version.split("+")[0]) in SpecifierSet(self.versions)
         except InvalidVersion:
             return False
+
+    @classmethod
+    def from_description(cls, d: dict) -> Known:
+        """The entry back from its ``describe()`` form (as stored in results.json)."""
+        fields = ("id", "adapter", "impl", "quantity", "versions", "link", "description")
+        return cls(**{f: d[f] for f in fields}, dtypes=tuple(d.get("dtypes", ())), cases=tuple(d.get("cases", ())),
+                   when=tuple(d.get("when", ())))
 
     def describe(self) -> dict:
         """JSON-ready form for results.json."""

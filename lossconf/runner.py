@@ -34,6 +34,7 @@ from lossconf.invalid import run_invalid_job
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
+from lossconf.shard import select as select_shard
 from lossconf.truthcache import TruthCache, default_directory
 from lossconf.verdicts import (
     QUANTITIES,
@@ -74,12 +75,14 @@ class RunConfig:
     batch: bool = True
     scale: str = "default"
     extra_cases: list[Case] = field(default_factory=list)
+    shard: tuple[int, int] | None = None  # (i, n): run only shard i of n (lossconf.shard)
 
     def identity(self) -> dict:
         """The fields that must match for ``--resume``."""
         return {
             "adapters": list(self.adapters), "losses": sorted(self.losses or CATALOG), "dtypes": list(self.dtypes),
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
+            **({"shard": list(self.shard)} if self.shard else {}),
         }
 
 
@@ -515,7 +518,7 @@ class Run:
         if adapter.name not in self.adapters:
             self.adapters[adapter.name] = desc
             self.stream.write("adapter", desc)
-        jobs, unsupported = self._plan_jobs(desc, reasons)
+        jobs, unsupported = select_shard(adapter.name, *self._plan_jobs(desc, reasons), self.config.shard)
         self.plans[adapter.name] = AdapterPlan(adapter.name, w, desc, jobs, unsupported)
         planned = sum(len(j.check_ids) for j in jobs) + len(unsupported)
         self.planned += planned

@@ -11,6 +11,13 @@ The worker imports its adapter (and so its framework) and answers requests over 
   framework-specific code in the worker, so the test process never imports a framework.
 
 The parent (``lossconf.runner.Worker``) enforces timeouts and restarts a dead worker.
+
+A worker normally runs in this interpreter (multiprocessing spawn). When ``LOSSCONF_WORKER_PYTHON``
+names another interpreter (``lossconf sweep``: one virtual environment per framework version) it
+runs there instead, as ``python -m lossconf.worker FD TARGET`` on one end of a socket pair: spawn
+cannot do it, because a spawned child takes over the parent's ``sys.path`` and would import the
+parent's framework. That interpreter needs lossconf installed (the sweep installs it editable).
+Arrays cross the pipe pickled, so its numpy should be the parent's (the sweep pins it).
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -77,6 +87,7 @@ def unshare(item: Any) -> Any:
     array = np.asarray(np.memmap(item.path, dtype=item.dtype, mode="c", shape=item.shape))
     os.unlink(item.path)
     return array
+WORKER_PYTHON = "LOSSCONF_WORKER_PYTHON"  # environment variable: run workers in this interpreter
 
 
 def _describe(adapter) -> dict:
@@ -91,6 +102,7 @@ def _describe(adapter) -> dict:
     env = adapter.environment()
     base = {k: env.pop(k, "") for k in ("framework", "version", "device")}
     base["target"] = adapter.target
+    base["interpreter"] = sys.executable  # which Python ran the framework (a sweep: one venv per version)
     base["flags"] = {k: str(v) for k, v in env.items()}
     base["flags"]["flushes_subnormals"] = ",".join(adapter.flush_dtypes()) or "no"
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
@@ -171,11 +183,51 @@ def _impl(impls: dict, name: str):
         raise KeyError(f"no implementation {name!r}; have {sorted(impls)}") from None
 
 
-def start(target: str) -> tuple[mp.Process, Connection]:
-    """Spawn a fresh worker process for ``target`` (spawn: nothing inherited from the parent)."""
+class ForeignProcess:
+    """A worker in another interpreter, with the ``multiprocessing.Process`` methods the runner uses."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+
+    def is_alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        self.popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds for the process to exit."""
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        """The exit status, None while running."""
+        return self.popen.poll()
+
+
+def start(target: str) -> tuple[mp.Process | ForeignProcess, Connection]:
+    """Start a fresh worker process for ``target`` (spawn: nothing inherited from the parent), in the
+    interpreter named by ``LOSSCONF_WORKER_PYTHON`` when it is set."""
+    python = os.environ.get(WORKER_PYTHON)
+    if python:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            # -P: no current directory on sys.path, where a source tree's lossconf/ would shadow the install
+            popen = subprocess.Popen([python, "-P", "-m", "lossconf.worker", str(theirs.fileno()), target],
+                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        return ForeignProcess(popen), Connection(ours.detach())
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=serve, args=(target, child), daemon=True, name=f"lossconf-{target}")
     proc.start()
     child.close()
     return proc, parent
+
+
+if __name__ == "__main__":  # started by ``start`` in another interpreter: FD TARGET
+    serve(sys.argv[2], Connection(int(sys.argv[1])))

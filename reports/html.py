@@ -19,6 +19,7 @@ from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reports.agreement import analyze, as_float
 from lossconf.reports.overview import capability_grid, framework_cards, invalid_view, lead, row_anchor
 from lossconf.reports.repro import snippet
+from lossconf.reports.trend import trend_view
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
 WORST_FIRST = ("fail", "error", "known", "variant", "pass", "unsupported", "skipped")
@@ -167,6 +168,7 @@ def _view(results: dict) -> dict:
         "variant_use": Counter(c["variant"] for c in checks if c["verdict"] == "variant"),
         "known_use": Counter(c["known"] for c in checks if c.get("known")),
         "u": UNIT_ROUNDOFF,
+        "trend": trend_view(results),
     }
 
 
