@@ -14,6 +14,11 @@
   (``port::ScopedFlushDenormal`` in the eager executor and in the Eigen thread pools); TensorFlow's
   own test ``kernel_tests/array_ops/denormal_test.py`` asserts it for float32 and float64. The
   adapter therefore declares ``flushes_subnormals`` there (catalog variant ``flush_subnormals``).
+- Modes: ``eager`` (the default), ``function`` (``tf.function``: a traced graph run by the TF
+  executor, with grappler's graph rewrites) and ``xla`` (``tf.function(jit_compile=True)``: compiled
+  by XLA, which fuses and may keep float16/bfloat16 intermediates in float32). The value and the
+  gradient (``tf.GradientTape`` inside the function) are traced together, one trace per input
+  signature and scalar parameters.
 - The Keras ``keras.losses.categorical_crossentropy`` family of functions is what the classes call;
   they are not separate rows.
 """
@@ -37,6 +42,7 @@ class TensorFlowAdapter(Adapter):
     name = "tensorflow"
     module = "tensorflow"
     distributions = ("tensorflow", "tensorflow-cpu")  # the wheels are named differently from the module
+    modes = ("eager", "function", "xla")
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:
@@ -54,6 +60,8 @@ class TensorFlowAdapter(Adapter):
         # single and double precision"); float16 arithmetic runs in float32, so its subnormals survive
         # float16 is not flushed (2^-10 * 2^-10 gives 2^-20); bfloat16 is computed through flushed float32
         self.flushes_subnormals = ("bfloat16", "float32", "float64") if self.device.startswith("/CPU") else False
+        self._functions: dict[tuple[str, str], Any] = {}
+        tf.get_logger().setLevel("ERROR")  # retracing per input shape is the point here, not a mistake
 
     def environment(self) -> dict:
         """TensorFlow and Keras versions, device and the flags that change numerics."""
@@ -89,24 +97,24 @@ class TensorFlowAdapter(Adapter):
         return np.asarray(tensor.numpy())
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "eager",
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Value of ``impl.fn`` and d(sum value)/d(first) through ``tf.GradientTape``."""
+        """Value of ``impl.fn`` and d(sum value)/d(first) through ``tf.GradientTape``, eagerly or
+        inside ``tf.function`` (mode "function") or ``tf.function(jit_compile=True)`` (mode "xla")."""
         import tensorflow as tf
 
+        mode = self.mode_of(mode)
         kwargs = self.convert_params(_api_params(impl, params), dtype)
+        run = _tape(impl)
+        if mode != "eager":
+            key = (impl.name, mode)
+            if key not in self._functions:
+                self._functions[key] = tf.function(run, jit_compile=mode == "xla", reduce_retracing=False)
+            run = self._functions[key]
         with tf.device(self.device):
-            x = self.tensor(first, dtype)
-            target = self.second_tensor(second, dtype)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(x)
-                value = impl.fn(x, target, **kwargs)
-            if not impl.grad:
-                return self.numpy(value), None
-            grad = tape.gradient(
-                value, x, output_gradients=tf.ones_like(value), unconnected_gradients="zero"
-            )
-        return self.numpy(value), self.numpy(grad)
+            value, grad = run(self.tensor(first, dtype), self.second_tensor(second, dtype), kwargs)
+        return self.numpy(value), None if grad is None else self.numpy(grad)
 
     # -- the table -------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
@@ -227,6 +235,21 @@ class TensorFlowAdapter(Adapter):
                 note="probabilities (log_input=False); clips both y_true and y_pred to [1e-7, 1]",
             ),
         ]
+
+
+def _tape(impl: Impl):
+    """(x, target, kwargs) -> (value, d(sum value)/d(x) or None) with ``tf.GradientTape``."""
+    import tensorflow as tf
+
+    def run(x, target, kwargs):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            value = impl.fn(x, target, **kwargs)
+        if not impl.grad:
+            return value, None
+        return value, tape.gradient(value, x, output_gradients=tf.ones_like(value), unconnected_gradients="zero")
+
+    return run
 
 
 def _api_params(impl: Impl, params: dict) -> dict:

@@ -43,9 +43,10 @@ class Known:
     dtypes: tuple[str, ...] = ()
     cases: tuple[str, ...] = ()
     when: tuple[str, ...] = ()  # conditions on the check itself, all must hold (see WHEN)
+    modes: tuple[str, ...] = ()  # execution modes it occurs in (empty: every mode)
 
     def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str,
-                facts: frozenset[str] = frozenset()) -> bool:
+                facts: frozenset[str] = frozenset(), mode: str = "") -> bool:
         """Whether this entry covers the check (and the framework version is in range).
 
         ``facts`` are what is true of the check (``lossconf.verdicts.check_facts``); every ``when``
@@ -59,6 +60,8 @@ class Known:
             return False
         if self.dtypes and dtype not in self.dtypes:
             return False
+        if self.modes and mode not in self.modes:
+            return False
         if self.cases and not any(fnmatch.fnmatchcase(case, p) for p in self.cases):
             return False
         try:
@@ -71,7 +74,7 @@ class Known:
         return {
             "id": self.id, "adapter": self.adapter, "impl": self.impl, "quantity": self.quantity,
             "dtypes": list(self.dtypes), "cases": list(self.cases), "when": list(self.when),
-            "versions": self.versions,
+            "modes": list(self.modes), "versions": self.versions,
             "link": self.link, "description": self.description,
         }
 
@@ -90,15 +93,30 @@ def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
         unknown = set(raw.get("when", ())) - set(WHEN)
         if unknown:
             raise ValueError(f"{path.name}: {raw['id']}: unknown 'when' {sorted(unknown)}; expected {sorted(WHEN)}")
+        modes = _modes(path, raw, adapter or raw.get("adapter", path.stem))
         entries.append(
             Known(
                 id=raw["id"], adapter=adapter or raw.get("adapter", path.stem), impl=raw["impl"],
                 quantity=raw["quantity"], versions=raw["versions"], link=raw["link"],
                 description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
-                cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())),
+                cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())), modes=modes,
             )
         )
     return entries
+
+
+def _modes(path: Path, raw: dict, adapter: str) -> tuple[str, ...]:
+    """The entry's ``modes``: a list of the (built-in) adapter's declared modes, or absent (every mode)."""
+    modes = raw.get("modes", [])
+    if not isinstance(modes, list) or not all(isinstance(m, str) and m for m in modes):
+        raise ValueError(f"{path.name}: {raw['id']}: modes must be a list of mode names, got {modes!r}")
+    from lossconf.adapters.loading import BUILTIN, load_adapter
+
+    declared = load_adapter(adapter).modes if adapter in BUILTIN else None
+    unknown = [m for m in modes if declared is not None and m not in declared]
+    if unknown:
+        raise ValueError(f"{path.name}: {raw['id']}: unknown modes {unknown}; {adapter} declares {list(declared)}")
+    return tuple(modes)
 
 
 def load_known(directory: Path = KNOWN_DIR) -> list[Known]:

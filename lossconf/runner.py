@@ -1,4 +1,4 @@
-"""The runner: cases x implementations x dtypes x {value, grad}, one worker process per framework.
+"""The runner: cases x implementations x dtypes x modes x {value, grad}, one worker process per framework.
 
 - Each framework runs in its own worker (``lossconf.worker``); a thread here drives it. A call that
   raises becomes ``error`` for its checks; a call that hangs past ``timeout`` or kills its worker
@@ -61,6 +61,8 @@ class RunConfig:
     adapters: tuple[str, ...] = DEFAULT_ADAPTERS
     losses: tuple[str, ...] | None = None
     dtypes: tuple[str, ...] = DTYPES
+    modes: tuple[str, ...] = ("default",)  # mode names, "default" (each adapter's first) or "all"
+    compile_shapes: int = 6  # shape signatures per (impl, dtype) in a mode an adapter bounds; 0: all
     kinds: tuple[str, ...] = KINDS
     seed: int = 0
     budget: int = 64
@@ -73,6 +75,7 @@ class RunConfig:
         """The fields that must match for ``--resume``."""
         return {
             "adapters": list(self.adapters), "losses": sorted(self.losses or CATALOG), "dtypes": list(self.dtypes),
+            "modes": list(self.modes), "compile_shapes": self.compile_shapes,
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
         }
 
@@ -157,6 +160,8 @@ class Job:
     dtype: str
     cases: list[Case]
     check_ids: list[str]
+    mode: str = ""
+    default_mode: bool = True  # the adapter's default mode: check ids leave it out
 
 
 def _batch_key(case: Case) -> tuple | None:
@@ -184,14 +189,15 @@ def _batch_key(case: Case) -> tuple | None:
     return (case.loss, case.first.shape[1:], second, params)
 
 
-def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool) -> list[Job]:
-    """Group the runnable cases of one (impl, dtype) into framework calls."""
+def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool, mode: tuple = ("", True)) -> list[Job]:
+    """Group the runnable cases of one (impl, dtype, mode) into framework calls; ``mode`` is
+    (name, whether it is the adapter's default)."""
     jobs: list[Job] = []
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
         key = _batch_key(case) if batch else None
         if key is None:
-            jobs.append(Job(impl, dtype, [case], ids[case.id]))
+            jobs.append(Job(impl, dtype, [case], ids[case.id], *mode))
         else:
             groups.setdefault(key, []).append(case)
     for group in groups.values():
@@ -200,7 +206,7 @@ def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool)
         for case in group + [None]:
             if case is None or (chunk and size + case.first.size > MAX_BATCH_ELEMENTS):
                 if chunk:
-                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]]))
+                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]], *mode))
                 chunk, size = [], 0
             if case is not None:
                 chunk.append(case)
@@ -384,6 +390,7 @@ class Run:
         for dtype in cfg.dtypes:
             if dtype not in DTYPES:
                 raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
+        _check_modes(cfg)
         start = time.perf_counter()
         self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
         self.timings["cases"] = time.perf_counter() - start
@@ -481,10 +488,10 @@ class Run:
             self._adapter_problem(adapter.name, "failed_adapters", str(exc))
             w.close()
             return
+        jobs, unsupported = self._plan_jobs(desc, reasons, selected_modes(self.config.modes, desc.get("modes") or [""]))
         if adapter.name not in self.adapters:
             self.adapters[adapter.name] = desc
             self.stream.write("adapter", desc)
-        jobs, unsupported = self._plan_jobs(desc, reasons)
         self.plans[adapter.name] = AdapterPlan(adapter.name, w, desc, jobs, unsupported)
         planned = sum(len(j.check_ids) for j in jobs) + len(unsupported)
         self.planned += planned
@@ -494,13 +501,13 @@ class Run:
         self.header.setdefault("environment", environment())[key][name] = reason
         self.stream.write("adapter", {"name": name, key: reason})
 
-    def _plan_jobs(self, desc: dict, reasons: dict) -> tuple[list[Job], list[dict]]:
+    def _plan_jobs(self, desc: dict, reasons: dict, modes: list[tuple[str, bool]]) -> tuple[list[Job], list[dict]]:
         name = desc["name"]
         jobs: list[Job] = []
         unsupported: list[dict] = []
         for impl in desc["implementations"]:
             impl_reasons = reasons.get(impl["name"], {})
-            for dtype in self.config.dtypes:
+            for mode, dtype in ((m, d) for m in modes for d in self.config.dtypes):
                 runnable, ids = [], {}
                 for case in self.cases:
                     if case.loss != impl["loss"] or (case.dtypes and dtype not in case.dtypes):
@@ -508,7 +515,7 @@ class Run:
                     why = impl_reasons.get(f"{case.id}|{dtype}")
                     pending = []
                     for q in QUANTITIES:
-                        rec = base_record(case, name, impl, dtype, q)
+                        rec = base_record(case, name, impl, dtype, q, *mode)
                         if rec["id"] in self.records:
                             continue
                         if why or (q == "grad" and not impl["grad"]):
@@ -519,8 +526,27 @@ class Run:
                     if pending:
                         runnable.append(case)
                         ids[case.id] = pending
-                jobs += make_jobs(impl, dtype, runnable, ids, self.config.batch)
+                mode_jobs = make_jobs(impl, dtype, runnable, ids, self.config.batch, mode)
+                if mode[0] in desc.get("bounded_modes", ()) and self.config.compile_shapes:
+                    mode_jobs = self._bound_shapes(desc, mode[0], mode_jobs)
+                jobs += mode_jobs
         return jobs, unsupported
+
+    def _bound_shapes(self, desc: dict, mode: str, jobs: list[Job]) -> list[Job]:
+        """Keep the jobs of the ``compile_shapes`` shape signatures covering the most cases (each
+        signature is one compilation); the rest are not planned, and the adapter's environment
+        says how many checks of ``mode`` were left out."""
+        groups: dict[tuple, list[Job]] = {}
+        for job in jobs:
+            groups.setdefault(_signature(job), []).append(job)
+        ranked = sorted(groups.values(), key=lambda g: -sum(len(j.cases) for j in g))
+        kept = [j for g in ranked[: self.config.compile_shapes] for j in g]
+        left = sum(len(j.check_ids) for g in ranked[self.config.compile_shapes:] for j in g)
+        if left:
+            flags = desc["environment"].setdefault("flags", {})
+            key = f"{mode}_checks_left_out"
+            flags[key] = str(int(flags.get(key, 0)) + left)
+        return kept
 
     def _run_adapter(self, name: str) -> None:
         """Run the adapter's jobs on its worker(s): an adapter declaring ``workers = n`` (JAX: XLA
@@ -555,7 +581,7 @@ class Run:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
         try:
-            value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
+            value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params, job.mode))
         except WorkerFailure as exc:
             if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
                 return
@@ -564,7 +590,7 @@ class Run:
                 return
             for case in job.cases:
                 for q in QUANTITIES:
-                    rec = base_record(case, adapter, job.impl, job.dtype, q)
+                    rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
                     if rec["id"] in job.check_ids:
                         rec["message"] = f"{exc.kind}: {exc}"
                         self._emit(apply_known(rec, case, self.known, version))
@@ -572,7 +598,7 @@ class Run:
         per_case = seconds / len(job.cases)
         out = []
         for q, got in (("value", value), ("grad", grad)):
-            recs = [base_record(c, adapter, job.impl, job.dtype, q) for c in job.cases]
+            recs = [base_record(c, adapter, job.impl, job.dtype, q, job.mode, job.default_mode) for c in job.cases]
             keep = [i for i, r in enumerate(recs) if r["id"] in job.check_ids]
             if not keep:
                 continue
@@ -597,7 +623,7 @@ class Run:
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:
             ids = [i for i in job.check_ids if f"-{case.id}-" in i]
-            self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
+            self._run_job(w, Job(job.impl, job.dtype, [case], ids, job.mode, job.default_mode), adapter, version)
 
     def _emit(self, record: dict) -> None:
         self._emit_all([record])
@@ -620,6 +646,41 @@ class Run:
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
+
+
+def _signature(job: Job) -> tuple:
+    """What a compiler specializes on: input shapes and parameters (array params by shape)."""
+    case = job.cases[0]
+    rows = sum(c.first.shape[0] for c in job.cases)  # batched cases are concatenated along axis 0
+    first = case.first.shape if len(job.cases) == 1 else (rows, *case.first.shape[1:])
+    second = None if case.second is None else (
+        case.second.shape if len(job.cases) == 1 else (rows, *case.second.shape[1:]))
+    params = tuple((k, v.shape if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items()))
+    return (first, second, params)
+
+
+def selected_modes(requested: tuple[str, ...], declared: list[str]) -> list[tuple[str, bool]]:
+    """The (mode, is-default) pairs of one adapter that ``requested`` selects: "all", "default" (its
+    first mode) or mode names (those it does not declare are not its modes: nothing runs for them)."""
+    if "all" in requested:
+        names = declared
+    else:
+        names = [m for m in declared if m in requested or (m == declared[0] and "default" in requested)]
+    return [(m, m == declared[0]) for m in names]
+
+
+def _check_modes(cfg: RunConfig) -> None:
+    """RunError unless every mode name in ``cfg.modes`` is declared by some adapter of the run."""
+    declared = {"all", "default"}
+    for target in cfg.adapters:
+        try:
+            declared.update(load_adapter(target).modes)
+        except Exception:  # reported per adapter when it is prepared
+            continue
+    unknown = [m for m in cfg.modes if m not in declared]
+    if unknown or not cfg.modes:
+        names = sorted(declared - {"all", "default"})
+        raise RunError(f"--modes: unknown modes {unknown}; expected all, default or some of {names}")
 
 
 def _documents(cfg: RunConfig, cases: list[Case]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Checks and verdicts: one (case x implementation x dtype x quantity) judged against the truth.
+"""Checks and verdicts: one (case x implementation x dtype x mode x quantity) judged against the truth.
 
 Verdicts, in the order a check is judged:
 
@@ -33,9 +33,10 @@ QUANTITIES = ("value", "grad")
 SMALL = 16  # results with at most this many elements are stored in full
 
 
-def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str) -> str:
-    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``."""
-    return f"{adapter}:{impl}-{dtype}-{case_id}-{quantity}"
+def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str, mode: str = "") -> str:
+    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``; a mode
+    other than the adapter's default is named after the implementation: ``torch:cross_entropy@compile-...``."""
+    return f"{adapter}:{impl}{'@' + mode if mode else ''}-{dtype}-{case_id}-{quantity}"
 
 
 def cast_inputs(case: Case, dtype: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
@@ -97,12 +98,13 @@ class Truths:
         return result
 
 
-def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str) -> dict:
+def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str,
+                mode: str = "", default_mode: bool = True) -> dict:
     """The identifying fields of a check record, with every measured field empty."""
     return {
-        "id": check_id(adapter, impl["name"], dtype, case.id, quantity),
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity, "" if default_mode else mode),
         "case": case.id, "adapter": adapter, "impl": impl["name"], "api": impl["api"], "loss": case.loss,
-        "dtype": dtype, "quantity": quantity, "verdict": "error",
+        "dtype": dtype, "mode": mode, "quantity": quantity, "verdict": "error",
         "error": None, "ulps": None, "bound": None, "ratio": None, "kappa": None, "scale": None,
         "index": None, "truth": None, "got": None, "got_values": None, "truth_values": None,
         "variant": None, "known": None, "stale": False, "message": "", "seconds": 0.0,
@@ -234,7 +236,8 @@ def apply_known(record: dict, case: Case, known: list[Known], version: str) -> d
     """
     facts = check_facts(record, case)
     match = next((k for k in known if k.matches(record["adapter"], record["impl"], record["quantity"],
-                                                  record["dtype"], record["case"], version, facts)), None)
+                                                  record["dtype"], record["case"], version, facts,
+                                                  mode=record.get("mode", ""))), None)
     if match is None:
         return record
     if record["verdict"] in ("fail", "error"):

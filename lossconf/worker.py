@@ -4,7 +4,8 @@ The worker imports its adapter (and so its framework) and answers requests over 
 
 - ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
 - ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
-- ``("call", impl, dtype, first, second, params)`` -> (value, grad) or the exception text;
+- ``("call", impl, dtype, first, second, params[, mode])`` -> (value, grad, seconds) or the exception
+  text; ``mode`` (default: the adapter's first) is one of ``Adapter.modes``;
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
 
@@ -41,9 +42,11 @@ def _describe(adapter) -> dict:
     base["target"] = adapter.target
     base["flags"] = {k: str(v) for k, v in env.items()}
     base["flags"]["flushes_subnormals"] = ",".join(adapter.flush_dtypes()) or "no"
+    base["modes"] = list(adapter.modes)
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
             "flushes_subnormals": adapter.flushes_subnormals, "flush_dtypes": list(adapter.flush_dtypes()),
-            "workers": adapter.workers}
+            "workers": adapter.workers, "modes": list(adapter.modes),
+            "bounded_modes": list(adapter.bounded_modes)}
 
 
 def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
@@ -88,9 +91,12 @@ def serve(target: str, conn: Connection) -> None:
             elif kind == "plan":
                 reply = _plan(adapter, request[1], request[2])
             elif kind == "call":
-                _, impl_name, dtype, first, second, params = request
+                _, impl_name, dtype, first, second, params, *mode = request
+                # a single-mode adapter is called without a mode (third-party adapters predating modes)
+                mode = adapter.mode_of(mode[0] if mode else "")
+                mode = (mode,) if len(adapter.modes) > 1 else ()
                 start = time.perf_counter()
-                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)
+                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype, *mode)
                 reply = (value, grad, time.perf_counter() - start)
             elif kind == "exec":
                 module, _, func = request[1].partition(":")
