@@ -19,6 +19,8 @@ BUILTIN = {
     "tensorflow": "lossconf.adapters.tensorflow:TensorFlowAdapter",
     "jax": "lossconf.adapters.jax:JaxAdapter",
     "paddle": "lossconf.adapters.paddle:PaddleAdapter",
+    "keras_jax": "lossconf.adapters.keras:KerasJaxAdapter",
+    "keras_torch": "lossconf.adapters.keras:KerasTorchAdapter",
 }
 
 

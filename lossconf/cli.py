@@ -290,6 +290,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from lossconf.runner import DEFAULT_ADAPTERS
+
     parser = _Parser(prog="lossconf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lossconf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -331,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_adapter)
 
     p = sub.add_parser("list", help="adapters, versions, implementations and what they support")
-    p.add_argument("--adapters", type=_csv, default=("torch", "tensorflow", "jax", "paddle"))
+    p.add_argument("--adapters", type=_csv, default=DEFAULT_ADAPTERS)
     p.set_defaults(func=cmd_list)
     return parser
 

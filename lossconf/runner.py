@@ -44,7 +44,7 @@ from lossconf.verdicts import (
 )
 
 SCHEMA = "lossconf-results/1"
-DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "keras_jax", "keras_torch")
 KINDS = ("document", "edge", "random")
 MAX_BATCH_ELEMENTS = 1 << 20
 
