@@ -76,3 +76,26 @@ def test_torch_eager_and_compile_side_by_side(tmp_path) -> None:
     assert {i.replace("@compile", "") for i in by_mode["compile"]} <= by_mode["eager"]
     assert all(c["verdict"] in ("pass", "variant", "known", "unsupported") for c in checks), [
         (c["id"], c["message"]) for c in checks if c["verdict"] in ("fail", "error")]
+
+
+def _check(mode: str, verdict: str) -> dict:
+    tag = "" if mode == "eager" else f"@{mode}"
+    return {"id": f"torch:sigmoid{tag}-float16-c1-value", "case": "c1", "adapter": "torch", "impl": "sigmoid",
+            "loss": "sigmoid", "dtype": "float16", "mode": mode, "quantity": "value", "verdict": verdict,
+            "bound": 1e-3, "got": 0.0, "index": [0], "ratio": 5.0 if verdict == "fail" else 0.5, "message": ""}
+
+
+def test_compiled_vs_eager_lists_disagreeing_modes_with_a_repro_per_mode() -> None:
+    from lossconf.reports.agreement import analyze
+    from lossconf.reports.html import mode_disagreements
+
+    results = {"checks": [_check("eager", "pass"), _check("compile", "fail")], "cases": [], "implementations": [],
+               "environment": {"adapters": {"torch": {"modes": ["eager", "compile"]}}}}
+    (row,) = mode_disagreements(results)
+    assert row["conforming"] == ["eager"] and row["deviating"] == ["compile"]
+    repro = {c["mode"]: c["repro"] for c in row["checks"]}
+    assert "dtype, 'compile')" in repro["compile"] and "dtype, 'eager')" in repro["eager"]
+    (finding,) = analyze(results)  # each mode is its own party in the agreement view
+    assert finding["kind"] == "single_framework" and finding["adapters"] == ["torch@compile"]
+    results["checks"][1]["verdict"] = "pass"
+    assert mode_disagreements(results) == []
