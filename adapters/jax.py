@@ -41,6 +41,9 @@ class JaxAdapter(Adapter):
 
     name = "jax"
     modes = ("jit", "eager")
+    # op by op, every primitive is compiled for every new shape: summed call time of the default run's
+    # cases was ~1070 s against ~110 s jitted, so the runner bounds eager's shapes (--compile-shapes)
+    bounded_modes = ("eager",)
     workers = 2  # XLA compiles each new shape on one core: a second process uses the idle one
     module = "jax"
 

@@ -33,6 +33,7 @@ class TensorFlowAdapter(Adapter):
     module = "tensorflow"
     distributions = ("tensorflow", "tensorflow-cpu")  # the wheels are named differently from the module
     modes = ("eager", "function", "xla")
+    bounded_modes = ("xla",)  # XLA compiles each shape: ~450 s summed call time for the default cases
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:

@@ -56,7 +56,7 @@ def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
     p.add_argument("--modes", type=_csv, default=(modes,),
                    help="execution modes: 'all' (every mode each adapter declares), 'default' (each "
                    "adapter's first) or names such as eager,compile,jit (default: " + modes + ")")
-    p.add_argument("--compile-shapes", type=_int, default=6,
+    p.add_argument("--compile-shapes", type=_int, default=4,
                    help="shape signatures per implementation and dtype in a slow-compiling mode such as "
                    "torch compile, the ones covering the most cases (0: all; default: %(default)s)")
     p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random (default: all)")

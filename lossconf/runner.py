@@ -62,7 +62,7 @@ class RunConfig:
     losses: tuple[str, ...] | None = None
     dtypes: tuple[str, ...] = DTYPES
     modes: tuple[str, ...] = ("default",)  # mode names, "default" (each adapter's first) or "all"
-    compile_shapes: int = 6  # shape signatures per (impl, dtype) in a mode an adapter bounds; 0: all
+    compile_shapes: int = 4  # shape signatures per (impl, dtype) in a mode an adapter bounds; 0: all
     kinds: tuple[str, ...] = KINDS
     seed: int = 0
     budget: int = 64
@@ -379,6 +379,7 @@ class Run:
         self.stop = False
         self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
+        self.timings_lock = threading.Lock()
         self.planned = self.resumed = 0  # checks planned in this run / already done by a resumed one
 
     def prepare(self) -> list[AdapterPlan]:
@@ -596,6 +597,9 @@ class Run:
                         self._emit(apply_known(rec, case, self.known, version))
             return
         per_case = seconds / len(job.cases)
+        with self.timings_lock:  # call time per mode: a compiled mode's first calls include compiling
+            key = f"{adapter} {job.mode or 'default'} calls"
+            self.timings[key] = self.timings.get(key, 0.0) + seconds
         out = []
         for q, got in (("value", value), ("grad", grad)):
             recs = [base_record(c, adapter, job.impl, job.dtype, q, job.mode, job.default_mode) for c in job.cases]
