@@ -4,7 +4,7 @@ An adapter connects lossconf to one framework. It does four things and nothing e
 
 1. converts NumPy arrays to framework tensors in a dtype, on a device (``tensor``) and back (``numpy``);
 2. takes the value and the gradient of the sum of the values with the framework's own autodiff
-   (``value_and_grad``);
+   (``value_and_grad``), in one of the execution modes it declares (``modes``: eager, compiled, ...);
 3. reports its environment (``environment``): framework version, device, precision flags;
 4. lists its implementations (``implementations``): one ``Impl`` per public API and loss id.
 
@@ -162,6 +162,12 @@ class Adapter:
     flushes_subnormals: bool | tuple[str, ...] = False
     known_deviations: str = ""  # a third-party adapter's known-deviations TOML (relative to its module)
     workers: int = 1  # worker processes for this adapter (more for a compile-bound framework)
+    # execution modes (eager, torch.compile, jax.jit, tf.function, XLA), the first the default: a mode
+    # is a dimension of the matrix like the dtype; check ids name every mode but the default
+    modes: tuple[str, ...] = ("eager",)
+    # modes that compile once per shape signature slowly enough (seconds) that the runner bounds the
+    # number of distinct shapes per (impl, dtype) they run (``--compile-shapes``)
+    bounded_modes: tuple[str, ...] = ()
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------
@@ -219,14 +225,25 @@ class Adapter:
         raise NotImplementedError
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "",
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Call ``impl.fn`` on tensors of ``dtype``; return the value and d(sum value)/d(first).
+        """Call ``impl.fn`` on tensors of ``dtype`` in ``mode``; return the value and d(sum value)/d(first).
 
         ``params`` arrays (weights, pos_weight) arrive as NumPy and must be passed as tensors; use
         ``self.arguments(impl, params, dtype)``. The gradient is None when ``impl.grad`` is False.
+        ``mode`` is one of ``modes`` ("" means the default, ``modes[0]``; see ``mode_of``).
         """
         raise NotImplementedError
+
+    def mode_of(self, mode: str) -> str:
+        """The declared mode ``mode`` names ("" is the default); ValueError naming the declared ones."""
+        if not mode:
+            return self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(f"mode: {mode!r} is not a mode of adapter {self.name!r}; "
+                             f"expected one of {list(self.modes)}")
+        return mode
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def arguments(self, impl: Impl, params: dict, dtype: str) -> dict:
@@ -260,6 +277,7 @@ class Adapter:
             "module": self.module,
             "version": self.version(),
             "flushes_subnormals": list(self.flush_dtypes()),
+            "modes": list(self.modes),
             "implementations": [i.describe() for i in self.implementations()],
         }
 

@@ -3,6 +3,8 @@
 - Optax losses have no reduction argument: they return one value per sample (per element for
   ``sigmoid_binary_cross_entropy``, ``squared_error`` and ``l2_loss``), so canonical "none" only.
 - float64 is real: ``load`` enables ``jax_enable_x64`` (without it JAX silently computes in float32).
+- Modes: ``jit`` (the default) and ``eager`` (the same function un-jitted: every primitive dispatched
+  and compiled on its own, so XLA cannot fuse across them or keep excess precision between them).
 - Gradients come from ``jax.vjp`` with a cotangent of ones, inside ``jax.jit`` (as users run them):
   measured on CPU, a first call of softmax_cross_entropy on [64, 10] costs ~0.3 s jitted against
   ~1.3 s eager (eager compiles every primitive), repeated calls 0.05 ms against 1.8 ms. XLA may keep
@@ -38,6 +40,10 @@ class JaxAdapter(Adapter):
     """``optax.losses`` and ``jax.nn``."""
 
     name = "jax"
+    modes = ("jit", "eager")
+    # op by op, every primitive is compiled for every new shape: summed call time of the default run's
+    # cases was ~1070 s against ~110 s jitted, so the runner bounds eager's shapes (--compile-shapes)
+    bounded_modes = ("eager",)
     workers = 2  # XLA compiles each new shape on one core: a second process uses the idle one
     module = "jax"
 
@@ -74,7 +80,6 @@ class JaxAdapter(Adapter):
             "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "jax_softmax_custom_jvp": bool(jax.config.jax_softmax_custom_jvp),
-            "jit": True,
             "jax_compilation_cache_dir": str(jax.config.jax_compilation_cache_dir or ""),
         }
 
@@ -95,12 +100,13 @@ class JaxAdapter(Adapter):
         return np.asarray(tensor)
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "jit",
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Value of ``impl.fn`` and d(sum value)/d(first) through ``jax.vjp``."""
+        """Value of ``impl.fn`` and d(sum value)/d(first) through ``jax.vjp``, jitted or op by op."""
         # every parameter these APIs take is a Python scalar: part of the compiled function's key
         static = tuple(sorted(_api_params(impl, params).items()))
-        value, grad = _compiled(impl.fn, impl.grad, static)(
+        value, grad = _compiled(impl.fn, impl.grad, static, self.mode_of(mode) == "jit")(
             self.tensor(first, dtype), self.second_tensor(second, dtype)
         )
         return self.numpy(value), None if grad is None else self.numpy(grad)
@@ -207,8 +213,9 @@ class JaxAdapter(Adapter):
 
 
 @functools.cache
-def _compiled(fn: Any, grad: bool, static: tuple) -> Any:
-    """``jax.jit`` of (value, d(sum value)/d(first)) for one API and one set of scalar parameters."""
+def _compiled(fn: Any, grad: bool, static: tuple, jit: bool = True) -> Any:
+    """(value, d(sum value)/d(first)) for one API and one set of scalar parameters, under ``jax.jit``
+    or (``jit=False``) run op by op."""
     import jax
     import jax.numpy as jnp
 
@@ -223,7 +230,7 @@ def _compiled(fn: Any, grad: bool, static: tuple) -> Any:
         value, pullback = jax.vjp(loss, x)
         return value, pullback(jnp.ones_like(value))[0]
 
-    return jax.jit(run)
+    return jax.jit(run) if jit else run
 
 
 def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> Reason | None:

@@ -24,6 +24,8 @@ BUILTIN = {
     "onnxruntime": "lossconf.adapters.onnxruntime:OnnxRuntimeAdapter",
     "scipy": "lossconf.adapters.scipy:ScipyAdapter",
     "sklearn": "lossconf.adapters.sklearn:SklearnAdapter",
+    "keras_jax": "lossconf.adapters.keras:KerasJaxAdapter",
+    "keras_torch": "lossconf.adapters.keras:KerasTorchAdapter",
 }
 
 

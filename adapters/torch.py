@@ -7,11 +7,20 @@ Conventions a reader should know before the table:
   samples) is ``"batchmean"``, which divides by ``input.size(0)`` and so matches only for [N, C];
 - ``ignore_index=None`` (catalog default) is torch's default -100.
 All four dtypes run on CPU (torch 2.x has float16 and bfloat16 CPU kernels for every API below).
+
+Modes: ``eager`` (the default) and ``compile``: ``torch.compile(fn, dynamic=False)`` (inductor; C++
+kernels built with the host compiler on CPU), as users write ``torch.compile(loss_fn)(x, y)`` and
+call backward: AOTAutograd compiles the backward graph too, so the gradient is the compiled one.
+One compiled callable per (impl, dtype); dynamo keeps one graph per shape signature and scalar
+parameters. Its recompile limit (8 by default, then it silently falls back to eager) is lifted and a
+hit made an error, so a ``compile`` check never runs eager unnoticed. Inductor's on-disk caches live
+in ``~/.cache/lossconf/torch`` (``TORCHINDUCTOR_CACHE_DIR``), kept across runs.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ml_dtypes
@@ -48,10 +57,21 @@ class TorchAdapter(Adapter):
 
     name = "torch"
     module = "torch"
+    modes = ("eager", "compile")
+    bounded_modes = ("compile",)  # a cold compile costs ~2 s per shape signature on a loaded 2-core CPU
 
     def load(self) -> None:
-        """Import torch and pick the device (CUDA when present; LOSSCONF_DEVICE overrides)."""
+        """Import torch (inductor's cache under ~/.cache/lossconf/torch) and pick the device (CUDA when
+        present; LOSSCONF_DEVICE overrides)."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "torch"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         import torch
+        import torch._dynamo.config as dynamo
+
+        # one graph per shape signature: never fall back to eager after 8 of them without saying so
+        dynamo.recompile_limit = dynamo.accumulated_recompile_limit = 1 << 20
+        dynamo.fail_on_recompile_limit_hit = True
+        self._compiled: dict[tuple[str, str], Any] = {}
 
         self.device = os.environ.get("LOSSCONF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -70,6 +90,8 @@ class TorchAdapter(Adapter):
             "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
             "num_threads": torch.get_num_threads(),
             "cuda": torch.version.cuda,
+            "compile": "torch.compile(dynamic=False), backend inductor; cache "
+            + os.environ.get("TORCHINDUCTOR_CACHE_DIR", ""),
         }
 
     # -- conversion -------------------------------------------------------------------------------
@@ -94,13 +116,21 @@ class TorchAdapter(Adapter):
         return tensor.numpy()
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "eager",
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Value of ``impl.fn`` and d(sum value)/d(first) by torch.autograd with a cotangent of ones."""
+        """Value of ``impl.fn`` (eager, or its ``torch.compile`` in mode "compile") and d(sum value)/d(first)
+        by torch.autograd with a cotangent of ones."""
         import torch
 
+        fn = impl.fn
+        if self.mode_of(mode) == "compile":
+            key = (impl.name, dtype)
+            if key not in self._compiled:
+                self._compiled[key] = torch.compile(impl.fn, dynamic=False)
+            fn = self._compiled[key]
         x = self.tensor(first, dtype).requires_grad_(impl.grad)
-        value = impl.fn(x, self.second_tensor(second, dtype), **self.arguments(impl, params, dtype))
+        value = fn(x, self.second_tensor(second, dtype), **self.arguments(impl, params, dtype))
         if not impl.grad:
             return self.numpy(value), None
         if value.requires_grad:

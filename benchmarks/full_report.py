@@ -3,6 +3,10 @@
 Runs the real command in a fresh process (framework imports included), then reads the breakdown the
 run records in results.json ("timings": cases, framework imports, one entry per framework -- its
 calls and the judging of its checks --, reference) and the rendering time the command prints.
+Execution modes: the default report runs every mode each framework declares (``--modes all``); the run
+with ``--modes default`` (one mode per framework) shows what the extra modes cost, and the timings'
+"<adapter> <mode> calls" entries show the call time per mode (a compiled mode's first call per shape
+signature includes compiling; with warm caches -- ~/.cache/lossconf/{torch,jax} -- that is tracing only).
 The same run with ``--no-batch`` shows what batching buys; ``--adapters`` with one framework (the
 others are then not imported) shows what the parallel workers buy against the sum of single runs.
 
@@ -56,7 +60,7 @@ def main() -> None:
     """Default report, then (unless --no-compare) the same without batching and each framework alone."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=64)
-    parser.add_argument("--adapters", default="torch,tensorflow,jax,paddle")
+    parser.add_argument("--adapters", default="torch,tensorflow,jax,paddle,keras_jax,keras_torch")
     parser.add_argument("--no-compare", action="store_true", help="only the default run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lossconf-bench-") as tmp:
@@ -64,6 +68,10 @@ def main() -> None:
         show("default (batched, parallel workers)", default)
         verdict = "meets" if default["wall"] <= TARGET_SECONDS else "misses"
         print(f"target <= {TARGET_SECONDS:.0f} s: {verdict} it ({default['wall'] / TARGET_SECONDS:.2f}x the target)")
+        one_mode = report(Path(tmp) / "one-mode", args.adapters, args.budget, ["--modes", "default"])
+        show("--modes default (one mode per framework)", one_mode)
+        print(f"extra execution modes cost {default['wall'] - one_mode['wall']:.1f} s "
+              f"({default['checks'] - one_mode['checks']} more checks)")
         if args.no_compare:
             return
         unbatched = report(Path(tmp) / "no-batch", args.adapters, args.budget, ["--no-batch"])

@@ -45,14 +45,20 @@ def _positive_float(value: str) -> float:
     return out
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from lossconf.runner import DEFAULT_ADAPTERS
+def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
+    from lossconf.runner import CLI_ADAPTERS
 
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    p.add_argument("--adapters", type=_csv, default=DEFAULT_ADAPTERS,
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS,
                    help="comma-separated adapter names or targets (default: all built-ins)")
     p.add_argument("--losses", type=_csv, default=None, help="comma-separated loss ids (default: all)")
     p.add_argument("--dtypes", type=_csv, default=None, help="comma-separated dtypes (default: all four)")
+    p.add_argument("--modes", type=_csv, default=(modes,),
+                   help="execution modes: 'all' (every mode each adapter declares), 'default' (each "
+                   "adapter's first) or names such as eager,compile,jit (default: " + modes + ")")
+    p.add_argument("--compile-shapes", type=_int, default=4,
+                   help="shape signatures per implementation and dtype in a slow-compiling mode such as "
+                   "torch compile, the ones covering the most cases (0: all; default: %(default)s)")
     p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random,invalid (default: all)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random cases (default: 0)")
     p.add_argument("--budget", type=_int, default=64, help="random cases per loss (default: 64)")
@@ -81,6 +87,8 @@ def _config(args: argparse.Namespace):
             raise UsageError(f"--adapters: {exc}") from None
     if args.budget < 0:
         raise UsageError(f"--budget: expected a non-negative integer, got {args.budget}")
+    if args.compile_shapes < 0:
+        raise UsageError(f"--compile-shapes: expected a non-negative integer, got {args.compile_shapes}")
     if args.seed < 0:
         raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
     unknown = [k for k in args.kinds or () if k not in KINDS]
@@ -99,6 +107,7 @@ def _config(args: argparse.Namespace):
         extra = large_cases(args.seed)
     return RunConfig(
         out=args.out, adapters=args.adapters, losses=args.losses, dtypes=args.dtypes or DTYPES,
+        modes=args.modes, compile_shapes=args.compile_shapes,
         kinds=args.kinds or KINDS, seed=args.seed, budget=args.budget, timeout=args.timeout,
         batch=not args.no_batch, scale=args.scale, extra_cases=extra, shard=shard,
     )
@@ -316,6 +325,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         env = desc["environment"]
         flags = ", ".join(f"{k}={v}" for k, v in env.get("flags", {}).items())
         print(f"{adapter.name} {env.get('version', '')} on {env.get('device', '')}" + (f" ({flags})" if flags else ""))
+        print(f"  modes: {', '.join(desc.get('modes', []))} (default {desc.get('modes', ['?'])[0]})")
         for impl in desc["implementations"]:
             extras = [f"variant={impl['variant']}"] if impl["variant"] else []
             extras += ["composed"] if impl["composed"] else []
@@ -370,16 +380,18 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from lossconf.runner import CLI_ADAPTERS
+
     parser = _Parser(prog="lossconf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lossconf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("report", help="run the conformance matrix and render the HTML report (main job)")
-    _add_run_options(p)
+    _add_run_options(p, "all")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("run", help="run the conformance matrix, write results.json")
-    _add_run_options(p)
+    _add_run_options(p, "default")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="render results.json to report.html and junit.xml")
@@ -427,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_adapter)
 
     p = sub.add_parser("list", help="adapters, versions, implementations and what they support")
-    p.add_argument("--adapters", type=_csv, default=("torch", "tensorflow", "jax", "paddle"))
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS)
     p.set_defaults(func=cmd_list)
     return parser
 

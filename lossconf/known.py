@@ -56,8 +56,10 @@ class Known:
     inputs: tuple[str, ...] = ()  # conditions on the case's inputs, all must hold (known_models.INPUTS)
     model: str = ""  # a computation the result must agree with (known_models.MODELS)
 
+    modes: tuple[str, ...] = ()  # execution modes it occurs in (empty: every mode)
+
     def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str,
-                facts: frozenset[str] | None = frozenset()) -> bool:
+                facts: frozenset[str] | None = frozenset(), mode: str = "") -> bool:
         """Whether this entry covers the check (and the framework version is in range).
 
         ``facts`` are what is true of the check and its inputs (``lossconf.verdicts.check_facts``);
@@ -71,6 +73,8 @@ class Known:
         if self.quantity not in ("both", quantity):
             return False
         if self.dtypes and dtype not in self.dtypes:
+            return False
+        if self.modes and mode not in self.modes:
             return False
         if self.cases and not any(fnmatch.fnmatchcase(case, p) for p in self.cases):
             return False
@@ -96,7 +100,7 @@ class Known:
             "id": self.id, "adapter": self.adapter, "impl": self.impl, "quantity": self.quantity,
             "dtypes": list(self.dtypes), "cases": list(self.cases), "when": list(self.when),
             "inputs": list(self.inputs), "model": self.model,
-            "versions": self.versions,
+            "modes": list(self.modes), "versions": self.versions,
             "link": self.link, "description": self.description,
         }
 
@@ -113,6 +117,7 @@ def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
             raise ValueError(f"{path.name}: {raw['id']}: quantity must be value, grad or both")
         SpecifierSet(raw["versions"])  # raises on a malformed range
         _validate_mechanism(path.name, raw)
+        modes = _modes(path, raw, adapter or raw.get("adapter", path.stem))
         entries.append(
             Known(
                 id=raw["id"], adapter=adapter or raw.get("adapter", path.stem), impl=raw["impl"],
@@ -120,6 +125,7 @@ def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
                 description=raw["description"], dtypes=tuple(raw.get("dtypes", ())),
                 cases=tuple(raw.get("cases", ())), when=tuple(raw.get("when", ())),
                 inputs=tuple(raw.get("inputs", ())), model=raw.get("model", ""),
+                modes=modes,
             )
         )
     return entries
@@ -146,6 +152,20 @@ def _validate_mechanism(file: str, raw: dict) -> None:
         raise ValueError(f"{where}: 'cases' may name only document and edge cases (ids starting with "
                          f"{' or '.join(FIXED_CASE_PREFIXES)}), got {seeded}: describe a random case's "
                          f"deviation by a model or an input condition, which hold for every seed")
+
+
+def _modes(path: Path, raw: dict, adapter: str) -> tuple[str, ...]:
+    """The entry's ``modes``: a list of the (built-in) adapter's declared modes, or absent (every mode)."""
+    modes = raw.get("modes", [])
+    if not isinstance(modes, list) or not all(isinstance(m, str) and m for m in modes):
+        raise ValueError(f"{path.name}: {raw['id']}: modes must be a list of mode names, got {modes!r}")
+    from lossconf.adapters.loading import BUILTIN, load_adapter
+
+    declared = load_adapter(adapter).modes if adapter in BUILTIN else None
+    unknown = [m for m in modes if declared is not None and m not in declared]
+    if unknown:
+        raise ValueError(f"{path.name}: {raw['id']}: unknown modes {unknown}; {adapter} declares {list(declared)}")
+    return tuple(modes)
 
 
 def load_known(directory: Path = KNOWN_DIR) -> list[Known]:

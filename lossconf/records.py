@@ -30,7 +30,7 @@ EMPTY: dict = {
     "index": None, "truth": None, "got": None, "got_values": None, "truth_values": None,
     "variant": None, "known": None, "stale": False, "message": "", "seconds": 0.0,
 }
-IDENTITY = ("id", "case", "adapter", "impl", "dtype", "quantity", "verdict")
+IDENTITY = ("id", "case", "adapter", "impl", "mode", "dtype", "quantity", "verdict")
 DERIVED = ("api", "loss", "kappa")
 GROUP = ("adapter", "impl", "dtype", "quantity")
 
@@ -62,12 +62,12 @@ def tables(adapters: Iterable[dict]) -> Tables:
 
 def expand(record: dict, impls: Tables, kappas: dict) -> dict:
     """The full record of a slim (or already full) one; ``kappas`` is the method section's kappa table."""
-    full = {**EMPTY, **record}
+    full = {**EMPTY, "mode": "", **record}
     if "api" not in record:
         full["api"], full["loss"] = impls.get((record["adapter"], record["impl"]), ("", ""))
     if "kappa" not in record and full["ratio"] is not None:
         full["kappa"] = kappas.get(full["loss"], {}).get(full["quantity"])
-    order = ("id", "case", "adapter", "impl", "api", "loss", "dtype", "quantity", *EMPTY)
+    order = ("id", "case", "adapter", "impl", "api", "loss", "dtype", "mode", "quantity", *EMPTY)
     return {k: full[k] for k in order}
 
 
@@ -77,11 +77,14 @@ def pack(checks: list[dict], case_ids: list[str]) -> list[dict]:
     groups: dict[tuple, dict] = {}
     said: dict[tuple, dict[str, int]] = {}  # per group: message -> index in its "messages"
     for c in checks:
-        key = tuple(c[k] for k in GROUP)
+        mode = c.get("mode", "")
+        key = (*(c[k] for k in GROUP), mode)
         group = groups.get(key)
         if group is None:
             group = groups[key] = {**dict(zip(GROUP, key, strict=True)), "api": c["api"], "loss": c["loss"],
                                    "kappa": None, "messages": [], "rows": []}
+            if mode:  # the mode, and whether ids name it (modes other than the adapter's default do)
+                group.update(mode=mode, mode_in_id=f"{c['impl']}@{mode}-" in c["id"])
         row = [where.get(c["case"], c["case"]), c["verdict"]]
         rest = {k: c[k] for k in ("got_values", "truth_values", "variant", "known", "stale") if c[k] != EMPTY[k]}
         if c["message"]:  # many checks share one message (every unsupported one of a declaration)
@@ -112,7 +115,9 @@ def unpack(groups: list[dict], case_ids: list[str]) -> list[dict]:
             if isinstance(rest.get("message"), int):
                 rest["message"] = g["messages"][rest["message"]]
             measured = row[2:2 + len(MEASURES)] if len(row) >= 2 + len(MEASURES) else None
-            record = {"id": check_id(g["adapter"], g["impl"], g["dtype"], case, g["quantity"]), "case": case,
+            mode = g.get("mode", "")
+            record = {"id": check_id(g["adapter"], g["impl"], g["dtype"], case, g["quantity"],
+                                     mode if g.get("mode_in_id") else ""), "case": case, "mode": mode,
                       **{k: g[k] for k in ("adapter", "impl", "api", "loss", "dtype", "quantity")},
                       **EMPTY, "verdict": row[1], **rest}
             if measured is not None:

@@ -1,4 +1,4 @@
-"""Checks and verdicts: one (case x implementation x dtype x quantity) judged against the truth.
+"""Checks and verdicts: one (case x implementation x dtype x mode x quantity) judged against the truth.
 
 Verdicts, in the order a check is judged:
 
@@ -35,9 +35,10 @@ QUANTITIES = ("value", "grad")
 SMALL = 16  # results with at most this many elements are stored in full
 
 
-def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str) -> str:
-    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``."""
-    return f"{adapter}:{impl}-{dtype}-{case_id}-{quantity}"
+def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str, mode: str = "") -> str:
+    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``; a mode
+    other than the adapter's default is named after the implementation: ``torch:cross_entropy@compile-...``."""
+    return f"{adapter}:{impl}{'@' + mode if mode else ''}-{dtype}-{case_id}-{quantity}"
 
 
 def cast_inputs(case: Case, dtype: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
@@ -110,12 +111,13 @@ class Truths:
         return result
 
 
-def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str) -> dict:
+def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str,
+                mode: str = "", default_mode: bool = True) -> dict:
     """The identifying fields of a check record, with every measured field empty."""
     return {
-        "id": check_id(adapter, impl["name"], dtype, case.id, quantity),
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity, "" if default_mode else mode),
         "case": case.id, "adapter": adapter, "impl": impl["name"], "api": impl["api"], "loss": case.loss,
-        "dtype": dtype, "quantity": quantity, "verdict": "error",
+        "dtype": dtype, "mode": mode, "quantity": quantity, "verdict": "error",
         "error": None, "ulps": None, "bound": None, "ratio": None, "kappa": None, "scale": None,
         "index": None, "truth": None, "got": None, "got_values": None, "truth_values": None,
         "variant": None, "known": None, "stale": False, "message": "", "seconds": 0.0,
@@ -275,12 +277,13 @@ def case_rows(cases: list[Case], got: np.ndarray) -> list[np.ndarray]:
 
 
 def passing_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str, cmp: Comparison,
-                   seconds: float) -> dict:
+                   seconds: float, mode: str = "", default_mode: bool = True) -> dict:
     """The record of a passing check, straight from its comparison: identity and scalars, no arrays
     (``lossconf.records.slim`` form; expand it with ``base_record`` fields where a full one is needed)."""
     return {
-        "id": check_id(adapter, impl["name"], dtype, case.id, quantity), "case": case.id, "adapter": adapter,
-        "impl": impl["name"], "dtype": dtype, "quantity": quantity, "verdict": "pass",
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity, "" if default_mode else mode),
+        "case": case.id, "adapter": adapter, "impl": impl["name"], "dtype": dtype, "mode": mode,
+        "quantity": quantity, "verdict": "pass",
         **{k: finite_or_str(getattr(cmp, k)) for k in ("error", "ulps", "bound", "ratio", "scale", "truth", "got")},
         "index": list(cmp.index) if cmp.index is not None else None, "seconds": seconds,
     }
@@ -297,7 +300,8 @@ def apply_known(record: dict, case: Case, known: list[Known], version: str) -> d
     got = record.pop("_got", None)
     quantity, dtype = record["quantity"], record["dtype"]
     candidates = [k for k in known if k.matches(record["adapter"], record["impl"], quantity, dtype,
-                                                record["case"], version, facts=None)]
+                                                record["case"], version, facts=None,
+                                                mode=record.get("mode", ""))]
     if not candidates:
         return record
     facts = check_facts(record, case)

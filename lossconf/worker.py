@@ -4,9 +4,10 @@ The worker imports its adapter (and so its framework) and answers requests over 
 
 - ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
 - ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
-- ``("call", impl, dtype, first, second, params, directory)`` -> (value, grad, seconds) or the
+- ``("call", impl, dtype, first, second, params, directory, mode)`` -> (value, grad, seconds) or the
   exception text; arrays of ``SHARED_MIN_BYTES`` or more travel as ``Shared`` files in a
-  memory-backed ``directory`` (``/dev/shm``), not pickled through the pipe, both ways;
+  memory-backed ``directory`` (``/dev/shm``), not pickled through the pipe, both ways; ``mode``
+  (default: the adapter's first) is one of ``Adapter.modes``;
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
 
@@ -105,9 +106,11 @@ def _describe(adapter) -> dict:
     base["interpreter"] = sys.executable  # which Python ran the framework (a sweep: one venv per version)
     base["flags"] = {k: str(v) for k, v in env.items()}
     base["flags"]["flushes_subnormals"] = ",".join(adapter.flush_dtypes()) or "no"
+    base["modes"] = list(adapter.modes)
     return {"name": adapter.name, "target": adapter.target, "implementations": impls, "environment": base,
             "flushes_subnormals": adapter.flushes_subnormals, "flush_dtypes": list(adapter.flush_dtypes()),
-            "workers": adapter.workers}
+            "workers": adapter.workers, "modes": list(adapter.modes),
+            "bounded_modes": list(adapter.bounded_modes)}
 
 
 def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
@@ -156,11 +159,14 @@ def serve(target: str, conn: Connection) -> None:
             elif kind == "plan":
                 reply = _plan(adapter, request[1], request[2])
             elif kind == "call":
-                _, impl_name, dtype, first, second, params, *rest = request  # rest: [directory] (Worker.call)
+                _, impl_name, dtype, first, second, params, *rest = request  # rest: [directory[, mode]]
                 directory = rest[0] if rest else None  # a plain 6-element request gets pickled replies
+                # a single-mode adapter is called without a mode (third-party adapters predating modes)
+                mode = adapter.mode_of(rest[1] if len(rest) > 1 else "")
+                mode = (mode,) if len(adapter.modes) > 1 else ()
                 first, second = unshare(first), unshare(second)
                 start = time.perf_counter()
-                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype)
+                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype, *mode)
                 seconds = time.perf_counter() - start
                 del first, second  # the inputs' mappings go before the results are written
                 reply = (share(value, directory), share(grad, directory), seconds)

@@ -57,6 +57,8 @@ CASES = {
     "timeout zero": ("run --timeout 0 --out {out}", ["--timeout", "positive"]),
     "empty list": ("run --losses , --out {out}", ["--losses", "comma-separated"]),
     "unknown command": ("rerun", ["invalid choice", "'rerun'"]),
+    "mode no adapter declares": ("run --adapters torch --modes eager,jit --out {out}", ["--modes", "'jit'", "compile"]),
+    "compile shapes negative": ("run --compile-shapes -1 --out {out}", ["--compile-shapes", "non-negative"]),
 }
 
 
