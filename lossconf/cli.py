@@ -72,7 +72,7 @@ def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
 
 
 _RUN_OPTIONS = argparse.ArgumentParser(add_help=False)
-_add_run_options(_RUN_OPTIONS)
+_add_run_options(_RUN_OPTIONS, "default")
 
 
 def _config(args: argparse.Namespace):
@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra requirements for every environment, e.g. 'optax==0.2.5' or 'numpy<2'")
     p.add_argument("--constraints", type=Path, default=None,
                    help="a pip constraints file passed to uv (e.g. torch==2.5.1+cpu with UV_INDEX_URL set)")
-    _add_run_options(p)
+    _add_run_options(p, "default")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("diff", help="compare two results; exit 1 on new failures")

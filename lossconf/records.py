@@ -81,7 +81,7 @@ def pack(checks: list[dict], case_ids: list[str]) -> list[dict]:
         key = (*(c[k] for k in GROUP), mode)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = {**dict(zip(GROUP, key, strict=True)), "api": c["api"], "loss": c["loss"],
+            group = groups[key] = {**{k: c[k] for k in GROUP}, "api": c["api"], "loss": c["loss"],
                                    "kappa": None, "messages": [], "rows": []}
             if mode:  # the mode, and whether ids name it (modes other than the adapter's default do)
                 group.update(mode=mode, mode_in_id=f"{c['impl']}@{mode}-" in c["id"])

@@ -3,7 +3,6 @@ run of torch eager and torch.compile side by side (frameworks only in the worker
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from lossconf.adapters.loading import load_adapter
 from lossconf.known import load_known_file
+from lossconf.results import load
 from lossconf.runner import selected_modes
 from lossconf.verdicts import check_id
 
@@ -69,7 +69,7 @@ def test_torch_eager_and_compile_side_by_side(tmp_path) -> None:
            "--dtypes", "float32", "--kinds", "document", "--modes", "all", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    checks = json.loads((out / "results.json").read_text())["checks"]
+    checks = load(out / "results.json")["checks"]
     by_mode = {m: {c["id"] for c in checks if c["mode"] == m} for m in ("eager", "compile")}
     assert by_mode["eager"] and by_mode["compile"]
     assert all("@" not in i for i in by_mode["eager"]) and all("@compile-" in i for i in by_mode["compile"])
