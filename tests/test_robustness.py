@@ -23,11 +23,12 @@ FAULTY = Path(__file__).parent / "faulty" / "adapters.py"
 LOSSES = ("sigmoid", "softmax", "log_softmax", "mean_squared_error")
 DTYPES = ("float32", "float64")
 SEED, BUDGET = 3, 4
+KINDS = ("document", "edge", "random")  # cases with a truth: invalid inputs are judged by their own rule
 
 
 def _config(out: Path, adapters: tuple[str, ...], timeout: float = 60.0) -> RunConfig:
     return RunConfig(out=out, adapters=adapters, losses=LOSSES, dtypes=DTYPES, seed=SEED, budget=BUDGET,
-                     timeout=timeout)
+                     kinds=KINDS, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def baseline(tmp_path_factory) -> dict:
 
 def _faulted(adapter) -> set[tuple[str, str]]:
     """(case id, dtype) pairs the adapter faults, from the same predicate, on the cast inputs."""
-    cases = all_cases(SEED, BUDGET, losses=LOSSES)
+    cases = all_cases(SEED, BUDGET, losses=LOSSES, kinds=KINDS)
     return {(case.id, dtype) for case in cases for dtype in DTYPES if case.dtypes is None or dtype in case.dtypes
             if adapter.triggers(case.loss, cast_inputs(case, dtype)[0])}
 
