@@ -92,7 +92,8 @@ class Known:
         """The entry back from its ``describe()`` form (as stored in results.json)."""
         fields = ("id", "adapter", "impl", "quantity", "versions", "link", "description")
         return cls(**{f: d[f] for f in fields}, dtypes=tuple(d.get("dtypes", ())), cases=tuple(d.get("cases", ())),
-                   when=tuple(d.get("when", ())))
+                   when=tuple(d.get("when", ())), inputs=tuple(d.get("inputs", ())), model=d.get("model") or "",
+                   modes=tuple(d.get("modes", ())))
 
     def describe(self) -> dict:
         """JSON-ready form for results.json."""

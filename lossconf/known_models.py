@@ -139,7 +139,16 @@ INPUTS: dict[str, tuple[str, Condition]] = {
 def input_facts(inputs: Inputs, dtype: str, loss: str = "") -> set[str]:
     """The names of the input conditions that hold for the cast inputs of one case of ``loss``."""
     first, second, params = inputs
-    return {name for name, (_, holds) in INPUTS.items() if holds(first, second, params, dtype, loss)}
+    return {name for name, (_, holds) in INPUTS.items() if _holds(holds, first, second, params, dtype, loss)}
+
+
+def _holds(holds, *args) -> bool:
+    """A condition that cannot be evaluated on this case (a loss without reduction 'none', shapes that
+    do not pair) does not hold for it."""
+    try:
+        return bool(holds(*args))
+    except (ValueError, TypeError):
+        return False
 
 
 # -- models ----------------------------------------------------------------------------------------

@@ -607,7 +607,10 @@ class Run:
                     job = next(pending, None)
                 if job is None:
                     return
-                self._run_job(w, job, name, version)
+                try:
+                    self._run_job(w, job, name, version)
+                except Exception as exc:  # lossconf's own fault: recorded per check, the other jobs go on
+                    self._internal_error(job, name, exc)
 
         plan.helpers = [Worker(plan.worker.target, self.config.timeout)
                         for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
@@ -689,6 +692,17 @@ class Run:
                 rec.update(seconds=per_case, message=f"judging failed: {exc!r}")
                 out.append(slim(_jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
         self._emit_all(out)
+
+    def _internal_error(self, job: Job, adapter: str, exc: Exception) -> None:
+        """Record every check of ``job`` as an error naming lossconf's own exception."""
+        records = []
+        for case in job.cases:
+            for q in QUANTITIES:
+                rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                if rec["id"] in job.check_ids and rec["id"] not in self.records:
+                    rec["message"] = f"lossconf internal error while judging: {exc!r}"
+                    records.append(slim(_jsonsafe(rec)))
+        self._emit_all(records)
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:

@@ -66,14 +66,19 @@ def _case_inputs(results: dict) -> dict:
     out = {}
     for c in results.get("cases", []):
         first = c.get("first")
-        out[c["id"]] = SimpleNamespace(first=np.asarray(first if first is not None else [], dtype=np.float64))
+        second = c.get("second")
+        out[c["id"]] = SimpleNamespace(  # what check_facts reads of a case; params are not stored in full
+            id=c["id"], loss=c.get("loss", ""), params={},
+            first=np.asarray(first if first is not None else [], dtype=np.float64),
+            second=None if second is None else np.asarray(second))
     return out
 
 
 def _facts(check: dict, inputs: dict) -> frozenset[str]:
     """``check_facts`` of a stored check: its numbers decoded from JSON ('nan' strings back to floats)."""
     record = {**check, **{k: as_float(check.get(k)) for k in ("truth", "got", "ratio")}}
-    return check_facts(record, inputs.get(check["case"], SimpleNamespace(first=np.zeros(0))))
+    empty = SimpleNamespace(id=check["case"], loss=check.get("loss", ""), params={}, first=np.zeros(0), second=None)
+    return check_facts(record, inputs.get(check["case"], empty))
 
 
 def _known_row(entry: dict, items: list[dict], by_build: dict[str, list[dict]], inputs: dict) -> dict:
