@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.lossconf-installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[all,test]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[all,test,sweep]'
 	touch $@
 
 install: $(STAMP)
@@ -18,6 +18,6 @@ report: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-chromium.sh
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2
 
 .PHONY: install report test

@@ -4,7 +4,7 @@ An adapter connects lossconf to one framework. It does four things and nothing e
 
 1. converts NumPy arrays to framework tensors in a dtype, on a device (``tensor``) and back (``numpy``);
 2. takes the value and the gradient of the sum of the values with the framework's own autodiff
-   (``value_and_grad``);
+   (``value_and_grad``), in one of the execution modes it declares (``modes``: eager, compiled, ...);
 3. reports its environment (``environment``): framework version, device, precision flags;
 4. lists its implementations (``implementations``): one ``Impl`` per public API and loss id.
 
@@ -27,7 +27,32 @@ from typing import Any
 import numpy as np
 
 from lossconf.reference.catalog import get_loss, get_variant
-from lossconf.reference.dtypes import DTYPES
+from lossconf.reference.dtypes import DTYPES, numpy_dtype
+
+NOT_APPLICABLE = "not_applicable"  # the API does not offer it (a reduction, parameter, axis, gradient): not a check
+UNSUPPORTED = "unsupported"  # the framework should and cannot here (a missing dtype kernel, a broken call)
+
+
+class Reason(str):
+    """Why an implementation does not cover a combination: the text, and its ``kind``.
+
+    ``not_applicable`` combinations are not planned, not counted, and shown in the report's capability
+    grid; ``unsupported`` ones are checks with that verdict. A ``restrict`` function returning a plain
+    string states an API limit (not applicable); it returns ``Reason(text, UNSUPPORTED)`` for a
+    framework shortfall.
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str = NOT_APPLICABLE) -> Reason:
+        if kind not in (NOT_APPLICABLE, UNSUPPORTED):
+            raise ValueError(f"Reason: kind {kind!r}; expected {NOT_APPLICABLE!r} or {UNSUPPORTED!r}")
+        self = super().__new__(cls, text)
+        self.kind = kind
+        return self
+
+    def __reduce__(self) -> tuple:  # crosses the worker pipe with its kind
+        return (Reason, (str(self), self.kind))
 
 
 class Unsupported(Exception):
@@ -41,8 +66,8 @@ class Impl:
     ``fn(first, second, **params) -> tensor``; ``params`` holds every catalog parameter the case
     sets (``reduction`` always), with arrays already converted to tensors of the dtype under test.
     ``restrict(params, shape, second_shape)`` may return a reason string when a particular combination
-    (an axis, a rank, broadcast targets) is outside the API; that check is then ``unsupported`` with
-    that reason.
+    (an axis, a rank, broadcast targets) is outside the API (not applicable: not a check), or a
+    ``Reason(text, UNSUPPORTED)`` when the framework should and cannot (then an ``unsupported`` check).
     """
 
     loss: str
@@ -55,7 +80,7 @@ class Impl:
     variant: str | None = None
     composed: bool = False
     grad: bool = True
-    restrict: Callable[[dict, tuple, tuple | None], str | None] | None = None
+    restrict: Callable[[dict, tuple, tuple | None], str | Reason | None] | None = None
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -80,23 +105,26 @@ class Impl:
 
     def unsupported_reason(
         self, dtype: str, params: dict, shape: tuple, second_shape: tuple | None = None
-    ) -> str | None:
-        """Why this implementation does not cover (dtype, params, shapes), or None when it does."""
+    ) -> Reason | None:
+        """Why this implementation does not cover (dtype, params, shapes), with its kind; None when it does.
+
+        A dtype left out is ``unsupported`` (a kernel missing here); a reduction or parameter the API
+        lacks is ``not_applicable``; ``restrict`` says which for its own reasons.
+        """
         if dtype not in self.dtypes:
-            return f"{self.api} is declared without {dtype}"
+            return Reason(f"{self.api} is declared without {dtype}", UNSUPPORTED)
         reduction = params.get("reduction", "none")
         if reduction not in self.reductions:
-            return f"{self.api} is declared without reduction={reduction!r}"
+            return Reason(f"{self.api} has no reduction={reduction!r}")
         loss = get_loss(self.loss)
         for name, value in params.items():
             if name == "reduction" or name in self.params:
                 continue
             if _is_default(value, loss.param(name).default):
                 continue
-            return f"{self.api} is declared without parameter {name}"
-        if self.restrict is not None:
-            return self.restrict(params, shape, second_shape)
-        return None
+            return Reason(f"{self.api} has no parameter {name}")
+        why = self.restrict(params, shape, second_shape) if self.restrict is not None else None
+        return why if why is None or isinstance(why, Reason) else Reason(why)
 
     def describe(self) -> dict:
         """JSON-ready description used by results.json, `lossconf list` and the report."""
@@ -134,13 +162,29 @@ class Adapter:
     flushes_subnormals: bool | tuple[str, ...] = False
     known_deviations: str = ""  # a third-party adapter's known-deviations TOML (relative to its module)
     workers: int = 1  # worker processes for this adapter (more for a compile-bound framework)
+    # execution modes (eager, torch.compile, jax.jit, tf.function, XLA), the first the default: a mode
+    # is a dimension of the matrix like the dtype; check ids name every mode but the default
+    modes: tuple[str, ...] = ("eager",)
+    # modes that compile once per shape signature slowly enough (seconds) that the runner bounds the
+    # number of distinct shapes per (impl, dtype) they run (``--compile-shapes``)
+    bounded_modes: tuple[str, ...] = ()
     target: str = ""  # set by lossconf.adapters.loading.load_adapter: how a worker finds it again
 
     # -- discovery -------------------------------------------------------------------------------
     def available(self) -> str | None:
-        """None when the framework can be imported here, else a reason (shown as `skipped`)."""
+        """None when the framework can be imported where the worker runs, else a reason (shown as `skipped`)."""
         import importlib.util
+        import os
+        import subprocess
 
+        from lossconf.worker import WORKER_PYTHON
+
+        python = os.environ.get(WORKER_PYTHON)
+        if python:  # the worker runs in another interpreter (lossconf sweep): ask that one
+            probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({self.module!r}) is None)"
+            if subprocess.run([python, "-c", probe], capture_output=True).returncode:
+                return f"{self.module} is not installed in {python} ({WORKER_PYTHON})"
+            return None
         if importlib.util.find_spec(self.module) is None:
             from lossconf.adapters.loading import BUILTIN
 
@@ -181,17 +225,28 @@ class Adapter:
         raise NotImplementedError
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "",
     ) -> tuple[np.ndarray, np.ndarray | tuple | None]:
-        """Call ``impl.fn`` on tensors of ``dtype``; return the value and d(sum value)/d(first).
+        """Call ``impl.fn`` on tensors of ``dtype`` in ``mode``; return the value and d(sum value)/d(first).
 
         ``params`` arrays (weights, pos_weight) arrive as NumPy and must be passed as tensors; use
         ``self.arguments(impl, params, dtype)``. The gradient is None when ``impl.grad`` is False.
+        ``mode`` is one of ``modes`` ("" means the default, ``modes[0]``; see ``mode_of``).
         A loss with differentiable params (``self.grad_params(impl)``, e.g. linear_cross_entropy's
         ``linear_weight``) gets one gradient per differentiable input: ``self.pack_grads([d/dfirst,
         d/dparam, ...])``.
         """
         raise NotImplementedError
+
+    def mode_of(self, mode: str) -> str:
+        """The declared mode ``mode`` names ("" is the default); ValueError naming the declared ones."""
+        if not mode:
+            return self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(f"mode: {mode!r} is not a mode of adapter {self.name!r}; "
+                             f"expected one of {list(self.modes)}")
+        return mode
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def grad_params(self, impl: Impl) -> tuple[str, ...]:
@@ -234,6 +289,30 @@ class Adapter:
             "module": self.module,
             "version": self.version(),
             "flushes_subnormals": list(self.flush_dtypes()),
+            "modes": list(self.modes),
             "implementations": [i.describe() for i in self.implementations()],
         }
 
+
+
+class NumpyAdapter(Adapter):
+    """Base for value-only libraries that compute on NumPy arrays (SciPy, scikit-learn, ONNX Runtime):
+    tensors are NumPy arrays in the dtype under test and there is no autodiff, so every ``Impl`` of
+    such an adapter is ``grad=False``."""
+
+    def tensor(self, array: np.ndarray, dtype: str | None) -> np.ndarray:
+        """``array`` in ``dtype`` (bfloat16 as ml_dtypes.bfloat16; None keeps integer labels)."""
+        array = np.asarray(array)
+        return array if dtype is None else array.astype(numpy_dtype(dtype))
+
+    def numpy(self, tensor: Any) -> np.ndarray:
+        """Results are NumPy (or Python) numbers already."""
+        return np.asarray(tensor)
+
+    def value_and_grad(
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
+    ) -> tuple[np.ndarray, None]:
+        """The API's value; no gradient (these libraries have no autodiff)."""
+        value = impl.fn(self.tensor(first, dtype), self.second_tensor(second, dtype),
+                        **self.arguments(impl, params, dtype))
+        return self.numpy(value), None

@@ -23,6 +23,13 @@ BUILTIN = {
     "liger": "lossconf.adapters.gpu_fused:LigerAdapter",
     "cut_cross_entropy": "lossconf.adapters.gpu_fused:CutCrossEntropyAdapter",
     "transformer_engine": "lossconf.adapters.gpu_fused:TransformerEngineAdapter",
+    "mlx": "lossconf.adapters.mlx:MlxAdapter",
+    "tinygrad": "lossconf.adapters.tinygrad:TinygradAdapter",
+    "onnxruntime": "lossconf.adapters.onnxruntime:OnnxRuntimeAdapter",
+    "scipy": "lossconf.adapters.scipy:ScipyAdapter",
+    "sklearn": "lossconf.adapters.sklearn:SklearnAdapter",
+    "keras_jax": "lossconf.adapters.keras:KerasJaxAdapter",
+    "keras_torch": "lossconf.adapters.keras:KerasTorchAdapter",
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from lossconf.adapters.base import Adapter, Impl
+from lossconf.adapters.base import UNSUPPORTED, Adapter, Impl, Reason
 
 _DOCS = "https://paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/functional/"
 _SRC = "https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/phi/kernels/"
@@ -51,14 +51,14 @@ def _class_axis_one(params: dict, shape: tuple, second_shape: tuple | None = Non
     return None
 
 
-def _nll_loss_safe(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+def _nll_loss_safe(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | Reason | None:
     """Classes on axis 1, and no reduced call that may meet an ignored label (see the reason)."""
     why = _class_axis_one(params, shape, second_shape)
     if why is None and params.get("reduction") != "none" and params.get("ignore_index") is not None:
         # nll_loss_kernel.cc writes out_data[i] = 0 for every ignored label although a reduced output
         # has one element: a heap overflow (glibc aborts, or later calls return garbage)
-        why = ("nll_loss CPU kernel writes past its 1-element output for ignored labels under "
-               "reduction='mean'/'sum' (heap corruption): " + _SRC + "cpu/nll_loss_kernel.cc")
+        why = Reason("nll_loss CPU kernel writes past its 1-element output for ignored labels under "
+                     "reduction='mean'/'sum' (heap corruption): " + _SRC + "cpu/nll_loss_kernel.cc", UNSUPPORTED)
     return why
 
 
@@ -265,6 +265,39 @@ class PaddleAdapter(Adapter):
                 lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction), dtypes=dtypes,
             ),
             Impl(
+                "sigmoid_focal_loss", "paddle.nn.functional.sigmoid_focal_loss",
+                lambda x, z, reduction, alpha=None, gamma=2.0: F.sigmoid_focal_loss(
+                    x, z, alpha=alpha, gamma=gamma, reduction=reduction),
+                dtypes=dtypes, params=("alpha", "gamma"), restrict=_alpha_given,
+                note="alpha is always applied (no unweighted form); normalizer=None",
+            ),
+            Impl(
+                "cosine_similarity", "paddle.nn.functional.cosine_similarity",
+                lambda x, y, reduction, axis=-1: F.cosine_similarity(x, y, axis=axis),
+                dtypes=dtypes, params=("axis",), reductions=NONE, variant="cosine_product_floor_1e-8",
+            ),
+            Impl(
+                "huber", "paddle.nn.functional.smooth_l1_loss",
+                lambda x, y, reduction, delta=1.0: F.smooth_l1_loss(x, y, reduction=reduction, delta=delta),
+                name="smooth_l1_loss", dtypes=dtypes, params=("delta",),
+                note="paddle's smooth_l1_loss is the Huber loss (is_huber=True, the default): "
+                + _DOCS + "smooth_l1_loss_en.html",
+            ),
+            Impl(
+                "smooth_l1", "paddle.nn.functional.smooth_l1_loss",
+                lambda x, y, reduction, beta=1.0: F.smooth_l1_loss(
+                    x, y, reduction=reduction, delta=beta, is_huber=False),
+                name="smooth_l1_loss(is_huber=False)", dtypes=dtypes, params=("beta",), restrict=_positive_beta,
+                note="is_huber=False divides the Huber loss by delta: torch's smooth_l1_loss with beta = delta",
+            ),
+            Impl(
+                "poisson_nll", "paddle.nn.functional.poisson_nll_loss",
+                lambda x, y, reduction, log_input=True, full=False: F.poisson_nll_loss(
+                    x, y, log_input=log_input, full=full, reduction=reduction),
+                dtypes=dtypes, params=("log_input", "full"), variant="poisson_log_offset_1e-8",
+                note="epsilon=1e-8 (the default) is added inside the log when log_input=False",
+            ),
+            Impl(
                 "kl_divergence", "paddle.nn.functional.kl_div", kl_div, dtypes=dtypes,
                 reductions=("mean", "sum"), restrict=_batchmean_needs_2d,
                 note="input is log q, label p (log_target=False); canonical mean is 'batchmean'; "
@@ -285,3 +318,15 @@ class PaddleAdapter(Adapter):
                 note="uniform prior (prior_dist=None): (1 - eps) y + eps / C",
             ),
         ]
+
+
+def _positive_beta(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """is_huber=False divides by delta, which must be > 0 (paddle ignores delta <= 0)."""
+    if params.get("beta", 1.0) > 0:
+        return None
+    return "smooth_l1_loss(is_huber=False) divides by delta: beta = 0 is outside the API (delta must be > 0)"
+
+
+def _alpha_given(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """paddle's sigmoid_focal_loss always weights by alpha (default 0.25): the unweighted form is not offered."""
+    return None if params.get("alpha") is not None else "sigmoid_focal_loss always applies alpha (no alpha=None)"

@@ -1,21 +1,17 @@
 """TensorFlow adapter: the ``tf.nn`` losses and the Keras 3 losses on the TensorFlow backend.
 
 - ``tf.nn`` functions return one value per sample (or per element): canonical reduction "none" only.
-- Keras loss classes are built with ``dtype=`` the dtype under test. Keras's default (``dtype=None``)
-  computes in ``keras.config.floatx()`` (float32) whatever the inputs are, so float64 inputs would be
-  rounded to float32 and float16 results come back as float32.
-- Keras reductions: ``None`` -> "none", ``"sum_over_batch_size"`` -> "mean" (sum / number of per-sample
-  values), ``"sum"`` -> "sum". Keras's elementwise losses (MSE, MAE, BinaryCrossentropy) average over
-  the last axis before reducing; for "none" and "sum" the adapter appends a size-1 trailing axis so
-  that this average is over one element (exact) and the values stay elementwise. A target of lower
-  rank (broadcast over first) is broadcast to first's shape first: Keras matches ranks by squeezing
-  or expanding the last axis (``squeeze_or_expand_to_same_rank``), which breaks that trailing axis.
+- The Keras rows come from the table shared by every Keras backend (``lossconf.adapters.keras``): its
+  conventions (dtype=, reductions, elementwise losses) are described there.
 - On the CPU TensorFlow runs every kernel with flush-to-zero/denormals-are-zero set
   (``port::ScopedFlushDenormal`` in the eager executor and in the Eigen thread pools); TensorFlow's
   own test ``kernel_tests/array_ops/denormal_test.py`` asserts it for float32 and float64. The
   adapter therefore declares ``flushes_subnormals`` there (catalog variant ``flush_subnormals``).
-- The Keras ``keras.losses.categorical_crossentropy`` family of functions is what the classes call;
-  they are not separate rows.
+- Modes: ``eager`` (the default), ``function`` (``tf.function``: a traced graph run by the TF
+  executor, with grappler's graph rewrites) and ``xla`` (``tf.function(jit_compile=True)``: compiled
+  by XLA, which fuses and may keep float16/bfloat16 intermediates in float32). The value and the
+  gradient (``tf.GradientTape`` inside the function) are traced together, one trace per input
+  signature and scalar parameters.
 """
 
 from __future__ import annotations
@@ -26,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from lossconf.adapters.base import Adapter, Impl
+from lossconf.adapters.keras import classes_last, import_keras, keras_environment, keras_implementations
 from lossconf.reference.dtypes import numpy_dtype
-
-_KERAS_REDUCTION = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
 
 
 class TensorFlowAdapter(Adapter):
@@ -37,35 +32,32 @@ class TensorFlowAdapter(Adapter):
     name = "tensorflow"
     module = "tensorflow"
     distributions = ("tensorflow", "tensorflow-cpu")  # the wheels are named differently from the module
+    modes = ("eager", "function", "xla")
+    bounded_modes = ("xla",)  # XLA compiles each shape: ~450 s summed call time for the default cases
 
     # -- loading ---------------------------------------------------------------------------------
     def load(self) -> None:
         """Import TensorFlow and Keras (backend forced to TensorFlow) and pick the device."""
-        os.environ["KERAS_BACKEND"] = "tensorflow"
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
+        import_keras("tensorflow")
         import tensorflow as tf
 
-        if keras.config.backend() != "tensorflow":
-            raise RuntimeError(f"Keras was already imported with backend {keras.config.backend()!r}")
         self.device = _pick_device(tf)
         # FTZ/DAZ on CPU: https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/
         # kernel_tests/array_ops/denormal_test.py ("On CPUs, the processor flags flush for both
         # single and double precision"); float16 arithmetic runs in float32, so its subnormals survive
         # float16 is not flushed (2^-10 * 2^-10 gives 2^-20); bfloat16 is computed through flushed float32
         self.flushes_subnormals = ("bfloat16", "float32", "float64") if self.device.startswith("/CPU") else False
+        self._functions: dict[tuple[str, str], Any] = {}
+        tf.get_logger().setLevel("ERROR")  # retracing per input shape is the point here, not a mistake
 
     def environment(self) -> dict:
         """TensorFlow and Keras versions, device and the flags that change numerics."""
-        import keras
         import tensorflow as tf
 
         return {
             **super().environment(),
-            "keras": keras.__version__,
-            "keras_backend": keras.config.backend(),
-            "keras_floatx": keras.config.floatx(),
-            "keras_epsilon": keras.config.epsilon(),
+            **keras_environment(),
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPUs)"),
             "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
             "deterministic_ops": os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
@@ -89,57 +81,33 @@ class TensorFlowAdapter(Adapter):
         return np.asarray(tensor.numpy())
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Value of ``impl.fn`` and d(sum value)/d(first) through ``tf.GradientTape``."""
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "eager",
+    ) -> tuple[np.ndarray, np.ndarray | tuple | None]:
+        """Value of ``impl.fn`` and d(sum value)/d(first) through ``tf.GradientTape``, eagerly or
+        inside ``tf.function`` (mode "function") or ``tf.function(jit_compile=True)`` (mode "xla")."""
         import tensorflow as tf
 
+        mode = self.mode_of(mode)
         kwargs = self.convert_params(_api_params(impl, params), dtype)
+        run = _tape(impl)
+        if mode != "eager":
+            key = (impl.name, mode)
+            if key not in self._functions:
+                self._functions[key] = tf.function(run, jit_compile=mode == "xla", reduce_retracing=False)
+            run = self._functions[key]
         with tf.device(self.device):
-            x = self.tensor(first, dtype)
-            target = self.second_tensor(second, dtype)
-            wrt = [x, *(kwargs[p] for p in self.grad_params(impl))]
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(wrt)
-                value = impl.fn(x, target, **kwargs)
-            if not impl.grad:
-                return self.numpy(value), None
-            grads = tape.gradient(
-                value, wrt, output_gradients=tf.ones_like(value), unconnected_gradients="zero"
-            )
-        return self.numpy(value), self.pack_grads([self.numpy(g) for g in grads])
+            wrt = {p: kwargs.pop(p) for p in self.grad_params(impl)}
+            value, grad = run(self.tensor(first, dtype), self.second_tensor(second, dtype), kwargs, wrt)
+        return self.numpy(value), None if grad is None else self.pack_grads([self.numpy(g) for g in grad])
 
     # -- the table -------------------------------------------------------------------------------
     def implementations(self) -> list[Impl]:
         """tf.nn and keras.losses APIs that implement catalog losses."""
-        import keras
         import tensorflow as tf
 
         nn = tf.nn
-        losses = keras.losses
-
-        def keras_loss(cls, x, target, reduction, elementwise=False, **kwargs):
-            # elementwise Keras losses average over the last axis: give them a size-1 one
-            if elementwise and reduction != "mean":
-                target = tf.broadcast_to(target, tf.shape(x))  # a [C] target over [N, C]
-                x, target = x[..., None], target[..., None]
-            loss = cls(reduction=_KERAS_REDUCTION[reduction], dtype=x.dtype.name, **kwargs)
-            return loss(target, x)
-
-        def linear_then_keras_ce(h, y, reduction, linear_weight, linear_bias=None, ignore_index=None):
-            logits = tf.matmul(h, linear_weight, transpose_b=True)
-            logits = logits if linear_bias is None else logits + linear_bias
-            return keras_loss(losses.SparseCategoricalCrossentropy, logits, y, reduction, from_logits=True,
-                              ignore_class=ignore_index)
-
         return [
-            Impl(
-                "linear_cross_entropy", "keras.losses.SparseCategoricalCrossentropy", linear_then_keras_ce,
-                name="SparseCategoricalCrossentropy(matmul)", composed=True, variant="all_ignored_zero",
-                params=("ignore_index", "linear_weight", "linear_bias"),
-                note="no fused API in TensorFlow/Keras: tf.matmul(h, W, transpose_b=True) + b, then "
-                "from_logits=True (ignore_class masks samples; mean over the kept ones)",
-            ),
             # -- tf.nn ---------------------------------------------------------------------------
             Impl(
                 "softmax_cross_entropy", "tf.nn.softmax_cross_entropy_with_logits",
@@ -151,7 +119,7 @@ class TensorFlowAdapter(Adapter):
                 "sparse_softmax_cross_entropy", "tf.nn.sparse_softmax_cross_entropy_with_logits",
                 lambda x, t, reduction, axis=-1: nn.sparse_softmax_cross_entropy_with_logits(
                     labels=t, logits=x),
-                params=("axis",), reductions=("none",), restrict=_classes_last,
+                params=("axis",), reductions=("none",), restrict=classes_last,
             ),
             Impl(
                 "sigmoid_cross_entropy", "tf.nn.sigmoid_cross_entropy_with_logits",
@@ -179,68 +147,32 @@ class TensorFlowAdapter(Adapter):
                 "sigmoid", "tf.math.sigmoid", lambda x, _, reduction: tf.math.sigmoid(x), reductions=("none",),
                 note="tf.nn.sigmoid is the same function",
             ),
-            # -- Keras ---------------------------------------------------------------------------
             Impl(
-                "softmax_cross_entropy", "keras.losses.CategoricalCrossentropy",
-                lambda x, t, reduction, label_smoothing=0.0, axis=-1: keras_loss(
-                    losses.CategoricalCrossentropy, x, t, reduction,
-                    from_logits=True, label_smoothing=label_smoothing, axis=axis),
-                name="CategoricalCrossentropy(from_logits)",
-                params=("label_smoothing", "axis"),
-                note="from_logits=True; calls tf.nn.softmax_cross_entropy_with_logits",
+                "poisson_nll", "tf.nn.log_poisson_loss",
+                lambda x, t, reduction, log_input=True, full=False: nn.log_poisson_loss(
+                    t, x, compute_full_loss=full),
+                params=("log_input", "full"), reductions=("none",), restrict=_log_input_only,
+                note="log-rate input; compute_full_loss adds the Stirling term where targets > 1",
             ),
-            Impl(
-                "categorical_cross_entropy", "keras.losses.CategoricalCrossentropy",
-                lambda x, t, reduction, axis=-1: keras_loss(
-                    losses.CategoricalCrossentropy, x, t, reduction, axis=axis),
-                name="CategoricalCrossentropy(probs)",
-                params=("axis",), variant="normalize_then_clip_1e-7",
-                note="from_logits=False: divides by the sum over the class axis, then clips",
-            ),
-            Impl(
-                "sparse_softmax_cross_entropy", "keras.losses.SparseCategoricalCrossentropy",
-                lambda x, t, reduction, ignore_index=None, axis=-1: keras_loss(
-                    losses.SparseCategoricalCrossentropy, x, t, reduction,
-                    from_logits=True, ignore_class=ignore_index, axis=axis),
-                name="SparseCategoricalCrossentropy(from_logits)",
-                params=("ignore_index", "axis"), variant="all_ignored_zero", restrict=_classes_last,
-                note="from_logits=True; ignore_class masks samples, 'sum_over_batch_size' divides "
-                "by the number of kept samples (0 when none is kept). from_logits=False has no "
-                "catalog loss: it computes -log(clip(p_y) / sum_c clip(p_c))",
-            ),
-            Impl(
-                "sigmoid_cross_entropy", "keras.losses.BinaryCrossentropy",
-                lambda x, t, reduction, label_smoothing=0.0: keras_loss(
-                    losses.BinaryCrossentropy, x, t, reduction, elementwise=True,
-                    from_logits=True, label_smoothing=label_smoothing),
-                name="BinaryCrossentropy(from_logits)", params=("label_smoothing",),
-                note="from_logits=True; smoothing z (1 - eps) + eps/2",
-            ),
-            Impl(
-                "binary_cross_entropy", "keras.losses.BinaryCrossentropy",
-                lambda x, t, reduction: keras_loss(
-                    losses.BinaryCrossentropy, x, t, reduction, elementwise=True),
-                name="BinaryCrossentropy(probs)", variant="clip_probabilities_1e-7",
-            ),
-            Impl(
-                "mean_squared_error", "keras.losses.MeanSquaredError",
-                lambda x, t, reduction: keras_loss(
-                    losses.MeanSquaredError, x, t, reduction, elementwise=True),
-            ),
-            Impl(
-                "mean_absolute_error", "keras.losses.MeanAbsoluteError",
-                lambda x, t, reduction: keras_loss(
-                    losses.MeanAbsoluteError, x, t, reduction, elementwise=True),
-            ),
-            Impl(
-                "kl_divergence", "keras.losses.KLDivergence",
-                lambda x, t, reduction, log_input=False, axis=-1: keras_loss(
-                    losses.KLDivergence, x, t, reduction),
-                params=("log_input", "axis"), variant="clip_probabilities_1e-7",
-                restrict=_keras_kl_restrict,
-                note="probabilities (log_input=False); clips both y_true and y_pred to [1e-7, 1]",
-            ),
-        ]
+        ] + keras_implementations()  # the Keras table shared with keras_jax and keras_torch
+
+
+def _tape(impl: Impl):
+    """(x, target, kwargs, wrt) -> (value, [d(sum value)/d(x), d/d(each tensor in wrt)] or None) with
+    ``tf.GradientTape``; ``wrt`` holds the keyword arguments differentiated besides x."""
+    import tensorflow as tf
+
+    def run(x, target, kwargs, wrt):
+        sources = [x, *wrt.values()]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(sources)
+            value = impl.fn(x, target, **kwargs, **wrt)
+        if not impl.grad:
+            return value, None
+        return value, tape.gradient(value, sources, output_gradients=tf.ones_like(value),
+                                    unconnected_gradients="zero")
+
+    return run
 
 
 def _api_params(impl: Impl, params: dict) -> dict:
@@ -248,19 +180,9 @@ def _api_params(impl: Impl, params: dict) -> dict:
     return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
 
 
-def _classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
-    """These APIs take the class axis last only."""
-    axis = params.get("axis", -1)
-    if axis in (-1, len(shape) - 1):
-        return None
-    return f"classes on the last axis only (axis={axis} requested)"
-
-
-def _keras_kl_restrict(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
-    """KLDivergence takes probabilities and sums over the last axis."""
-    if params.get("log_input", True):
-        return "KLDivergence takes probabilities (log_input=False), not log-probabilities"
-    return _classes_last(params, shape)
+def _log_input_only(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
+    """tf.nn.log_poisson_loss takes log-rates."""
+    return None if params.get("log_input", True) else "log_poisson_loss takes log-rates (log_input=True)"
 
 
 def _pick_device(tf: Any) -> str:

@@ -7,11 +7,20 @@ Conventions a reader should know before the table:
   samples) is ``"batchmean"``, which divides by ``input.size(0)`` and so matches only for [N, C];
 - ``ignore_index=None`` (catalog default) is torch's default -100.
 All four dtypes run on CPU (torch 2.x has float16 and bfloat16 CPU kernels for every API below).
+
+Modes: ``eager`` (the default) and ``compile``: ``torch.compile(fn, dynamic=False)`` (inductor; C++
+kernels built with the host compiler on CPU), as users write ``torch.compile(loss_fn)(x, y)`` and
+call backward: AOTAutograd compiles the backward graph too, so the gradient is the compiled one.
+One compiled callable per (impl, dtype); dynamo keeps one graph per shape signature and scalar
+parameters. Its recompile limit (8 by default, then it silently falls back to eager) is lifted and a
+hit made an error, so a ``compile`` check never runs eager unnoticed. Inductor's on-disk caches live
+in ``~/.cache/lossconf/torch`` (``TORCHINDUCTOR_CACHE_DIR``), kept across runs.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ml_dtypes
@@ -55,10 +64,21 @@ class TorchAdapter(Adapter):
 
     name = "torch"
     module = "torch"
+    modes = ("eager", "compile")
+    bounded_modes = ("compile",)  # a cold compile costs ~2 s per shape signature on a loaded 2-core CPU
 
     def load(self) -> None:
-        """Import torch and pick the device (CUDA when present; LOSSCONF_DEVICE overrides)."""
+        """Import torch (inductor's cache under ~/.cache/lossconf/torch) and pick the device (CUDA when
+        present; LOSSCONF_DEVICE overrides)."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "torch"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         import torch
+        import torch._dynamo.config as dynamo
+
+        # one graph per shape signature: never fall back to eager after 8 of them without saying so
+        dynamo.recompile_limit = dynamo.accumulated_recompile_limit = 1 << 20
+        dynamo.fail_on_recompile_limit_hit = True
+        self._compiled: dict[tuple[str, str], Any] = {}
 
         self.device = os.environ.get("LOSSCONF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -77,6 +97,8 @@ class TorchAdapter(Adapter):
             "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
             "num_threads": torch.get_num_threads(),
             "cuda": torch.version.cuda,
+            "compile": "torch.compile(dynamic=False), backend inductor; cache "
+            + os.environ.get("TORCHINDUCTOR_CACHE_DIR", ""),
         }
 
     # -- conversion -------------------------------------------------------------------------------
@@ -101,15 +123,23 @@ class TorchAdapter(Adapter):
         return tensor.numpy()
 
     def value_and_grad(
-        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Value of ``impl.fn`` and d(sum value)/d(first) by torch.autograd with a cotangent of ones."""
+        self, impl: Impl, first: np.ndarray, second: np.ndarray | None, params: dict, dtype: str,
+        mode: str = "eager",
+    ) -> tuple[np.ndarray, np.ndarray | tuple | None]:
+        """Value of ``impl.fn`` (eager, or its ``torch.compile`` in mode "compile") and d(sum value)/d(first)
+        by torch.autograd with a cotangent of ones."""
         import torch
 
+        fn = impl.fn
+        if self.mode_of(mode) == "compile":
+            key = (impl.name, dtype)
+            if key not in self._compiled:
+                self._compiled[key] = torch.compile(impl.fn, dynamic=False)
+            fn = self._compiled[key]
         x = self.tensor(first, dtype).requires_grad_(impl.grad)
         kwargs = self.arguments(impl, params, dtype)
         wrt = [x, *(kwargs[p].requires_grad_(impl.grad) for p in self.grad_params(impl))]
-        value = impl.fn(x, self.second_tensor(second, dtype), **kwargs)
+        value = fn(x, self.second_tensor(second, dtype), **kwargs)
         if not impl.grad:
             return self.numpy(value), None
         if value.requires_grad:
@@ -204,6 +234,30 @@ class TorchAdapter(Adapter):
             Impl(
                 "mean_absolute_error", "torch.nn.functional.l1_loss",
                 lambda x, y, reduction: F.l1_loss(x, y, reduction=reduction),
+            ),
+            Impl(
+                "huber", "torch.nn.functional.huber_loss",
+                lambda x, y, reduction, delta=1.0: F.huber_loss(x, y, reduction=reduction, delta=delta),
+                params=("delta",),
+            ),
+            Impl(
+                "smooth_l1", "torch.nn.functional.smooth_l1_loss",
+                lambda x, y, reduction, beta=1.0: F.smooth_l1_loss(x, y, reduction=reduction, beta=beta),
+                params=("beta",),
+            ),
+            Impl(
+                "poisson_nll", "torch.nn.functional.poisson_nll_loss",
+                lambda x, y, reduction, log_input=True, full=False: F.poisson_nll_loss(
+                    x, y, log_input=log_input, full=full, reduction=reduction),
+                params=("log_input", "full"), variant="poisson_log_offset_1e-8",
+                note="eps=1e-8 (the default) is added inside the log when log_input=False",
+            ),
+            Impl(
+                "cosine_similarity", "torch.nn.functional.cosine_similarity",
+                lambda x, y, reduction, axis=-1: F.cosine_similarity(x, y, dim=axis),
+                params=("axis",), reductions=NONE, variant="cosine_norm_floor_1e-8",
+                note="eps=1e-8 (the default) floors each norm; cosine_embedding_loss adds 1e-12 to the squared "
+                "norms instead and takes +-1 labels, so it is not a row",
             ),
             Impl(
                 "kl_divergence", "torch.nn.functional.kl_div", kl_div,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ZOO.parent))
 from zoo import MEMBERS  # noqa: E402
 
 from lossconf import __version__  # noqa: E402
+from lossconf.results import load  # noqa: E402
 
 
 def command(member: type, out: Path | None = None) -> list[str]:
@@ -44,7 +45,7 @@ def measure(member: type) -> dict:
     with tempfile.TemporaryDirectory(prefix="lossconf-zoo-") as tmp:
         proc = subprocess.run(command(member, Path(tmp)), capture_output=True, text=True, cwd=ROOT)
         contract = json.loads((Path(tmp) / "contract.json").read_text()) if proc.returncode != 2 else []
-        results = json.loads((Path(tmp) / "results.json").read_text()) if proc.returncode != 2 else {}
+        results = load(Path(tmp) / "results.json") if proc.returncode != 2 else {}
     bad_contract = [c for c in contract if c["status"] in ("fail", "error")]
     checks = results.get("checks", [])
     bad = sorted((c for c in checks if c["verdict"] in ("fail", "error")),

@@ -38,7 +38,7 @@ import numpy as np
 from lossconf.reference.catalog import CATALOG, get_loss
 
 DOCUMENTS_DIR = Path(__file__).with_name("documents")
-KINDS = ("document", "edge", "random")
+KINDS = ("document", "edge", "random", "invalid")
 
 # Tolerance of a printed number: half a unit in its last printed digit (the printing's rounding)
 # plus DOC_ULPS units in the last place of the printed dtype at the number's magnitude (the rounding
@@ -55,7 +55,7 @@ class Case:
     first: np.ndarray  # float64 as generated
     second: np.ndarray | None = None  # float64 targets or int64 labels
     params: dict = field(default_factory=dict)  # catalog params; "reduction" always present
-    kind: str = "random"  # "document" | "edge" | "random"
+    kind: str = "random"  # "document" | "edge" | "random" | "invalid"
     provenance: dict = field(default_factory=dict)  # document, location, quote, printed values...
     dtypes: tuple[str, ...] | None = None  # restrict to these dtypes (None: all)
     note: str = ""
@@ -73,6 +73,8 @@ class Case:
             "dtypes": None if self.dtypes is None else list(self.dtypes),
             "provenance": self.provenance,
             "note": self.note,
+            "finite_input": bool(np.isfinite(self.first).all() and (
+                self.second is None or np.isfinite(self.second).all())),
         }
 
 
@@ -241,7 +243,7 @@ def check_losses(losses) -> list[str]:
 
 
 def all_cases(seed: int, budget: int = 64, losses=None, kinds=KINDS) -> list[Case]:
-    """Document, edge and random cases (as selected by ``kinds``) of the chosen losses."""
+    """Document, edge, random and invalid cases (as selected by ``kinds``) of the chosen losses."""
     kinds = tuple(kinds)
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -254,10 +256,12 @@ def all_cases(seed: int, budget: int = 64, losses=None, kinds=KINDS) -> list[Cas
         out += [c for c in edge_cases() if c.loss in chosen]
     if "random" in kinds:
         out += random_cases(seed, budget, [loss for loss in CATALOG if loss in chosen])
+    if "invalid" in kinds:
+        out += [c for c in invalid_cases() if c.loss in chosen]
     return out
 
 
-_RANDOM_ID = re.compile(r"rand_(?P<loss>[a-z_]+)_(?P<index>\d{3,})")
+_RANDOM_ID = re.compile(r"rand_(?P<loss>[a-z0-9_]+)_(?P<index>\d{3,})")
 
 
 def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
@@ -267,6 +271,8 @@ def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
         pool = random_cases(seed, budget, [match["loss"]])
     elif case_id.startswith("doc"):
         pool = document_cases()
+    elif case_id.startswith("inv_"):
+        pool = invalid_cases()
     else:
         pool = edge_cases()
     for case in pool:
@@ -277,7 +283,8 @@ def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
 
 # The edge catalog and the random generators build on Case and make_case above.
 from lossconf.edges import EDGE_CASES, edge_cases  # noqa: E402
+from lossconf.invalid import invalid_cases  # noqa: E402
 from lossconf.random_cases import large_cases, random_cases, stable_hash  # noqa: E402
 
 __all__ = ["EDGE_CASES", "KINDS", "Case", "all_cases", "case_by_id", "check_losses", "document_cases",
-           "edge_cases", "large_cases", "make_case", "random_cases", "stable_hash"]
+           "edge_cases", "invalid_cases", "large_cases", "make_case", "random_cases", "stable_hash"]

@@ -58,7 +58,7 @@ def prepare(target: str, *, losses=None, dtypes=None, budget: int = 16, seed: in
     plan = run.plans[adapter.name]
     try:
         battery = ContractBattery(plan.worker, plan.desc, config.dtypes, losses=config.losses, seed=seed,
-                                  target=target)
+                                  target=target, known=run.known)
     except WorkerFailure as exc:
         plan.worker.close()
         raise LoadFailure(f"adapter {adapter.name!r}: planning the contract battery failed: {exc}") from None

@@ -45,15 +45,21 @@ def _positive_float(value: str) -> float:
     return out
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from lossconf.runner import DEFAULT_ADAPTERS
+def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
+    from lossconf.runner import CLI_ADAPTERS
 
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    p.add_argument("--adapters", type=_csv, default=DEFAULT_ADAPTERS,
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS,
                    help="comma-separated adapter names or targets (default: all built-ins)")
     p.add_argument("--losses", type=_csv, default=None, help="comma-separated loss ids (default: all)")
     p.add_argument("--dtypes", type=_csv, default=None, help="comma-separated dtypes (default: all four)")
-    p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random (default: all)")
+    p.add_argument("--modes", type=_csv, default=(modes,),
+                   help="execution modes: 'all' (every mode each adapter declares), 'default' (each "
+                   "adapter's first) or names such as eager,compile,jit (default: " + modes + ")")
+    p.add_argument("--compile-shapes", type=_int, default=4,
+                   help="shape signatures per implementation and dtype in a slow-compiling mode such as "
+                   "torch compile, the ones covering the most cases (0: all; default: %(default)s)")
+    p.add_argument("--kinds", type=_csv, default=None, help="case kinds: document,edge,random,invalid (default: all)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random cases (default: 0)")
     p.add_argument("--budget", type=_int, default=64, help="random cases per loss (default: 64)")
     p.add_argument("--timeout", type=_positive_float, default=120.0, help="seconds per framework call")
@@ -61,6 +67,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=("default", "large"), default="default",
                    help="'large' adds large-vocabulary cases (1024 x 131072 logits)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run only shard I of N (a deterministic split of the framework calls; merge the N results)")
+
+
+_RUN_OPTIONS = argparse.ArgumentParser(add_help=False)
+_add_run_options(_RUN_OPTIONS, "default")
 
 
 def _config(args: argparse.Namespace):
@@ -75,11 +87,19 @@ def _config(args: argparse.Namespace):
             raise UsageError(f"--adapters: {exc}") from None
     if args.budget < 0:
         raise UsageError(f"--budget: expected a non-negative integer, got {args.budget}")
+    if args.compile_shapes < 0:
+        raise UsageError(f"--compile-shapes: expected a non-negative integer, got {args.compile_shapes}")
     if args.seed < 0:
         raise UsageError(f"--seed: expected a non-negative integer, got {args.seed}")
     unknown = [k for k in args.kinds or () if k not in KINDS]
     if unknown:
         raise UsageError(f"--kinds: unknown kinds {unknown}; expected some of {list(KINDS)}")
+    from lossconf.shard import parse_shard
+
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     extra = []
     if args.scale == "large":
         from lossconf.cases import large_cases
@@ -87,8 +107,9 @@ def _config(args: argparse.Namespace):
         extra = large_cases(args.seed, args.losses)
     return RunConfig(
         out=args.out, adapters=args.adapters, losses=args.losses, dtypes=args.dtypes or DTYPES,
+        modes=args.modes, compile_shapes=args.compile_shapes,
         kinds=args.kinds or KINDS, seed=args.seed, budget=args.budget, timeout=args.timeout,
-        batch=not args.no_batch, scale=args.scale, extra_cases=extra,
+        batch=not args.no_batch, scale=args.scale, extra_cases=extra, shard=shard,
     )
 
 
@@ -156,6 +177,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     parts = [f"{k} {v:.1f} s" for k, v in timings.items()]
     print(f"time: run {run_seconds:.1f} s ({', '.join(parts)}), render {render_seconds:.1f} s, "
           f"total {time.perf_counter() - start:.1f} s")
+    truths = results.get("truths", {})
+    if truths:
+        print(f"truths: {truths['evaluated']} evaluated by the reference, {truths['from_disk']} from the cache")
     print(f"report: {paths['html'].resolve()}")
     return 0 if results["complete"] else 130
 
@@ -207,7 +231,56 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(f"conflict: {c['id']}: {c['verdicts']}")
     if len(conflicts) > 20:
         print(f"... and {len(conflicts) - 20} more conflicts")
+    _print_contradictions(merged)
     return 1 if conflicts else 0
+
+
+def _print_contradictions(results: dict) -> None:
+    """Known deviations whose registered versions the merged builds contradict (see the report's trend)."""
+    from lossconf.reports.trend import contradictions
+
+    for line in contradictions(results):
+        print(f"known-deviation range contradicted: {line}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """One framework across versions: a uv environment per version, merged results, a trend report."""
+    from lossconf.results import write
+    from lossconf.runner import DEFAULT_ADAPTERS
+    from lossconf.sweep import SweepError, build, combine, environment_for, parse_versions, run_version
+
+    versions = parse_versions(args.framework, args.versions)
+    if args.adapters != DEFAULT_ADAPTERS:
+        raise UsageError("--adapters: a sweep runs the --framework adapter only")
+    if args.constraints is not None and not args.constraints.is_file():
+        raise UsageError(f"--constraints: no such file {str(args.constraints)!r}")
+    args.adapters = (args.framework,)
+    config = _config(args)
+    _check_writable(args.out)
+    done, results, failed = [], [], []
+    for version in versions:
+        env = environment_for(args.framework, version, args.with_ or ())
+        try:
+            build(env, args.constraints)
+        except SweepError as exc:
+            print(f"lossconf: {exc}", file=sys.stderr)
+            failed.append(version)
+            continue
+        one = run_version(env, config, lambda c: _execute(c, args.resume))
+        print(f"{args.framework} {version}: {_summary_line(one)}")
+        if one["interrupted"]:
+            return 130
+        done.append(version)
+        results.append(one)
+    if not results:
+        raise UsageError(f"--versions: no version could be installed ({', '.join(failed)})")
+    merged = combine(args.framework, done, results)
+    write(merged, args.out / "results.json")
+    paths, _ = _render(merged, args.out)
+    _print_contradictions(merged)
+    print(f"results: {args.out / 'results.json'}")
+    print(f"report: {paths['html'].resolve()}")
+    return 1 if failed else 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -252,6 +325,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         env = desc["environment"]
         flags = ", ".join(f"{k}={v}" for k, v in env.get("flags", {}).items())
         print(f"{adapter.name} {env.get('version', '')} on {env.get('device', '')}" + (f" ({flags})" if flags else ""))
+        print(f"  modes: {', '.join(desc.get('modes', []))} (default {desc.get('modes', ['?'])[0]})")
         for impl in desc["implementations"]:
             extras = [f"variant={impl['variant']}"] if impl["variant"] else []
             extras += ["composed"] if impl["composed"] else []
@@ -262,6 +336,32 @@ def cmd_list(args: argparse.Namespace) -> int:
                   f"params={params} {' '.join(extras)}")
         print()
     return 0
+
+
+def cmd_sweep_seeds(args: argparse.Namespace) -> int:
+    """The matrix over many seeds; exit 1 when any fail or error is unexplained."""
+    from lossconf.seed_sweep import format_sweep, parse_seeds, seeded_cases, summarize_sweep, verification_record
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    args.seed, args.scale, args.no_batch = seeds[0], "default", False
+    config = _config(args)
+    # document and edge cases do not depend on the seed: once; the random cases of every seed together
+    if "random" in config.kinds:
+        config.extra_cases = seeded_cases(seeds, args.budget, args.losses)
+    config.kinds = tuple(k for k in config.kinds if k != "random")
+    _check_writable(args.out)
+    results = _execute(config, resume=False)
+    results["sweep_seeds"] = seeds
+    summary = summarize_sweep(results)
+    (args.out / "sweep.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    record = verification_record(results, summary)  # commit as lossconf/known_sweep.json for the report
+    (args.out / "known_sweep.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+    print(format_sweep(summary))
+    print(f"sweep: {args.out / 'sweep.json'}")
+    return 1 if summary["unexplained"] else 0
 
 
 def cmd_check_adapter(args: argparse.Namespace) -> int:
@@ -280,16 +380,18 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
+    from lossconf.runner import CLI_ADAPTERS
+
     parser = _Parser(prog="lossconf", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lossconf {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("report", help="run the conformance matrix and render the HTML report (main job)")
-    _add_run_options(p)
+    _add_run_options(p, "all")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("run", help="run the conformance matrix, write results.json")
-    _add_run_options(p)
+    _add_run_options(p, "default")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="render results.json to report.html and junit.xml")
@@ -302,6 +404,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT / "merged.json")
     p.set_defaults(func=cmd_merge)
 
+    p = sub.add_parser("sweep", help="one framework across versions (a uv environment each) with a trend report")
+    p.add_argument("--framework", required=True, help="adapter to sweep: jax, torch, tensorflow or paddle")
+    p.add_argument("--versions", required=True, help="comma-separated framework versions, e.g. 0.4.38,0.6.2,0.10.2")
+    p.add_argument("--with", dest="with_", type=_csv, default=None,
+                   help="extra requirements for every environment, e.g. 'optax==0.2.5' or 'numpy<2'")
+    p.add_argument("--constraints", type=Path, default=None,
+                   help="a pip constraints file passed to uv (e.g. torch==2.5.1+cpu with UV_INDEX_URL set)")
+    _add_run_options(p, "default")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("diff", help="compare two results; exit 1 on new failures")
     p.add_argument("old", type=Path)
     p.add_argument("new", type=Path)
@@ -309,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report error/bound drifts by more than this factor (default: 2)")
     p.add_argument("--limit", type=_int, default=50, help="rows shown per section")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("sweep-seeds", help="the matrix over many seeds: unexplained fails, known deviations per seed")
+    p.add_argument("--seeds", default="0-19", help="seeds, e.g. 0-19 or 0,3,5-7 (default: %(default)s)")
+    for flag in ("--out", "--adapters", "--losses", "--dtypes", "--kinds", "--budget", "--timeout"):
+        p._add_action(next(a for a in _RUN_OPTIONS._actions if flag in a.option_strings))
+    p.set_defaults(func=cmd_sweep_seeds)
 
     p = sub.add_parser("check-adapter", help="contract battery and conformance matrix for one adapter")
     p.add_argument("target", help="adapter name, package.module:Attr or path/to/file.py:Attr")
@@ -321,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_adapter)
 
     p = sub.add_parser("list", help="adapters, versions, implementations and what they support")
-    p.add_argument("--adapters", type=_csv, default=("torch", "tensorflow", "jax", "paddle"))
+    p.add_argument("--adapters", type=_csv, default=CLI_ADAPTERS)
     p.set_defaults(func=cmd_list)
     return parser
 

@@ -382,11 +382,115 @@ def _linear_cross_entropy_edges() -> list[Case]:
     return out
 
 
+def _focal_edges() -> list[Case]:
+    """Sigmoid focal loss where p -> 0 and 1 (the focal factor underflows), and gamma = 0."""
+    x, z = [30.0, -30.0, 1e4, -1e4, 0.5, -2.0], [1.0, 0.0, 1.0, 1.0, 0.0, 0.3]
+    return [
+        _edge("edge_focal_confident", "sigmoid_focal_loss", x, z,
+              "p -> 1 and 0: (1 - p_t)^2 underflows where right, the loss is ~|x| where wrong (x = -1e4, z = 1)",
+              params={"alpha": 0.25}),
+        _edge("edge_focal_gamma_0", "sigmoid_focal_loss", x, z,
+              "gamma = 0: alpha-weighted sigmoid cross-entropy", params={"gamma": 0.0, "alpha": 0.25}),
+        _edge("edge_focal_gamma_0_no_alpha", "sigmoid_focal_loss", [[0.7, -1.2], [3.0, 0.0]], [[1.0, 0.0], [0.5, 1.0]],
+              "gamma = 0 without alpha: plain sigmoid cross-entropy, reduction mean",
+              params={"gamma": 0.0, "reduction": "mean"}),
+        _edge("edge_focal_16", "sigmoid_focal_loss", [16.0, -16.0, 17.0, -20.0], [0.0, 1.0, 1.0, 0.0],
+              "|x| of 16-20: sigmoid within 1e-7 of 0 or 1 (the Keras clip bounds)", dtypes=_WIDE,
+              params={"reduction": "sum"}),
+        _edge("edge_focal_inf_nan", "sigmoid_focal_loss", [_INF, -_INF, _NAN], [1.0, 1.0, 0.0],
+              "+-inf and NaN logits", nonfinite=True),
+        _edge("edge_focal_n0", "sigmoid_focal_loss", np.zeros((0, 3)), np.zeros((0, 3)), "N = 0",
+              params={"reduction": "sum"}),
+    ]
+
+
+def _cosine_edges() -> list[Case]:
+    """Cosine similarity with a zero vector, (anti)parallel vectors, D = 1, and norms that overflow or underflow."""
+    loss = "cosine_similarity"
+    return [
+        _edge("edge_cosine_zero_vector", loss, [[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]], [[1.0, 2.0, 2.0], [0.0, 0.0, 0.0]],
+              "a zero vector on either side: 0/0, NaN (the floor variants give 0)", nonfinite=True),
+        _edge("edge_cosine_parallel", loss, [[1.0, 2.0, 2.0], [3.0, -4.0, 0.0]], [[2.0, 4.0, 4.0], [-3.0, 4.0, 0.0]],
+              "parallel and antiparallel: +1 and -1, gradient 0", params={"reduction": "sum"}),
+        _edge("edge_cosine_d1", loss, [[2.0], [-0.5]], [[3.0], [4.0]], "D = 1: the sign of x y",
+              params={"reduction": "mean"}),
+        _edge("edge_cosine_huge", loss, [[1e20, 3e19, -2e19]], [[2e19, -1e20, 5e19]],
+              "components of 1e20: the squared norm overflows float32 unless scaled", dtypes=("float64",)),
+        _edge("edge_cosine_tiny", loss, [[1e-30, 3e-30, 0.0]], [[2e-30, 1e-30, 1e-30]],
+              "components of 1e-30: the squared norm underflows float32 (1e-60)", dtypes=("float64",)),
+        _edge("edge_cosine_axis1", loss, np.arange(12.0).reshape(2, 3, 2) - 5,
+              np.arange(12.0).reshape(2, 3, 2)[::-1] - 3, "vectors along axis 1 of [N, D, d]", params={"axis": 1}),
+        _edge("edge_cosine_n0", loss, np.zeros((0, 3)), np.zeros((0, 3)), "N = 0", params={"reduction": "sum"}),
+    ]
+
+
+def _robust_regression_edges() -> list[Case]:
+    """Huber and smooth L1 at their switch points, log-cosh where cosh overflows, Poisson at zero counts."""
+    x, y = [1.5, -0.5, 3.0, 0.25, 2.0], [0.5, 0.5, 0.0, 0.0, 2.0]  # d = 1, -1, 3, 0.25, 0
+    out = [
+        _edge("edge_huber_at_delta", "huber", x, y, "|d| = delta = 1 exactly (and d = 0): both branches meet"),
+        _edge("edge_huber_at_delta_2", "huber", [2.0, -2.0, 5.0], [0.0, 0.0, 1.0],
+              "|d| = delta = 2 exactly, reduction mean", params={"delta": 2.0, "reduction": "mean"}),
+        _edge("edge_huber_huge", "huber", [1e20, -3e19, 1e5], [0.0, 1e19, -1e5],
+              "|d| up to 1e20: linear side, no square to overflow", params={"reduction": "sum"}),
+        _edge("edge_huber_inf_nan", "huber", [_INF, _NAN, 1.0], [0.0, 0.0, _INF], "+-inf and NaN differences",
+              nonfinite=True),
+        _edge("edge_smooth_l1_at_beta", "smooth_l1", x, y, "|d| = beta = 1 exactly (and d = 0)"),
+        _edge("edge_smooth_l1_beta_0", "smooth_l1", x, y, "beta = 0: the absolute error, gradient 0 at d = 0",
+              params={"beta": 0.0}),
+        _edge("edge_smooth_l1_beta_0_mean", "smooth_l1", [[1.0, -2.0], [0.0, 4.0]], [[1.0, 0.0], [0.5, 4.0]],
+              "beta = 0 with reduction mean", params={"beta": 0.0, "reduction": "mean"}),
+        _edge("edge_smooth_l1_at_beta_2", "smooth_l1", [2.0, -2.0, 0.5], [0.0, 0.0, 0.0],
+              "|d| = beta = 2 exactly", params={"beta": 2.0, "reduction": "sum"}),
+        _edge("edge_log_cosh_small", "log_cosh", [1e-4, -3e-3, 0.0, 0.5], [0.0, 0.0, 0.0, 0.5],
+              "|d| <= 1e-3: log cosh d ~ d^2 / 2 (log of a rounded cosh loses it)"),
+        _edge("edge_log_cosh_89", "log_cosh", [89.0, -100.0, 1e4], [0.0, 0.0, 0.0],
+              "|d| of 89 to 1e4: cosh overflows float32 (naive log(cosh) = inf)", dtypes=_WIDE,
+              params={"reduction": "mean"}),
+        _edge("edge_log_cosh_12_f16", "log_cosh", [12.0, -20.0, 11.0], [0.0, 0.0, 0.0],
+              "|d| of 11 to 20: cosh overflows float16 at 12", dtypes=_F16),
+        _edge("edge_poisson_zero_counts", "poisson_nll", [-1.0, 0.0, 2.0], [0.0, 0.0, 0.0],
+              "log_input, counts 0: exp(x)"),
+        _edge("edge_poisson_rate_zero_counts", "poisson_nll", [0.0, 0.5, 3.0], [0.0, 0.0, 0.0],
+              "rates with counts 0: 0 log 0 = 0, loss x (also at rate 0)", params={"log_input": False}),
+        _edge("edge_poisson_rate_zero", "poisson_nll", [0.0, 0.5], [2.0, 1.0],
+              "rate 0 under a count > 0: +inf (finite with the log offset variants)", params={"log_input": False},
+              nonfinite=True),
+        _edge("edge_poisson_full", "poisson_nll", [0.5, -1.0, 2.0, 1.0], [0.0, 1.0, 2.0, 10.0],
+              "full=True: Stirling term only where y > 1", params={"full": True, "reduction": "sum"}),
+        _edge("edge_poisson_full_rate", "poisson_nll", [0.5, 1.0, 2.0, 7.0], [0.0, 1.0, 2.0, 10.0],
+              "full=True on rates, reduction mean", params={"full": True, "log_input": False, "reduction": "mean"}),
+        _edge("edge_poisson_big_log_rate", "poisson_nll", [80.0, -80.0, 10.0], [3.0, 0.0, 100.0],
+              "log-rates of +-80: exp overflows float16 and bfloat16 is coarse", dtypes=_WIDE),
+    ]
+    for loss in ("huber", "smooth_l1", "log_cosh", "hinge", "squared_hinge"):
+        out.append(_edge(f"edge_{loss}_n0", loss, np.zeros((0, 3)), np.zeros((0, 3)), "N = 0",
+                         params={"reduction": "sum"}))
+    return out
+
+
+def _margin_edges() -> list[Case]:
+    x, y = [1.0, -1.0, 0.5, 2.0, 0.0, -3.0], [1.0, -1.0, 1.0, 1.0, -1.0, 1.0]  # margins 0, 0, .5, -1, 1, 4
+    return [
+        _edge("edge_hinge_at_margin", "hinge", x, y,
+              "y x = 1 exactly (twice): the kink, gradient 0 canonically (variants: half or all of -y)"),
+        _edge("edge_hinge_huge", "hinge", [1e20, -1e20, 3e4], [1.0, 1.0, -1.0], "decision values up to 1e20",
+              params={"reduction": "mean"}),
+        _edge("edge_hinge_inf_nan", "hinge", [_INF, -_INF, _NAN], [1.0, 1.0, -1.0], "+-inf and NaN decision values",
+              nonfinite=True),
+        _edge("edge_squared_hinge_at_margin", "squared_hinge", x, y, "y x = 1 exactly: value and gradient 0",
+              params={"reduction": "mean"}),
+        _edge("edge_squared_hinge_big", "squared_hinge", [-300.0, 300.0], [1.0, -1.0],
+              "margin 301: the square 90601 overflows float16"),
+    ]
+
+
 @cache
 def _edge_catalog() -> tuple[Case, ...]:
     cases = (_softmax_family_edges() + _softmax_cross_entropy_edges() + _sparse_edges() + _sigmoid_family_edges()
              + _probability_edges() + _kl_edges() + _regression_edges() + _smooth_labels_edges()
-             + _log_softmax_extra_edges() + _linear_cross_entropy_edges())
+             + _log_softmax_extra_edges() + _robust_regression_edges() + _margin_edges()
+             + _focal_edges() + _cosine_edges() + _linear_cross_entropy_edges())
     return tuple(cases)
 
 

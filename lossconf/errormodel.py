@@ -25,7 +25,8 @@ A check passes when ``ratio = max(error / bound) <= 1``.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import ml_dtypes
 import numpy as np
@@ -44,6 +45,8 @@ class Comparison:
     scale: float  # S(x) at the worst element
     index: tuple[int, ...] | None  # where the worst element is (None for empty results)
     nonfinite_mismatch: str | None  # description of the first non-finite mismatch, if any
+    truth: float | None = None  # the truth at the worst element (in float64)
+    got: float | None = None  # the result at the worst element
 
     @property
     def ok(self) -> bool:
@@ -90,24 +93,54 @@ def got_shape_rows(got: np.ndarray) -> int:
     return np.asarray(got).shape[0] if np.ndim(got) else 1
 
 
+CHUNK_ELEMENTS = 1 << 21  # larger results are judged in row chunks: a dozen temporaries each, not GiBs
+
+
 def compare_rows(
     got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, rows: list[int],
     flush: bool = False,
 ) -> list[Comparison]:
     """``compare`` for several results stacked along axis 0 (``rows`` each): one vectorized pass, then
-    the worst element of each block. This is how a batched framework call is judged cheaply."""
+    the worst element of each block. This is how a batched framework call is judged cheaply. A large
+    result is judged in chunks of rows, so the comparison's temporaries stay small."""
+    got, truth = np.asarray(got), np.asarray(truth)
+    scale = np.asarray(scale, dtype=np.float64)
+    per_row = max(1, math.prod(got.shape[1:]))
+    step = max(1, CHUNK_ELEMENTS // per_row)
     with np.errstate(all="ignore"):
-        e = _elementwise(got, truth, scale, dtype, kappa, flush)
+        if got.ndim == 0 or got.size <= CHUNK_ELEMENTS:
+            e = _elementwise(got, truth, scale, dtype, kappa, flush)
+            out, start = [], 0
+            for n in rows:
+                out.append(_worst(e, slice(start, start + n) if e.ratio.ndim else ()))
+                start += n
+            return out
+        rowwise_scale = scale.ndim == truth.ndim and scale.shape[0] == truth.shape[0] and scale.shape[0] > 1
         out, start = [], 0
         for n in rows:
-            block = slice(start, start + n) if e.ratio.ndim else ()
-            out.append(_worst(e, block))
+            parts = []
+            for a in range(start, start + n, step):
+                b = min(a + step, start + n)
+                e = _elementwise(got[a:b], truth[a:b], scale[a:b] if rowwise_scale else scale, dtype, kappa, flush)
+                parts.append(_worst(e, slice(0, b - a), row_offset=a - start))
+            out.append(_combine(parts))
             start += n
         return out
 
 
+def _combine(parts: list[Comparison]) -> Comparison:
+    """The worst of a block judged in chunks: the largest ratio (the first on ties), the first mismatch."""
+    worst = parts[0]
+    for p in parts[1:]:
+        if p.ratio > worst.ratio:
+            worst = p
+    mismatch = next((p.nonfinite_mismatch for p in parts if p.nonfinite_mismatch), None)
+    return replace(worst, nonfinite_mismatch=mismatch)
+
+
 @dataclass(frozen=True)
 class _Elementwise:
+    truth: np.ndarray
     expected: np.ndarray
     got: np.ndarray
     err: np.ndarray
@@ -134,10 +167,12 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     b = bound(finite_truth, scale, dtype, kappa, flush)
     ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)
-    return _Elementwise(expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
+    return _Elementwise(truth64, expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
 
 
-def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
+def _worst(e: _Elementwise, block: slice | tuple, row_offset: int = 0) -> Comparison:
+    """The worst element of ``block``; indices are reported relative to the block's first row, plus
+    ``row_offset`` (where a chunk starts inside its block)."""
     ratio = e.ratio[block]
     if ratio.size == 0:
         return Comparison(0.0, 0.0, 0.0, 0.0, 0.0, None, None)
@@ -149,7 +184,8 @@ def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
     if mismatch.any():
         first = tuple(int(i) for i in np.argwhere(mismatch)[0])
         idx = tuple(int(i) + o for i, o in zip(first, offset, strict=True))
-        message = f"at {first}: expected {float(e.expected[idx])!r}, got {float(e.got[idx])!r}"
+        shown = (first[0] + row_offset, *first[1:]) if first else first
+        message = f"at {shown}: expected {float(e.expected[idx])!r}, got {float(e.got[idx])!r}"
     bad = bool(e.mismatch[worst])
     ulps = float(e.err[worst] / e.ulp[worst]) if e.ulp[worst] > 0 else 0.0
     return Comparison(
@@ -158,6 +194,9 @@ def _worst(e: _Elementwise, block: slice | tuple) -> Comparison:
         ulps=float("inf") if bad else ulps,
         bound=float(e.bound[worst]),
         scale=float(e.scale[worst]),
-        index=tuple(int(i) - o for i, o in zip(worst, offset, strict=True)),
+        index=tuple(int(i) - o + (row_offset if d == 0 else 0)
+                    for d, (i, o) in enumerate(zip(worst, offset, strict=True))),
         nonfinite_mismatch=message,
+        truth=float(e.truth[worst]),
+        got=float(e.got[worst]),
     )

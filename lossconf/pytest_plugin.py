@@ -80,7 +80,7 @@ class _LossconfBattery:
             try:
                 self.batteries.append(ContractBattery(
                     plan.worker, plan.desc, self.session.config.dtypes, losses=self.session.config.losses,
-                    seed=opt.lossconf_seed, target=target))
+                    seed=opt.lossconf_seed, target=target, known=self.session.run.known))
             except Exception as exc:  # the worker died while planning
                 self.load_problems.append((f"contract:{adapter.name}:planning", str(exc)))
         self._ran = False

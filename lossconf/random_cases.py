@@ -116,6 +116,31 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first = d.targets(n, c)
         second = None
         params["label_smoothing"] = float(rng.uniform(0.0, 1.0))
+    elif loss == "cosine_similarity":
+        first = d.logits((n, c))
+        second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
+    elif loss == "sigmoid_focal_loss":
+        first = d.logits((n, c))
+        second = d.unit((n, c)) if rng.random() < 0.3 else rng.integers(0, 2, (n, c)).astype(np.float64)
+        if optional:
+            params["gamma"] = float(rng.choice([0.0, 1.0, 3.0]))
+            if rng.random() < 0.7:
+                params["alpha"] = float(rng.choice([0.25, 0.5, 0.75]))
+    elif loss in ("huber", "smooth_l1", "log_cosh"):
+        first = d.logits((n, c))
+        second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
+        name = {"huber": "delta", "smooth_l1": "beta"}.get(loss)
+        if optional and name:  # exact in every dtype
+            params[name] = float(rng.choice([0.5, 2.0, 4.0] + ([0.0] if name == "beta" else [])))
+    elif loss in ("hinge", "squared_hinge"):
+        first, second = d.logits((n, c)), rng.choice([-1.0, 1.0], (n, c))
+    elif loss == "poisson_nll":
+        log_rate = rng.uniform(-4.0, 4.0, (n, c))  # rates e^-4 .. e^4: finite in every dtype
+        second = np.floor(rng.exponential(float(np.exp(rng.uniform(-2, 3))), (n, c)))
+        params["log_input"] = not (optional and rng.random() < 0.5)
+        first = log_rate if params["log_input"] else np.exp(log_rate)
+        if optional and rng.random() < 0.5:
+            params["full"] = True
     else:
         raise ValueError(f"losses: no random generator for {loss!r}; add one to lossconf.random_cases._random_inputs")
     if axis1:  # the class axis in position 1 of [N, C, d], d = 2
@@ -136,7 +161,8 @@ def _random_for_loss(seed: int, budget: int, loss: str) -> list[Case]:
     rng = np.random.default_rng([seed, stable_hash(loss)])
     d = _Draw(rng, loss)
     has_optional = loss not in ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
-                                "root_mean_squared_error", "smooth_labels", "sigmoid")
+                                "root_mean_squared_error", "smooth_labels", "sigmoid", "log_cosh", "hinge",
+                                "squared_hinge")
     optional_flags = [False] * budget + [True] * (_optional_count(budget) if has_optional else 0)
     cases = []
     for i, optional in enumerate(optional_flags):

@@ -1,6 +1,7 @@
 """results.json: loading and validating, merging shards, diffing two runs.
 
-The schema is ``lossconf/results_schema.json`` (``lossconf-results/1``). A partial run's stream
+The schema is ``lossconf/results_schema.json`` (``lossconf-results/2``, whose files pack the checks:
+``lossconf.records``; ``lossconf-results/1`` files still load). A partial run's stream
 (``results.jsonl``) can be loaded too: it is assembled into the same document marked incomplete.
 """
 
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from functools import cache
 from pathlib import Path
 
+from lossconf.records import is_packed, unpack
 from lossconf.runner import assemble, read_stream, write_results
 from lossconf.verdicts import summarize
 
@@ -55,6 +58,10 @@ def load(path: Path) -> dict:
     if not isinstance(results, dict):
         raise ValueError("expected a JSON object")
     validate(results)
+    if is_packed(results["checks"]):
+        results["checks"] = unpack(results["checks"], [c["id"] for c in results["cases"]])
+    for check in results["checks"]:  # files older than execution modes ran each adapter's only mode
+        check.setdefault("mode", "")
     return results
 
 
@@ -76,7 +83,8 @@ def _qualify(shards: list[dict]) -> list[dict]:
     out = []
     for s in shards:
         envs = s["environment"].get("adapters", {})
-        tag = {n: envs[n]["version"] + ("" if len({d for _, d in seen[n]}) == 1 else "-" + envs[n]["device"])
+        tag = {n: envs[n]["version"] + ("" if len({d for _, d in seen[n]}) == 1
+                                        else "-" + _device_tag(envs[n]["device"]))
                for n in rename if n in envs}
 
         def q(name: str, tag=tag) -> str:
@@ -94,22 +102,45 @@ def _qualify(shards: list[dict]) -> list[dict]:
     return out
 
 
+def _device_tag(device: str) -> str:
+    """A device as an id-safe tag: 'cuda:0' -> 'cuda0', '/GPU:0' -> 'gpu0' (check ids use ':' after the adapter)."""
+    return re.sub(r"[^a-z0-9]+", "", device.lower()) or "device"
+
+
+def _missing_shards(shards: list[dict]) -> list[str]:
+    """The shards a merge lacks: for each build (adapters, versions, devices) run as n shards, every i of n."""
+    seen: dict[tuple, set[int]] = {}
+    for s in shards:
+        i_n = s["config"].get("shard")
+        if i_n:
+            envs = s["environment"].get("adapters", {})
+            build = tuple(sorted(f"{a}@{e.get('version', '')} on {e.get('device', '')}" for a, e in envs.items()))
+            seen.setdefault((build, i_n[1]), set()).add(i_n[0])
+    return [f"shard {i}/{n} of {', '.join(build) or 'a run without adapters'}"
+            for (build, n), present in sorted(seen.items()) for i in range(1, n + 1) if i not in present]
+
+
 def merge(shards: list[dict]) -> dict:
     """One results document from several shards (e.g. a CI matrix of framework versions or GPU hosts).
 
     Checks are keyed by id; where two shards disagree on a check (verdict or error), the first is
     kept and the disagreement is listed in ``merge.conflicts`` -- never silently overwritten.
-    Adapters that ran in different versions or on different devices are kept apart as name@version.
+    Adapters that ran in different versions or on different devices are kept apart as name@version
+    (name@version-device when devices differ, e.g. a CPU and a GPU host). Merging shards of a
+    ``--shard i/n`` run that lack some i marks the result incomplete and lists them.
     """
     if not shards:
         raise ValueError("merge: expected at least one results file")
     seeds = {s["seed"] for s in shards}
     if len(seeds) > 1:
         raise ValueError(f"merge: shards use different seeds {sorted(seeds)}; their random cases differ")
+    missing = _missing_shards(shards)
     shards = _qualify(shards)
     base = json.loads(json.dumps(shards[0]))
+    base["config"].pop("shard", None)  # the merge is the whole run, or says which shards it lacks
     checks: dict[str, dict] = {c["id"]: c for c in base["checks"]}
     conflicts = []
+    repeated = 0  # checks present in several shards (counted once)
     for s in shards[1:]:
         env = base["environment"]
         for key in ("adapters", "skipped_adapters", "failed_adapters"):
@@ -120,6 +151,7 @@ def merge(shards: list[dict]) -> dict:
         base["cases"] += [c for c in s["cases"] if c["id"] not in known_cases]
         for c in s["checks"]:
             old = checks.get(c["id"])
+            repeated += old is not None
             if old is None:
                 checks[c["id"]] = c
             elif (old["verdict"], old["error"]) != (c["verdict"], c["error"]):
@@ -129,7 +161,12 @@ def merge(shards: list[dict]) -> dict:
         base["interrupted"] = base["interrupted"] or s["interrupted"]
     base["checks"] = sorted(checks.values(), key=lambda c: c["id"])
     base["summary"] = summarize(base["checks"])
+    if all("planned" in s["summary"] for s in shards):
+        base["summary"]["planned"] = sum(s["summary"]["planned"] for s in shards) - repeated
     base["merge"] = {"shards": len(shards), "conflicts": conflicts}
+    if missing:
+        base["complete"] = False
+        base["merge"]["missing_shards"] = missing
     return base
 
 

@@ -1,4 +1,4 @@
-"""The runner: cases x implementations x dtypes x {value, grad}, one worker process per framework.
+"""The runner: cases x implementations x dtypes x modes x {value, grad}, one worker process per framework.
 
 - Each framework runs in its own worker (``lossconf.worker``); a thread here drives it. A call that
   raises becomes ``error`` for its checks; a call that hangs past ``timeout`` or kills its worker
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -26,25 +27,36 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf import __version__, worker
+from lossconf import __version__, capability, worker
 from lossconf.adapters.loading import load_adapter
-from lossconf.cases import MAX_PARAM_ELEMENTS, Case, all_cases
+from lossconf.cases import KINDS, MAX_PARAM_ELEMENTS, Case, all_cases
+from lossconf.invalid import run_invalid_job
 from lossconf.known import Known, adapter_known, load_known
+from lossconf.records import SCHEMA, expand, pack, slim, tables
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
+from lossconf.shard import select as select_shard
+from lossconf.truthcache import TruthCache, default_directory
 from lossconf.verdicts import (
     Truths,
     apply_known,
     base_record,
+    case_rows,
     cast_inputs,
+    check_id,
     finite_or_str,
     judge,
-    judge_batch,
+    judge_columns,
+    passing_record,
     summarize,
 )
 
-SCHEMA = "lossconf-results/1"
-DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "liger", "cut_cross_entropy", "transformer_engine")
-KINDS = ("document", "edge", "random")
+# tinygrad is left out of the default run: without clang it runs its PYTHON interpreter backend (about 19 min);
+# the GPU-only fused kernels (liger, cut_cross_entropy, transformer_engine) skip with "needs CUDA" on CPU
+DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "mlx", "onnxruntime", "scipy", "sklearn", "liger",
+                    "cut_cross_entropy", "transformer_engine")
+# what `lossconf run/report/list` cover by default (Keras 3 on JAX and torch run when named: their
+# findings are not yet registered as known deviations)
+CLI_ADAPTERS = DEFAULT_ADAPTERS
 MAX_BATCH_ELEMENTS = 1 << 20
 
 
@@ -60,6 +72,8 @@ class RunConfig:
     adapters: tuple[str, ...] = DEFAULT_ADAPTERS
     losses: tuple[str, ...] | None = None
     dtypes: tuple[str, ...] = DTYPES
+    modes: tuple[str, ...] = ("default",)  # mode names, "default" (each adapter's first) or "all"
+    compile_shapes: int = 4  # shape signatures per (impl, dtype) in a mode an adapter bounds; 0: all
     kinds: tuple[str, ...] = KINDS
     seed: int = 0
     budget: int = 64
@@ -67,12 +81,15 @@ class RunConfig:
     batch: bool = True
     scale: str = "default"
     extra_cases: list[Case] = field(default_factory=list)
+    shard: tuple[int, int] | None = None  # (i, n): run only shard i of n (lossconf.shard)
 
     def identity(self) -> dict:
         """The fields that must match for ``--resume``."""
         return {
             "adapters": list(self.adapters), "losses": sorted(self.losses or CATALOG), "dtypes": list(self.dtypes),
+            "modes": list(self.modes), "compile_shapes": self.compile_shapes,
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
+            **({"shard": list(self.shard)} if self.shard else {}),
         }
 
 
@@ -90,6 +107,22 @@ class Worker:
     def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
         self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
         self.proc = self.conn = None
+        self.shared: Path | None = None  # where large arrays cross to and from the worker
+
+    def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
+             mode: str = "") -> tuple:
+        """One framework call: (value, grad, seconds); large arrays go through shared memory both ways."""
+        if self.shared is None:
+            self.shared = worker.shared_directory()
+        message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
+                   params, str(self.shared), mode)
+        try:
+            value, grad, seconds = self.request(message)
+        finally:
+            for item in message[3:5]:
+                if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
+                    os.unlink(item.path)
+        return worker.unshare(value), worker.unshare(grad), seconds
 
     def start(self) -> None:
         """Spawn the process and wait until the adapter is loaded."""
@@ -146,6 +179,9 @@ class Worker:
                 proc.kill()
             proc.join(5)
             conn.close()
+        if self.shared is not None:  # arrays a killed call left behind
+            shutil.rmtree(self.shared, ignore_errors=True)
+            self.shared = None
 
 
 @dataclass
@@ -156,6 +192,8 @@ class Job:
     dtype: str
     cases: list[Case]
     check_ids: list[str]
+    mode: str = ""
+    default_mode: bool = True  # the adapter's default mode: check ids leave it out
 
 
 def _batch_key(case: Case) -> tuple | None:
@@ -165,6 +203,8 @@ def _batch_key(case: Case) -> tuple | None:
     class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
     """
     if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
+        return None
+    if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
         return None
     if CATALOG[case.loss].grad_params:  # a gradient for a shared input (W) sums over every row
         return None
@@ -185,14 +225,15 @@ def _batch_key(case: Case) -> tuple | None:
     return (case.loss, case.first.shape[1:], second, params)
 
 
-def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool) -> list[Job]:
-    """Group the runnable cases of one (impl, dtype) into framework calls."""
+def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool, mode: tuple = ("", True)) -> list[Job]:
+    """Group the runnable cases of one (impl, dtype, mode) into framework calls; ``mode`` is
+    (name, whether it is the adapter's default)."""
     jobs: list[Job] = []
     groups: dict[tuple, list[Case]] = {}
     for case in cases:
         key = _batch_key(case) if batch else None
         if key is None:
-            jobs.append(Job(impl, dtype, [case], ids[case.id]))
+            jobs.append(Job(impl, dtype, [case], ids[case.id], *mode))
         else:
             groups.setdefault(key, []).append(case)
     for group in groups.values():
@@ -201,7 +242,7 @@ def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool)
         for case in group + [None]:
             if case is None or (chunk and size + case.first.size > MAX_BATCH_ELEMENTS):
                 if chunk:
-                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]]))
+                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]], *mode))
                 chunk, size = [], 0
             if case is not None:
                 chunk.append(case)
@@ -333,7 +374,8 @@ def _measured() -> dict:
     """Committed measurements shown in the method section: the reference's accuracy against the mpmath
     oracle (benchmarks/reference_accuracy.py) and the bug zoo's detection rate (benchmarks/bug_zoo.py)."""
     out = {}
-    for key, name in (("reference_accuracy", "reference_accuracy.json"), ("bug_zoo", "bugzoo.json")):
+    for key, name in (("reference_accuracy", "reference_accuracy.json"), ("bug_zoo", "bugzoo.json"),
+                      ("known_sweep", "known_sweep.json")):  # lossconf sweep-seeds
         path = Path(__file__).with_name(name)
         if path.exists():
             out[key] = json.loads(path.read_text(encoding="utf-8"))
@@ -364,7 +406,7 @@ class Run:
 
     def __init__(self, config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> None:
         self.config, self.progress, self.resume = config, progress, resume
-        self.truths = Truths()
+        self.truths = Truths(disk=TruthCache(default_directory()))
         self.known: list[Known] = load_known()
         self.stream_path = Path(config.out) / "results.jsonl"
         self.records: dict[str, dict] = {}
@@ -374,7 +416,9 @@ class Run:
         self.stop = False
         self.threads: list[threading.Thread] = []
         self.timings: dict[str, float] = {}
+        self.timings_lock = threading.Lock()
         self.planned = self.resumed = 0  # checks planned in this run / already done by a resumed one
+        self.not_applicable: dict = {}  # "adapter:impl" -> {reason: count}: not checks (lossconf.capability)
 
     def prepare(self) -> list[AdapterPlan]:
         """Validate the config, build the cases, start one worker per adapter and plan its jobs."""
@@ -385,6 +429,7 @@ class Run:
         for dtype in cfg.dtypes:
             if dtype not in DTYPES:
                 raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
+        _check_modes(cfg)
         start = time.perf_counter()
         self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
         self.timings["cases"] = time.perf_counter() - start
@@ -403,6 +448,9 @@ class Run:
         if not hasattr(self, "stream"):
             self.prepare()
         interrupted = False
+        self.known_by_impl: dict[tuple[str, str], list[Known]] = {}
+        for k in self.known:
+            self.known_by_impl.setdefault((k.adapter, k.impl), []).append(k)
         try:
             for plan in self.plans.values():
                 for rec in plan.unsupported:
@@ -482,10 +530,12 @@ class Run:
             self._adapter_problem(adapter.name, "failed_adapters", str(exc))
             w.close()
             return
+        jobs, unsupported = select_shard(
+            adapter.name, *self._plan_jobs(desc, reasons, selected_modes(self.config.modes, desc.get("modes") or [""])),
+            self.config.shard)
         if adapter.name not in self.adapters:
             self.adapters[adapter.name] = desc
             self.stream.write("adapter", desc)
-        jobs, unsupported = self._plan_jobs(desc, reasons)
         self.plans[adapter.name] = AdapterPlan(adapter.name, w, desc, jobs, unsupported)
         planned = sum(len(j.check_ids) for j in jobs) + len(unsupported)
         self.planned += planned
@@ -495,13 +545,13 @@ class Run:
         self.header.setdefault("environment", environment())[key][name] = reason
         self.stream.write("adapter", {"name": name, key: reason})
 
-    def _plan_jobs(self, desc: dict, reasons: dict) -> tuple[list[Job], list[dict]]:
+    def _plan_jobs(self, desc: dict, reasons: dict, modes: list[tuple[str, bool]]) -> tuple[list[Job], list[dict]]:
         name = desc["name"]
         jobs: list[Job] = []
         unsupported: list[dict] = []
         for impl in desc["implementations"]:
             impl_reasons = reasons.get(impl["name"], {})
-            for dtype in self.config.dtypes:
+            for mode, dtype in ((m, d) for m in modes for d in self.config.dtypes):
                 runnable, ids = [], {}
                 for case in self.cases:
                     if case.loss != impl["loss"] or (case.dtypes and dtype not in case.dtypes):
@@ -509,19 +559,41 @@ class Run:
                     why = impl_reasons.get(f"{case.id}|{dtype}")
                     pending = []
                     for q in CATALOG[impl["loss"]].quantities:
-                        rec = base_record(case, name, impl, dtype, q)
+                        rec = base_record(case, name, impl, dtype, q, *mode)
                         if rec["id"] in self.records:
                             continue
-                        if why or (q != "value" and not impl["grad"]):
-                            rec.update(verdict="unsupported", message=why or f"{impl['api']} declares no gradient")
+                        na = capability.not_applicable(why, impl, q)
+                        if na:
+                            capability.tally(self.not_applicable, name, impl["name"], na)
+                        elif why:
+                            rec.update(verdict="unsupported", message=str(why))
                             unsupported.append(rec)
                         else:
                             pending.append(rec["id"])
                     if pending:
                         runnable.append(case)
                         ids[case.id] = pending
-                jobs += make_jobs(impl, dtype, runnable, ids, self.config.batch)
+                mode_jobs = make_jobs(impl, dtype, runnable, ids, self.config.batch, mode)
+                if mode[0] in desc.get("bounded_modes", ()) and self.config.compile_shapes:
+                    mode_jobs = self._bound_shapes(desc, mode[0], mode_jobs)
+                jobs += mode_jobs
         return jobs, unsupported
+
+    def _bound_shapes(self, desc: dict, mode: str, jobs: list[Job]) -> list[Job]:
+        """Keep the jobs of the ``compile_shapes`` shape signatures covering the most cases (each
+        signature is one compilation); the rest are not planned, and the adapter's environment
+        says how many checks of ``mode`` were left out."""
+        groups: dict[tuple, list[Job]] = {}
+        for job in jobs:
+            groups.setdefault(_signature(job), []).append(job)
+        ranked = sorted(groups.values(), key=lambda g: -sum(len(j.cases) for j in g))
+        kept = [j for g in ranked[: self.config.compile_shapes] for j in g]
+        left = sum(len(j.check_ids) for g in ranked[self.config.compile_shapes:] for j in g)
+        if left:
+            flags = desc["environment"].setdefault("flags", {})
+            key = f"{mode}_checks_left_out"
+            flags[key] = str(int(flags.get(key, 0)) + left)
+        return kept
 
     def _run_adapter(self, name: str) -> None:
         """Run the adapter's jobs on its worker(s): an adapter declaring ``workers = n`` (JAX: XLA
@@ -538,7 +610,10 @@ class Run:
                     job = next(pending, None)
                 if job is None:
                     return
-                self._run_job(w, job, name, version)
+                try:
+                    self._run_job(w, job, name, version)
+                except Exception as exc:  # lossconf's own fault: recorded per check, the other jobs go on
+                    self._internal_error(job, name, exc)
 
         plan.helpers = [Worker(plan.worker.target, self.config.timeout)
                         for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
@@ -555,8 +630,15 @@ class Run:
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = _concat(job)
+        if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
+            out = run_invalid_job(job.cases, job.impl, lambda c, q: base_record(c, adapter, job.impl, job.dtype, q),
+                                  job.check_ids, lambda: w.call(job.impl["name"], job.dtype, first, second, params,
+                                                                 mode=job.mode))
+            if not self.stop:
+                self._emit_all([apply_known(r, c, self.known, version) for r, c in out])
+            return
         try:
-            value, grad, seconds = w.request(("call", job.impl["name"], job.dtype, first, second, params))
+            value, grad, seconds = w.call(job.impl["name"], job.dtype, first, second, params, mode=job.mode)
         except WorkerFailure as exc:
             if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
                 return
@@ -565,49 +647,79 @@ class Run:
                 return
             for case in job.cases:
                 for q in CATALOG[case.loss].quantities:
-                    rec = base_record(case, adapter, job.impl, job.dtype, q)
+                    rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
                     if rec["id"] in job.check_ids:
                         rec["message"] = f"{exc.kind}: {exc}"
                         self._emit(apply_known(rec, case, self.known, version))
             return
         per_case = seconds / len(job.cases)
+        with self.timings_lock:  # call time per mode: a compiled mode's first calls include compiling
+            key = f"{adapter} {job.mode or 'default'} calls"
+            self.timings[key] = self.timings.get(key, 0.0) + seconds
+        wanted_ids = set(job.check_ids)
+        # known deviations that could cover a check of this implementation (a passing check they
+        # cover is tagged stale, so it takes the full path)
+        entries = self.known_by_impl.get((adapter, job.impl["name"]), [])
         out = []
+        id_mode = "" if job.default_mode else job.mode
         quantities = CATALOG[job.impl["loss"]].quantities
-        results = dict(zip(quantities, (value, *(grad if isinstance(grad, tuple) else (grad,))), strict=False))
-        for q in quantities:  # one gradient per differentiable input
-            got = results.get(q)
-            recs = [base_record(c, adapter, job.impl, job.dtype, q) for c in job.cases]
-            keep = [i for i, r in enumerate(recs) if r["id"] in job.check_ids]
-            if not keep:
+        grads = grad if isinstance(grad, tuple) else (grad,) * (len(quantities) - 1)  # one per differentiable input
+        for q, got in zip(quantities, (value, *grads), strict=True):
+            wanted = [(i, c) for i, c in enumerate(job.cases)
+                      if check_id(adapter, job.impl["name"], job.dtype, c.id, q, id_mode) in wanted_ids]
+            if not wanted:
                 continue
-            for r in recs:
-                r["seconds"] = per_case
             try:
-                if got is None:
-                    for r in recs:
-                        r["message"] = "the adapter returned no gradient"
-                elif len(job.cases) == 1:
-                    judge(recs[0], job.cases[0], job.impl, job.dtype, got, self.truths, flush)
-                else:
-                    judge_batch(recs, job.cases, job.impl, job.dtype, got, self.truths, flush)
+                comparisons = judge_columns(job.cases, job.dtype, q, got, self.truths)
+                parts = None if got is None else case_rows(job.cases, np.asarray(got))
+                for i, case in wanted:
+                    if comparisons[i] is not None:
+                        rec = passing_record(case, adapter, job.impl, job.dtype, q, comparisons[i], per_case,
+                                             job.mode, job.default_mode)
+                        if any(k.matches(adapter, rec["impl"], q, job.dtype, case.id, version, None, job.mode)
+                               for k in entries):
+                            full = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                            rec = apply_known({**full, **rec}, case, self.known, version)
+                        out.append(slim(rec))
+                        continue
+                    rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                    rec["seconds"] = per_case
+                    if parts is None:
+                        rec["message"] = "the adapter returned no gradient"
+                    else:
+                        judge(rec, case, job.impl, job.dtype, parts[i], self.truths, flush)
+                    out.append(slim(_jsonsafe(apply_known(rec, case, self.known, version))))
             except Exception as exc:  # a reference problem must not end the run
                 if len(job.cases) > 1:
                     self._one_by_one(w, job, adapter, version)
                     return
-                recs[0]["message"] = f"judging failed: {exc!r}"
-            out += [apply_known(recs[i], job.cases[i], self.known, version) for i in keep]
+                rec = base_record(job.cases[0], adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                rec.update(seconds=per_case, message=f"judging failed: {exc!r}")
+                out.append(slim(_jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
         self._emit_all(out)
+
+    def _internal_error(self, job: Job, adapter: str, exc: Exception) -> None:
+        """Record every check of ``job`` as an error naming lossconf's own exception."""
+        records = []
+        for case in job.cases:
+            for q in CATALOG[case.loss].quantities:
+                rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                if rec["id"] in job.check_ids and rec["id"] not in self.records:
+                    rec["message"] = f"lossconf internal error while judging: {exc!r}"
+                    records.append(slim(_jsonsafe(rec)))
+        self._emit_all(records)
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         for case in job.cases:
             ids = [i for i in job.check_ids if f"-{case.id}-" in i]
-            self._run_job(w, Job(job.impl, job.dtype, [case], ids), adapter, version)
+            self._run_job(w, Job(job.impl, job.dtype, [case], ids, job.mode, job.default_mode), adapter, version)
 
     def _emit(self, record: dict) -> None:
-        self._emit_all([record])
+        """Stream one full record (in its slim form)."""
+        self._emit_all([slim(_jsonsafe(record))])
 
     def _emit_all(self, records: list[dict]) -> None:
-        records = [_jsonsafe(r) for r in records]
+        """Stream slim, JSON-safe records and keep them for results.json."""
         if not self.stream.write_many("check", records):  # the run was interrupted and its stream closed
             return
         for r in records:
@@ -620,10 +732,48 @@ class Run:
         results = assemble(self.header, list(self.adapters.values()), list(self.records.values()),
                            complete=not interrupted and not self.stop, interrupted=interrupted)
         self.timings["reference"] = self.truths.seconds
+        results["truths"] = {"evaluated": self.truths.evaluated, "from_disk": self.truths.disk.hits}
+        self.truths.disk.trim()
         results["summary"]["planned"] = self.resumed + self.planned
+        results["not_applicable"] = capability.summary(self.not_applicable)
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
+
+
+def _signature(job: Job) -> tuple:
+    """What a compiler specializes on: input shapes and parameters (array params by shape)."""
+    case = job.cases[0]
+    rows = sum(c.first.shape[0] for c in job.cases)  # batched cases are concatenated along axis 0
+    first = case.first.shape if len(job.cases) == 1 else (rows, *case.first.shape[1:])
+    second = None if case.second is None else (
+        case.second.shape if len(job.cases) == 1 else (rows, *case.second.shape[1:]))
+    params = tuple((k, v.shape if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items()))
+    return (first, second, params)
+
+
+def selected_modes(requested: tuple[str, ...], declared: list[str]) -> list[tuple[str, bool]]:
+    """The (mode, is-default) pairs of one adapter that ``requested`` selects: "all", "default" (its
+    first mode) or mode names (those it does not declare are not its modes: nothing runs for them)."""
+    if "all" in requested:
+        names = declared
+    else:
+        names = [m for m in declared if m in requested or (m == declared[0] and "default" in requested)]
+    return [(m, m == declared[0]) for m in names]
+
+
+def _check_modes(cfg: RunConfig) -> None:
+    """RunError unless every mode name in ``cfg.modes`` is declared by some adapter of the run."""
+    declared = {"all", "default"}
+    for target in cfg.adapters:
+        try:
+            declared.update(load_adapter(target).modes)
+        except Exception:  # reported per adapter when it is prepared
+            continue
+    unknown = [m for m in cfg.modes if m not in declared]
+    if unknown or not cfg.modes:
+        names = sorted(declared - {"all", "default"})
+        raise RunError(f"--modes: unknown modes {unknown}; expected all, default or some of {names}")
 
 
 def _documents(cfg: RunConfig, cases: list[Case]) -> list[dict]:
@@ -653,8 +803,9 @@ def _case_json(case: Case) -> dict:
 
 
 def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: bool, interrupted: bool) -> dict:
-    """The results document from a header, adapter descriptions and check records."""
-    checks = sorted(checks, key=lambda c: c["id"])
+    """The results document from a header, adapter descriptions and (slim or full) check records."""
+    impls, kappas = tables(adapters), header["method"]["kappa"]
+    checks = sorted((expand(c, impls, kappas) for c in checks), key=lambda c: c["id"])
     env = dict(header["environment"])
     for a in adapters:
         if "implementations" in a:
@@ -681,9 +832,14 @@ def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: b
 
 
 def write_results(results: dict, path: Path) -> Path:
-    """Write results.json atomically (a reader never sees a half-written file)."""
+    """Write results.json atomically (a reader never sees a half-written file), checks packed
+    (``lossconf.records``), one line per check group."""
+    doc = {k: v for k, v in results.items() if k != "checks"}
+    head = json.dumps(_jsonsafe({**doc, "schema": SCHEMA}), separators=(",", ":"))
+    groups = pack(results["checks"], [c["id"] for c in results.get("cases", [])])
+    body = ",\n".join(json.dumps(_jsonsafe(g), separators=(",", ":")) for g in groups)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonsafe(results), indent=1, sort_keys=False), encoding="utf-8")
+    tmp.write_text(f'{head[:-1]},"checks":[\n{body}\n]}}\n', encoding="utf-8")
     os.replace(tmp, path)
     return path
 

@@ -1,4 +1,4 @@
-"""Checks and verdicts: one (case x implementation x dtype x quantity) judged against the truth.
+"""Checks and verdicts: one (case x implementation x dtype x mode x quantity) judged against the truth.
 
 Verdicts, in the order a check is judged:
 
@@ -23,19 +23,22 @@ from collections import OrderedDict
 import numpy as np
 
 from lossconf.cases import Case
-from lossconf.errormodel import Comparison, compare, compare_rows, finfo
+from lossconf.errormodel import Comparison, compare, compare_rows, finfo, got_shape_rows
 from lossconf.known import Known
-from lossconf.reference import evaluate, kappa, numpy_dtype
+from lossconf.known_models import evaluate_model, input_facts
+from lossconf.reference import Reference, evaluate, get_loss, kappa, numpy_dtype
 from lossconf.reference.dtypes import dtype_name
+from lossconf.truthcache import TruthCache, content_key
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
 QUANTITIES = ("value", "grad")
 SMALL = 16  # results with at most this many elements are stored in full
 
 
-def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str) -> str:
-    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``."""
-    return f"{adapter}:{impl}-{dtype}-{case_id}-{quantity}"
+def check_id(adapter: str, impl: str, dtype: str, case_id: str, quantity: str, mode: str = "") -> str:
+    """Readable, unique id of a check, e.g. ``torch:cross_entropy-float16-doc001_rel1-value``; a mode
+    other than the adapter's default is named after the implementation: ``torch:cross_entropy@compile-...``."""
+    return f"{adapter}:{impl}{'@' + mode if mode else ''}-{dtype}-{case_id}-{quantity}"
 
 
 def cast_inputs(case: Case, dtype: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
@@ -57,15 +60,18 @@ class Truths:
     """Reference truths and error-model scales per (cases, dtype, variant), computed once.
 
     Several implementations of one loss share truths, so they are cached; the cache is bounded
-    (least recently used out first) so that large-scale cases do not pile up in memory.
+    (least recently used out first) so that large-scale cases do not pile up in memory. With ``disk``
+    (``lossconf.truthcache``), truths are also kept across runs, keyed by content.
     """
 
-    def __init__(self, budget_bytes: int = 1 << 29) -> None:
+    def __init__(self, budget_bytes: int = 1 << 29, disk: TruthCache | None = None) -> None:
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._bytes = 0
         self._budget = budget_bytes
         self._lock = threading.Lock()
-        self.seconds = 0.0  # time spent in the reference, for the run's breakdown
+        self.disk = disk
+        self.seconds = 0.0  # time spent in the reference (or reading its cached truths), for the breakdown
+        self.evaluated = 0  # reference evaluations in this run (the rest came from memory or disk)
 
     def get(self, case: Case, dtype: str, variant: str | None = None) -> tuple:
         """(value, grad, S_value, S_grad, further gradients) of the reference on the case's cast inputs;
@@ -84,9 +90,17 @@ class Truths:
         parts = [cast_inputs(c, dtype) for c in cases]
         first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
         second = parts[0][1] if len(parts) == 1 or parts[0][1] is None else np.concatenate([p[1] for p in parts])
-        ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
-        result = (ref.value, ref.grad, ref.scale_value, ref.scale_grad, ref.grads)
-        size = _nbytes(result)
+        disk_key = None if self.disk is None else content_key(cases[0].loss, dtype, variant, first, second,
+                                                                parts[0][2])
+        result = None if disk_key is None else self.disk.get(disk_key)
+        if result is None:
+            ref = evaluate(cases[0].loss, first, second, variant=variant, **parts[0][2])
+            result = truth_tuple(ref, cases[0].loss)
+            if disk_key is not None:
+                self.disk.put(disk_key, result)
+            with self._lock:
+                self.evaluated += 1
+        size = sum(a.nbytes for a in result if a is not None)
         with self._lock:
             self.seconds += time.perf_counter() - start
             if size <= self._budget // 4:
@@ -94,29 +108,32 @@ class Truths:
                 self._bytes += size
                 while self._bytes > self._budget:
                     _, old = self._cache.popitem(last=False)
-                    self._bytes -= _nbytes(old)
+                    self._bytes -= sum(a.nbytes for a in old if a is not None)
         return result
 
 
-def _nbytes(result: tuple) -> int:
-    arrays = [*result[:4], *(a for pair in result[4].values() for a in pair)]
-    return sum(a.nbytes for a in arrays if a is not None)
+def truth_tuple(ref: Reference, loss: str) -> tuple:
+    """A reference result as a flat tuple of arrays: (value, grad, S_value, S_grad), then (gradient,
+    scale) of each further differentiable input in the catalog's order (``truth_of`` picks one)."""
+    further = [a for q in get_loss(loss).quantities[2:] for a in ref.grads[q]]
+    return (ref.value, ref.grad, ref.scale_value, ref.scale_grad, *further)
 
 
-def truth_of(result: tuple, quantity: str) -> tuple:
-    """(truth, scale) of one quantity from a ``Truths.get`` result."""
-    if quantity in ("value", "grad"):
-        pick = 0 if quantity == "value" else 1
-        return result[pick], result[pick + 2]
-    return result[4][quantity]
+def truth_of(result: tuple, quantity: str, loss: str) -> tuple:
+    """(truth, scale) of one quantity from a ``truth_tuple`` (KeyError-free: a model without the
+    quantity gives (None, None))."""
+    i = get_loss(loss).quantities.index(quantity)
+    at = (0, 2) if i == 0 else (1, 3) if i == 1 else (2 * i, 2 * i + 1)
+    return (result[at[0]], result[at[1]]) if at[1] < len(result) else (None, None)
 
 
-def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str) -> dict:
+def base_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str,
+                mode: str = "", default_mode: bool = True) -> dict:
     """The identifying fields of a check record, with every measured field empty."""
     return {
-        "id": check_id(adapter, impl["name"], dtype, case.id, quantity),
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity, "" if default_mode else mode),
         "case": case.id, "adapter": adapter, "impl": impl["name"], "api": impl["api"], "loss": case.loss,
-        "dtype": dtype, "quantity": quantity, "verdict": "error",
+        "dtype": dtype, "mode": mode, "quantity": quantity, "verdict": "error",
         "error": None, "ulps": None, "bound": None, "ratio": None, "kappa": None, "scale": None,
         "index": None, "truth": None, "got": None, "got_values": None, "truth_values": None,
         "variant": None, "known": None, "stale": False, "message": "", "seconds": 0.0,
@@ -151,7 +168,7 @@ def judge(
     Known deviations are applied afterwards by ``apply_known``.
     """
     quantity = record["quantity"]
-    truth, scale = truth_of(truths.get(case, dtype), quantity)
+    truth, scale = truth_of(truths.get(case, dtype), quantity, case.loss)
     got = np.asarray(got)
     if got.shape != truth.shape:
         record["message"] = f"wrong shape: got {got.shape}, expected {truth.shape}"
@@ -169,18 +186,24 @@ def judge(
     attempts = [(impl.get("variant"), False)] if impl.get("variant") else []
     if flush:
         attempts += [(None, True)] + ([(impl["variant"], True)] if impl.get("variant") else [])
-    for variant, ftz in attempts:
-        v_truth, v_scale = (truth, scale) if variant is None else truth_of(truths.get(case, dtype, variant), quantity)
-        v_cmp = compare(got, v_truth, v_scale, dtype, k, flush=ftz)
+    # IEEE propagation on +-inf inputs applies to every implementation, alone or with the above
+    may_nan = ieee_nan_allowed(case, dtype, quantity)
+    ieee = [] if may_nan is None else [(v, f, True) for v, f in [(None, False), *attempts]]
+    for variant, ftz, inf_nan in [(v, f, False) for v, f in attempts] + ieee:
+        v_truth, v_scale = (truth, scale) if variant is None else truth_of(
+            truths.get(case, dtype, variant), quantity, case.loss)
+        v_got = _ieee_filled(got, v_truth, may_nan) if inf_nan else got
+        v_cmp = compare(v_got, v_truth, v_scale, dtype, k, flush=ftz)
         if v_cmp.ok:
             _fill(record, v_cmp, got, v_truth, k)
-            names = [n for n in (variant, "flush_subnormals" if ftz else None) if n]
+            names = [n for n in (IEEE_INF if inf_nan else None, variant, "flush_subnormals" if ftz else None) if n]
             record.update(verdict="variant", variant=names[0],
                           message="conforms to " + " with ".join(names))
             return record
+    record["_got"] = got  # for known-deviation models; apply_known takes it out of the record
     claimed = impl.get("variant")
     if claimed:  # explain the failure against the semantics the implementation declares
-        v_truth, v_scale = truth_of(truths.get(case, dtype, claimed), quantity)
+        v_truth, v_scale = truth_of(truths.get(case, dtype, claimed), quantity, case.loss)
         cmp = compare(got, v_truth, v_scale, dtype, k)
         _fill(record, cmp, got, v_truth, k)
         record["variant"] = claimed
@@ -189,15 +212,38 @@ def judge(
     return record
 
 
+IEEE_INF = "ieee_inf_propagation"
+
+
+def ieee_nan_allowed(case: Case, dtype: str, quantity: str) -> np.ndarray | None:
+    """Where variant ``ieee_inf_propagation`` lets a result be NaN: the elements that turn NaN in the
+    reference when the case's +-inf inputs (in the dtype) are NaN instead; None without a +-inf input."""
+    first, second, params = cast_inputs(case, dtype)
+    seconds = [] if second is None or not np.issubdtype(second.dtype, np.floating) else [second]
+    if not any(np.isinf(a.astype(np.float64)).any() for a in [first, *seconds]):
+        return None
+    nan_first = np.where(np.isinf(first), np.nan, first).astype(first.dtype)
+    nan_second = second if not seconds else np.where(np.isinf(second), np.nan, second).astype(second.dtype)
+    try:
+        ref = evaluate(case.loss, nan_first, nan_second, **params)
+    except (ValueError, FloatingPointError):
+        return None
+    return np.isnan(np.asarray(truth_of(truth_tuple(ref, case.loss), quantity, case.loss)[0], dtype=np.float64))
+
+
+def _ieee_filled(got: np.ndarray, truth: np.ndarray, may_nan: np.ndarray) -> np.ndarray:
+    """``got`` with the NaNs that IEEE propagation explains replaced by the truth (judged as exact)."""
+    fill = may_nan & np.isnan(got.astype(np.float64)) & ~np.isnan(truth)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(fill, truth.astype(got.dtype), got)
+
+
 def check_facts(record: dict, case: Case) -> frozenset[str]:
-    """What is true of a judged check, for known deviations' ``when`` conditions."""
-    facts = set()
+    """What is true of a judged check and of its inputs in its dtype, for known deviations' ``when``
+    and ``inputs`` conditions."""
+    facts = input_facts(cast_inputs(case, record["dtype"]), record["dtype"], case.loss)
     if case.first.size and not np.all(np.isfinite(case.first)):
         facts.add("nonfinite_input")
-    if case.second is not None and np.issubdtype(case.second.dtype, np.integer) and case.second.size:
-        as_float = case.second.astype(numpy_dtype(record["dtype"])).astype(np.float64)
-        if np.any(as_float != case.second):
-            facts.add("labels_inexact_in_dtype")
     if record["verdict"] == "error":
         facts.add("error")
     truth, got = record.get("truth"), record.get("got")
@@ -208,6 +254,8 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     ratio = record.get("ratio")
     if isinstance(ratio, float) and ratio <= 2.0:
         facts.add("marginal")
+    if got == 0 and isinstance(truth, float) and 0 < abs(truth) < 2 * float(finfo(record["dtype"]).smallest_normal):
+        facts.add("zero_result_tiny_truth")
     if isinstance(got, float) and not math.isfinite(got):
         facts.add("nonfinite_result")
         if math.isnan(got):
@@ -215,48 +263,84 @@ def check_facts(record: dict, case: Case) -> frozenset[str]:
     return frozenset(facts)
 
 
-def judge_batch(
-    records: list[dict], cases: list[Case], impl: dict, dtype: str, got: np.ndarray, truths: Truths,
-    flush: bool = False,
-) -> None:
-    """Judge one quantity of a batched call: ``records[i]`` belongs to ``cases[i]``, whose rows are
-    stacked in ``got``. One reference call and one vectorized comparison for the whole batch; only
-    the cases that do not pass go through ``judge`` (variants, flush-to-zero, error messages)."""
-    quantity = records[0]["quantity"]
-    truth, scale = truth_of(truths.get_batch(cases, dtype), quantity)
+def judge_columns(
+    cases: list[Case], dtype: str, quantity: str, got: np.ndarray | None, truths: Truths,
+) -> list[Comparison | None]:
+    """Judge one quantity of one framework call as columns: ``got`` stacks the cases' rows along axis 0
+    (a single case: its whole result). One reference call and one vectorized comparison; the
+    comparison of each case that passes, None for each case ``judge`` must look at (variants,
+    flush-to-zero, wrong shape or dtype, messages)."""
+    if got is None:
+        return [None] * len(cases)
+    truth, scale = truth_of(truths.get_batch(cases, dtype), quantity, cases[0].loss)
     got = np.asarray(got)
-    rows = [c.first.shape[0] for c in cases]
     if got.shape != truth.shape or dtype_name(got.dtype) != dtype:
-        comparisons = [None] * len(cases)  # let judge() explain it case by case
-    else:
-        comparisons = compare_rows(got, truth, scale, dtype, kappa(cases[0].loss, quantity), rows)
-    bounds = np.cumsum([0] + rows)
-    for record, case, cmp, a, b in zip(records, cases, comparisons, bounds[:-1], bounds[1:], strict=True):
-        part = got[a:b] if got.ndim else got
-        if cmp is not None and cmp.ok:
-            _fill(record, cmp, part, truth[a:b], kappa(case.loss, quantity))
-            record["verdict"] = "pass"
-        else:
-            judge(record, case, impl, dtype, part, truths, flush)
+        return [None] * len(cases)
+    rows = [c.first.shape[0] for c in cases] if len(cases) > 1 else [got_shape_rows(got)]
+    comparisons = compare_rows(got, truth, scale, dtype, kappa(cases[0].loss, quantity), rows)
+    return [cmp if cmp.ok else None for cmp in comparisons]
+
+
+def case_rows(cases: list[Case], got: np.ndarray) -> list[np.ndarray]:
+    """The part of a stacked result that belongs to each case (the whole result for a single case)."""
+    if len(cases) == 1:
+        return [got]
+    bounds = np.cumsum([0] + [c.first.shape[0] for c in cases])
+    return [got[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def passing_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: str, cmp: Comparison,
+                   seconds: float, mode: str = "", default_mode: bool = True) -> dict:
+    """The record of a passing check, straight from its comparison: identity and scalars, no arrays
+    (``lossconf.records.slim`` form; expand it with ``base_record`` fields where a full one is needed)."""
+    return {
+        "id": check_id(adapter, impl["name"], dtype, case.id, quantity, "" if default_mode else mode),
+        "case": case.id, "adapter": adapter, "impl": impl["name"], "dtype": dtype, "mode": mode,
+        "quantity": quantity, "verdict": "pass",
+        **{k: finite_or_str(getattr(cmp, k)) for k in ("error", "ulps", "bound", "ratio", "scale", "truth", "got")},
+        "index": list(cmp.index) if cmp.index is not None else None, "seconds": seconds,
+    }
 
 
 def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:
     """Turn a fail or error matching a registered deviation into ``known``; mark passes it covers.
 
-    A pass that a known deviation covers is tagged ``stale`` (the deviation did not reproduce here);
-    the run reports an entry as stale when none of its checks reproduce it.
+    An entry with a model matches a fail only where the result agrees with the model within the
+    error-model bound (models are evaluated for non-passing checks only). A pass that an entry's
+    case pattern or input condition covers is tagged ``stale`` (the deviation did not reproduce
+    here); the run reports an entry as stale when none of its checks reproduce it.
     """
-    facts = check_facts(record, case)
-    match = next((k for k in known if k.matches(record["adapter"], record["impl"], record["quantity"],
-                                                  record["dtype"], record["case"], version, facts)), None)
-    if match is None:
+    got = record.pop("_got", None)
+    quantity, dtype = record["quantity"], record["dtype"]
+    candidates = [k for k in known if k.matches(record["adapter"], record["impl"], quantity, dtype,
+                                                record["case"], version, facts=None,
+                                                mode=record.get("mode", ""))]
+    if not candidates:
         return record
+    facts = check_facts(record, case)
+    candidates = [k for k in candidates if set(k.when) | set(k.inputs) <= facts]
     if record["verdict"] in ("fail", "error"):
-        record.update(verdict="known", known=match.id,
-                      message=f"{record['message']} (known {match.id}: {match.description})")
+        match = next((k for k in candidates if not k.model or _agrees_with_model(k.model, record, case, got)), None)
+        if match is not None:
+            record.update(verdict="known", known=match.id,
+                          message=f"{record['message']} (known {match.id}: {match.description})")
     elif record["verdict"] in ("pass", "variant"):
-        record.update(known=match.id, stale=True)
+        match = next((k for k in candidates if k.cases or k.inputs), None)
+        if match is not None:
+            record.update(known=match.id, stale=True)
     return record
+
+
+def _agrees_with_model(model: str, record: dict, case: Case, got: np.ndarray | None) -> bool:
+    """Whether the result agrees with the known deviation's model within the error-model bound."""
+    if got is None:
+        return False
+    quantity, dtype = record["quantity"], record["dtype"]
+    out = evaluate_model(model, case.loss, cast_inputs(case, dtype), dtype, record.get("variant"))
+    truth, scale = truth_of(out, quantity, case.loss)
+    if truth is None or np.shape(truth) != np.shape(got):
+        return False
+    return compare(np.asarray(got), truth, scale, dtype, kappa(case.loss, quantity)).ok
 
 
 def summarize(checks: list[dict]) -> dict:

@@ -176,6 +176,95 @@ VARIANTS: dict[str, Variant] = {
             "https://github.com/jax-ml/jax/issues/16200 (XLA on CPU flushes denormals to zero; "
             "'working as intended')",
         ),
+        # scikit-learn's log_loss clips to [eps, 1 - eps] with eps = np.finfo(y_proba.dtype).eps: one
+        # variant per dtype, since the clip bound is a dtype's machine epsilon
+        *(
+            Variant(
+                f"clip_probabilities_eps_{dtype}",
+                f"probabilities are clipped to [eps, 1 - eps] before the log, eps = np.finfo({dtype}).eps = "
+                f"2^-{bits} (scikit-learn's log_loss; rows are not renormalised)",
+                {"clip": 2.0**-bits},
+                "https://scikit-learn.org/stable/modules/generated/sklearn.metrics.log_loss.html (\"y_proba values "
+                "are clipped to [eps, 1-eps] where eps is the machine precision for y_proba's dtype\")",
+            )
+            for dtype, bits in (("float16", 10), ("float32", 23), ("float64", 52))
+        ),
+        Variant(
+            "ieee_inf_propagation",
+            "IEEE 754 arithmetic on +-inf inputs: an element of the result that depends on a +-inf input may be NaN "
+            "instead of its mathematical limit (finite or infinite), because inf - inf, 0 * inf and inf / inf are "
+            "NaN (e.g. softmax(x - max x) at a +inf logit, 0 * log(0) at a -inf logit under a zero target); every "
+            "other element must still be within the bound; applies to every implementation without declaring it",
+            {},
+            "https://docs.jax.dev/en/latest/_autosummary/jax.nn.softmax.html (JAX: 'If any input values are +inf, "
+            "the result will be all NaN', jax#21495/#21501); PyTorch: https://github.com/pytorch/pytorch/issues/6864 "
+            "(softmax/log_softmax NaN at one +inf, closed: the limit holds 'in the limit sense only'); TensorFlow: "
+            "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/kernels/softmax_op_functor.h "
+            "(shifted_logits = logits - max(logits)) and https://github.com/tensorflow/tensorflow/issues/75256; "
+            "Paddle: https://github.com/PaddlePaddle/Paddle/blob/develop/paddle/phi/kernels/funcs/softmax_impl.h "
+            "(x - max(x) before exp)",
+        ),
+        Variant(
+            "kink_gradient_half",
+            "at a kink of max(a, b) (a == b exactly: the hinge at its margin) the gradient is split evenly, "
+            "half to each argument, instead of the canonical 0 of the flat side",
+            {"kink": 0.5},
+            "https://github.com/jax-ml/jax/blob/main/jax/_src/lax/lax.py (max_p JVP: _balanced_eq gives "
+            "each argument 0.5 where x == y); optax.losses.hinge_loss is jnp.maximum(0, 1 - x t)",
+        ),
+        Variant(
+            "kink_gradient_full",
+            "at a kink of max(a, b) (a == b exactly: the hinge at its margin) the whole gradient goes to the "
+            "first argument, so the hinge at its margin has the slope of its active side",
+            {"kink": 1.0},
+            "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/ops/math_grad.py "
+            "(_MaximumGrad: xmask = math_ops.greater_equal(x, y)); keras.losses.hinge is "
+            "ops.maximum(1 - y_true * y_pred, 0)",
+        ),
+        Variant(
+            "poisson_log_offset_1e-8",
+            "log_input=False: the log of the rate is taken as log(x + o), o = fl_d(1e-8) in the input's dtype "
+            "(0 in float16, where 1e-8 rounds to 0); log_input=True is unaffected",
+            {"log_offset": 1e-8},
+            _TORCH + "torch.nn.PoissonNLLLoss.html (\"input - target * log(input + eps)\", eps = 1e-8)",
+        ),
+        Variant(
+            "poisson_log_offset_1e-7",
+            "log_input=False: the log of the rate is taken as log(x + o), o = fl_d(1e-7) in the input's dtype "
+            "(keras.config.epsilon())",
+            {"log_offset": 1e-7},
+            "https://keras.io/api/losses/regression_losses/#poisson-function (keras.losses.poisson: "
+            "y_pred - y_true * log(y_pred + epsilon))",
+        ),
+        Variant(
+            "cosine_norm_floor_1e-8",
+            "each norm is floored: x . y / (max(|x|, e) max(|y|, e)), e = fl_d(1e-8) in the input's dtype (0 in "
+            "float16); a zero vector gives 0 and the gradient y / (e |y|)",
+            {"norm_floor": 1e-8},
+            _TORCH + "torch.nn.functional.cosine_similarity.html (similarity = x1 . x2 / (max(||x1||, eps) "
+            "max(||x2||, eps)), eps = 1e-8)",
+        ),
+        Variant(
+            "cosine_product_floor_1e-8",
+            "the product of the norms is floored: x . y / sqrt(max(|x|^2 |y|^2, e^2)), e = fl_d(1e-8)",
+            {"norm_floor": 1e-8, "floor_product": True},
+            _PADDLE + "cosine_similarity_en.html (paddle/nn/functional/common.py: n12 = sqrt(clip(w1 * w2, "
+            "min=eps * eps)); cos_sim = w12 / n12)",
+        ),
+        Variant(
+            "negated_cosine_norm_floor_1e-7",
+            "the loss is minus the cosine, each vector normalised as x min(1 / |x|, 1 / e), e = fl_d(1e-7) "
+            "(keras.config.epsilon())",
+            {"norm_floor": 1e-7, "sign": -1.0},
+            "https://keras.io/api/losses/regression_losses/#cosinesimilarity-class (loss = -sum(l2_norm(y_true) "
+            "* l2_norm(y_pred)); keras.ops.normalize: x * minimum(rsqrt(sum(x^2)), 1 / epsilon))",
+        ),
+        Variant(
+            "cosine_distance",
+            "one minus the cosine: 1 - x . y / (|x| |y|)",
+            {"sign": -1.0, "offset": 1.0},
+            _OPTAX + "#optax.losses.cosine_distance (\"1 - cosine_similarity\")",
+        ),
         Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
@@ -201,7 +290,15 @@ _IGNORE = Param("ignore_index", None, "None or an integer label value that is sk
 _POS_W = Param("pos_weight", None, "None or non-negative float array broadcastable to the class axis")
 _LOG_INPUT = Param("log_input", True, "bool: first holds log-probabilities (True) or probabilities")
 
-# How every scale below is reduced (lossconf.reference.numpy_ref._reduce).
+_DELTA = Param("delta", 1.0, "positive float: where the quadratic part ends")
+_BETA = Param("beta", 1.0, "float >= 0: where the quadratic part ends (0: the absolute error)")
+_FULL = Param("full", False, "bool: add the Stirling term y log y - y + log(2 pi y) / 2 where y > 1")
+_ALPHA = Param("alpha", None, "None (no weighting) or a float in [0, 1]: weight alpha on z, 1 - alpha on 1 - z")
+_GAMMA = Param("gamma", 2.0, "float >= 0: focusing exponent")
+_SIGNS = Input("targets", "targets", "-1 or 1 (any real allowed)")
+_COUNTS = Input("targets", "targets", "non-negative counts (any real >= 0 allowed)")
+
+# How every scale below is reduced (lossconf.reference.drivers._reduce).
 _RED_SCALE = (
     "; mean/sum: (1 + log2 n) * sum of the per-sample (per-element) scales / the mean's denominator "
     "(1 for sum); gradient scales are divided by that denominator"
@@ -273,7 +370,8 @@ CATALOG: dict[str, Loss] = {
             "says; gradient: |t| / q (0 where clipped), with normalisation (1 + log2 C) (that + sum of |t| "
             "over the unclipped classes) / sum(p) (sum(p) and autodiff's sum over classes both round)"
             + _RED_SCALE,
-            variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7"),
+            variants=("clip_probabilities_1e-7", "normalize_then_clip_1e-7", "clip_probabilities_eps_float16",
+                      "clip_probabilities_eps_float32", "clip_probabilities_eps_float64"),
         ),
         Loss(
             "mean_squared_error",
@@ -386,6 +484,108 @@ CATALOG: dict[str, Loss] = {
             variants=("smoothing_over_c_minus_1", "mean_over_count", "all_ignored_zero"),
             classes_axis=False,
             differentiable=("hidden", "linear_weight"),
+        ),
+        Loss(
+            "sigmoid_focal_loss",
+            (_LOGITS, _TARGETS01),
+            (_RED, _ALPHA, _GAMMA),
+            "l = a_t (1 - p_t)^gamma ce, ce = z softplus(-x) + (1-z) softplus(x), p = sigmoid(x), "
+            "1 - p_t = z sigmoid(-x) + (1-z) sigmoid(x), a_t = alpha z + (1-alpha)(1-z) (1 without alpha); "
+            "gamma = 0 is alpha-weighted sigmoid CE",
+            "dl/dx = a_t [gamma (1-p_t)^(gamma-1) (1-2z) p (1-p) ce + (1-p_t)^gamma (p - z)]",
+            "q = 1 - p_t, D = 1 + |x| (sigmoid's relative error, and 1 - p_t formed by subtraction: ~u "
+            "absolute); value: a_t [q^gamma S_ce + gamma q^(gamma-1) ce D], S_ce = (1 + 2|z|)(|x| + "
+            "log1p(exp(-|x|))) as sigmoid CE; gradient: a_t [q^gamma (1 + 2|z| + D) + gamma q^(gamma-1) D "
+            "(|p - z| + |1-2z| (p (1-p) + p^2) ce) + gamma |gamma-1| q^(gamma-2) D |1-2z| p (1-p) ce]"
+            + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "cosine_similarity",
+            (Input("predictions", "predictions", "vectors along the axis (real numbers)"),
+             Input("targets", "targets", "vectors of the same shape (real numbers)")),
+            (_RED, _AXIS),
+            "l_i = x_i . y_i / (|x_i| |y_i|) along the axis; a zero vector makes its sample NaN (0/0)",
+            "dl/dx = y / (|x| |y|) - l x / |x|^2",
+            "value: (1 + log2 D) (sum |x y| / (|x| |y|) + |l|) + offset (the dot product and both norms are sums "
+            "of D terms; the distance variant rounds 1 - l); gradient: (1 + log2 D) (|y| / (|x| |y|) + (|l| + "
+            "sum |x y| / (|x| |y|)) |x| / |x|^2)" + _RED_SCALE,
+            variants=("cosine_norm_floor_1e-8", "cosine_product_floor_1e-8", "negated_cosine_norm_floor_1e-7",
+                      "cosine_distance"),
+        ),
+        Loss(
+            "huber",
+            (_PRED, _REAL_TARGET),
+            (_RED, _DELTA),
+            "l = d^2 / 2 if |d| <= delta else delta (|d| - delta / 2), d = x - y; mean over all elements",
+            "dl/dx = d if |d| <= delta else delta sign(d) (continuous at |d| = delta)",
+            "value: d^2 / 2 where |d| <= delta, else delta (|d| + delta / 2) (delta |d| - delta^2 / 2 cancels "
+            "near |d| = delta); gradient: min(|d|, delta) (d = x - y rounds by u |d|)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "smooth_l1",
+            (_PRED, _REAL_TARGET),
+            (_RED, _BETA),
+            "l = d^2 / (2 beta) if |d| < beta else |d| - beta / 2, d = x - y (= huber(delta=beta) / beta; "
+            "beta = 0: |d|)",
+            "dl/dx = d / beta if |d| < beta else sign(d) (0 at d = 0 when beta = 0)",
+            "value: d^2 / (2 beta) where |d| < beta, else |d| + beta / 2; gradient: min(|d| / beta, 1) "
+            "(1 when beta = 0)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "log_cosh",
+            (_PRED, _REAL_TARGET),
+            (_RED,),
+            "l = log(cosh(d)), d = x - y",
+            "dl/dx = tanh(d)",
+            "value: 1 + 3 |d| (implementations form d + softplus(-2 d) - log 2 (Keras) or logaddexp(d, -d) - "
+            "log 2 (Optax): terms up to 2 |d| + log 2 whose difference is the value); gradient: 1 + 2 |d| "
+            "(autodiff of logaddexp(d, -d) forms exp(+-d - logaddexp(d, -d)), whose argument is a difference of "
+            "terms of size |d|: u |d| relatively; 1 - 2 sigmoid(-2 d) rounds by u absolute)" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "hinge",
+            (_LOGITS, _SIGNS),
+            (_RED,),
+            "l = max(0, 1 - y x)",
+            "dl/dx = -y where 1 - y x > 0, 0 where it is < 0; at the margin (1 - y x = 0 exactly) 0 "
+            "(variants: half or all of -y)",
+            "value: 1 + |y x| (1 - y x rounds by u (1 + |y x|); its sign is exact); gradient: |y|" + _RED_SCALE,
+            variants=("kink_gradient_half", "kink_gradient_full"),
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "squared_hinge",
+            (_LOGITS, _SIGNS),
+            (_RED,),
+            "l = max(0, 1 - y x)^2",
+            "dl/dx = -2 y max(0, 1 - y x)",
+            "value: m^2 + 2 m (1 + |y x|), m = max(0, 1 - y x) (m rounds by u (1 + |y x|)); gradient: "
+            "2 |y| (m + 1 + |y x|) where m > 0, else 0" + _RED_SCALE,
+            elementwise=True,
+            classes_axis=False,
+        ),
+        Loss(
+            "poisson_nll",
+            (Input("predictions", "predictions", "log-rate x (log_input) or rate x >= 0"), _COUNTS),
+            (_RED, _LOG_INPUT, _FULL),
+            "log_input: l = exp(x) - y x; else l = x - y log(x) (0 log 0 = 0); full adds "
+            "y log y - y + log(2 pi y) / 2 where y > 1",
+            "log_input: dl/dx = exp(x) - y; else 1 - y / x (the Stirling term does not depend on x)",
+            "value: log_input exp(x) + |y x|, else x + y (|log(x + o)| + [o != 0]), o the log offset of the "
+            "variant; full adds y |log y| + y + |log(2 pi y)| / 2 + 1 where y > 1; gradient: exp(x) + y, else "
+            "1 + y / (x + o)" + _RED_SCALE,
+            variants=("poisson_log_offset_1e-8", "poisson_log_offset_1e-7"),
+            elementwise=True,
+            classes_axis=False,
         ),
     )
 }

@@ -24,16 +24,10 @@ import functools
 import ml_dtypes
 import numpy as np
 
+from lossconf.reference.drivers import Reference, _reduce, sum_factor
 from lossconf.reference.dtypes import UNIT_ROUNDOFF, dtype_name
-from lossconf.reference.numpy_ref import (
-    Call,
-    Reference,
-    _check_params,
-    _float_array,
-    _reduce,
-    _smoothing_levels,
-    _sum_factor,
-)
+from lossconf.reference.numpy_ref import Call, _check_params, _float_array
+from lossconf.reference.softmax_family import _smoothing_levels
 
 CHUNK_ELEMENTS = 1 << 20  # logits per chunk (8 MiB of float64): large enough for BLAS, small beside W
 
@@ -200,7 +194,7 @@ def linear_cross_entropy(call: Call, scales: bool) -> Reference:
         sdw = np.zeros((q.v, q.d))
         p_acc = (acc_p / _f64(s))[:, None]  # sum_c p_c A_c
         lse64 = np.abs(_f64(lse))[:, None]
-        f = _sum_factor(q.v)
+        f = sum_factor(q.v)
         r = accumulation_ratio(call.first.dtype)
         d_acc = q.d * r  # gamma_D / u_dtype
         # an entry of G below the dtype's smallest normal number may underflow (flush-to-zero on XLA/TF CPU):

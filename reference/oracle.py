@@ -13,7 +13,8 @@ import mpmath
 import numpy as np
 from mpmath import mp, mpf
 
-from lossconf.reference.numpy_ref import Call, clip_bounds, constant_in_dtype, prepare
+from lossconf.reference.numpy_ref import Call, prepare
+from lossconf.reference.probability import clip_bounds, constant_in_dtype
 
 DIGITS = 60
 INF, NAN = mpf("inf"), mpf("nan")
@@ -398,6 +399,123 @@ def _linear_cross_entropy(call: Call):
     return value, g.dot(w), g.T.dot(h)
 
 
+def _sigmoid_focal_loss(call: Call):
+    alpha, gamma = call.params["alpha"], mpf(call.params["gamma"])
+
+    def fn(x, z, _pw):
+        p, pn = _sigmoid(x), _sigmoid(-x)
+        ce = _times(z, _softplus(-x)) + _times(1 - z, _softplus(x))
+        q = z * pn + (1 - z) * p
+        a_t = mpf(1) if alpha is None else mpf(alpha) * z + (1 - mpf(alpha)) * (1 - z)
+        focus = _times(gamma * (1 - 2 * z) * p * pn * ce, q ** (gamma - 1) if q != 0 else INF)
+        grad = a_t * (focus + q**gamma * ((1 - z) * p - z * pn))
+        return a_t * _times(q**gamma, ce), grad
+
+    return _elementwise(call, fn)
+
+
+def _cosine_similarity(call: Call):
+    xs, ys = _rows(call)
+    p = call.params
+    floor = None if p["norm_floor"] is None else mpf(constant_in_dtype(p["norm_floor"], call.first.dtype))
+    sign, offset = mpf(p["sign"]), mpf(p["offset"])
+    values, grads = [], []
+    for x, y in zip(xs, ys, strict=True):
+        if any(_isnan(v) for v in x + y):
+            values.append(NAN)
+            grads.append([NAN] * len(x))
+            continue
+        dot = mpmath.fsum(a * b for a, b in zip(x, y, strict=True))
+        nx2, ny2 = mpmath.fsum(a * a for a in x), mpmath.fsum(b * b for b in y)
+        if floor is not None and p["floor_product"]:
+            clamped = nx2 * ny2 < floor**2
+            n = floor if clamped else mpmath.sqrt(nx2 * ny2)
+            c = dot / n
+            g = [b / n - (0 if clamped else c * a / nx2) for a, b in zip(x, y, strict=True)]
+        else:
+            x_clamped = floor is not None and nx2 < floor**2
+            nx = floor if x_clamped else mpmath.sqrt(nx2)
+            ny = mpmath.sqrt(ny2) if floor is None else max(mpmath.sqrt(ny2), floor)
+            if nx == 0 or ny == 0:
+                values.append(NAN)
+                grads.append([NAN] * len(x))
+                continue
+            c = dot / (nx * ny)
+            g = [b / (nx * ny) - (0 if x_clamped else c * a / nx2) for a, b in zip(x, y, strict=True)]
+        values.append(offset + sign * c)
+        grads.append([sign * gc for gc in g])
+    return _reduce(call, _unrows(values, call, True), _unrows(grads, call, False))
+
+
+def _huber(call: Call):
+    delta = mpf(call.params["delta"])
+
+    def fn(x, y, _pw):
+        d = x - y
+        if abs(d) <= delta:
+            return d * d / 2, d
+        return delta * (abs(d) - delta / 2), delta * mpmath.sign(d)
+
+    return _elementwise(call, fn)
+
+
+def _smooth_l1(call: Call):
+    beta = mpf(call.params["beta"])
+
+    def fn(x, y, _pw):
+        d = x - y
+        if abs(d) < beta:
+            return d * d / (2 * beta), d / beta
+        return abs(d) - beta / 2, mpf(mpmath.sign(d))
+
+    return _elementwise(call, fn)
+
+
+def _log_cosh(call: Call):
+    def fn(x, y, _pw):
+        d = x - y
+        if mpmath.isinf(d):
+            return INF, mpf(mpmath.sign(d))
+        return mpmath.log(mpmath.cosh(d)), mpmath.tanh(d)
+
+    return _elementwise(call, fn)
+
+
+def _hinge(call: Call):
+    kink = mpf(call.params["kink"])
+
+    def fn(x, y, _pw):
+        m = 1 - y * x
+        return max(m, mpf(0)), (-y if m > 0 else -kink * y if m == 0 else mpf(0))
+
+    return _elementwise(call, fn)
+
+
+def _squared_hinge(call: Call):
+    def fn(x, y, _pw):
+        m = max(1 - y * x, mpf(0))
+        return m * m, -2 * y * m
+
+    return _elementwise(call, fn)
+
+
+def _poisson_nll(call: Call):
+    log_input, full = call.params["log_input"], call.params["full"]
+    o = mpf(0 if log_input else constant_in_dtype(call.params.get("log_offset") or 0, call.first.dtype))
+
+    def fn(x, y, _pw):
+        if log_input:
+            value, grad = mpmath.exp(x) - _times(y, x), mpmath.exp(x) - y
+        else:
+            value = x - _times(y, _log(x + o))
+            grad = mpf(1) if y == 0 else (1 - y / (x + o) if x + o != 0 else -INF)
+        if full and y > 1:
+            value += y * mpmath.log(y) - y + mpmath.log(2 * mpmath.pi * y) / 2
+        return value, grad
+
+    return _elementwise(call, fn)
+
+
 _ORACLES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -413,6 +531,14 @@ _ORACLES = {
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
     "linear_cross_entropy": lambda call: _linear_cross_entropy(call)[:2],
+    "sigmoid_focal_loss": _sigmoid_focal_loss,
+    "cosine_similarity": _cosine_similarity,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "log_cosh": _log_cosh,
+    "hinge": _hinge,
+    "squared_hinge": _squared_hinge,
+    "poisson_nll": _poisson_nll,
 }
 
 

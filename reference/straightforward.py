@@ -19,7 +19,7 @@ import numpy as np
 
 from lossconf.reference.catalog import get_variant
 from lossconf.reference.dtypes import dtype_name, numpy_dtype
-from lossconf.reference.numpy_ref import clip_bounds, constant_in_dtype
+from lossconf.reference.probability import clip_bounds, constant_in_dtype
 
 
 class _Rounded:
@@ -253,6 +253,103 @@ def linear_cross_entropy(first: np.ndarray, second: np.ndarray, *, reduction: st
     return value, matmul(g, linear_weight), matmul(g.T, first)
 
 
+def _sigmoid_focal_loss(rd, x, z, params):
+    """torchvision / optax form: ce * (1 - p_t)^gamma with p_t = p z + (1 - p)(1 - z) formed naively."""
+    gamma, alpha = params.get("gamma", 2.0), params.get("alpha")
+    ce, ce_grad, _ = _sigmoid_cross_entropy(rd, x, z, {})
+    e = rd(np.exp(-np.abs(x)))  # sigmoid through exp(-|x|): exp(-x) overflows float16 below x = -11.1
+    p = np.where(x >= 0, rd(1 / rd(1 + e)), rd(e / rd(1 + e)))
+    zc = rd(1 - z)
+    q = rd(1 - rd(rd(p * z) + rd(rd(1 - p) * zc)))
+    focal = rd(np.power(q, gamma))
+    a_t = 1.0 if alpha is None else rd(rd(alpha * z) + rd(rd(1 - alpha) * zc))
+    value = rd(a_t * rd(focal * ce))
+    # autodiff: ce' focal + ce gamma q^(gamma-1) q', q' = -(z - (1 - z)) p (1 - p), p' from the sigmoid backward
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dfocal = np.where(gamma == 0, 0.0, rd(gamma * rd(np.power(q, gamma - 1))))
+    dq = rd(rd(rd(1 - rd(2 * z))) * rd(p * rd(1 - p)))
+    grad = rd(a_t * rd(rd(ce_grad * focal) + np.where(ce == 0, 0.0, rd(rd(ce * dfocal) * dq))))
+    return value, grad, None
+
+
+def _cosine_similarity(rd, x, y, params):
+    """optax's form: a / sqrt(max(sum a^2, floor^2)) times the same of b, summed; autodiff through it."""
+    floor = params.get("norm_floor")
+    f2 = 0.0 if floor is None else rd(constant_in_dtype(floor, params["dtype"]) ** 2)
+    nx = rd(np.sqrt(np.maximum(rd.sum(rd(x * x)), f2)))[..., None]
+    ny = rd(np.sqrt(np.maximum(rd.sum(rd(y * y)), f2)))[..., None]
+    xu, yu = rd(x / nx), rd(y / ny)
+    c = rd.sum(rd(xu * yu))
+    sign, offset = params.get("sign", 1.0), params.get("offset", 0.0)
+    # autodiff: d/dx (x / nx) . yu = yu / nx - x (x . yu) / nx^3, the cube as three divisions (the clamp stops
+    # the second term)
+    live = (rd.sum(rd(x * x)) >= f2)[..., None]
+    proj = rd.sum(rd(x * yu))[..., None]
+    g = rd(rd(yu / nx) - np.where(live, rd(x * rd(rd(rd(proj / nx) / nx) / nx)), 0.0))
+    return rd(offset + sign * c), rd(sign * g), None
+
+
+def _huber(rd, x, y, params):
+    delta = rd(params.get("delta", 1.0))
+    d = rd(x - y)
+    ad, inner = np.abs(d), np.abs(d) <= delta
+    # Keras's form: the linear side as delta |d| - delta^2 / 2
+    value = np.where(inner, rd(0.5 * rd(d * d)), rd(rd(delta * ad) - rd(0.5 * rd(delta * delta))))
+    return value, np.where(inner, d, delta * np.sign(d)), None
+
+
+def _smooth_l1(rd, x, y, params):
+    beta = rd(params.get("beta", 1.0))
+    d = rd(x - y)
+    ad = np.abs(d)
+    if beta == 0:
+        return ad, np.sign(d), None
+    inner = ad < beta
+    value = np.where(inner, rd(rd(0.5 * rd(d * d)) / beta), rd(ad - rd(0.5 * beta)))
+    return value, np.where(inner, rd(d / beta), np.sign(d)), None
+
+
+def _log_cosh(rd, x, y, _params):
+    d = rd(x - y)
+    z = rd(-2 * d)
+    e = rd(np.exp(-np.abs(z)))
+    softplus = rd(np.maximum(z, 0) + rd(np.log1p(e)))
+    value = rd(rd(d + softplus) - rd(np.log(2)))  # Keras: x + softplus(-2 x) - log 2
+    # autodiff: 1 + softplus'(z) * (-2), softplus'(z) = sigmoid(z) as exp(z - softplus(z))
+    sig = rd(np.exp(rd(z - softplus)))
+    return value, rd(1 - rd(2 * sig)), None
+
+
+def _margin(rd, x, y):
+    return rd(1 - rd(y * x))
+
+
+def _hinge(rd, x, y, params):
+    m = _margin(rd, x, y)
+    slope = np.where(m > 0, 1.0, np.where(m == 0, params.get("kink", 0.0), 0.0))
+    return np.maximum(m, 0), rd(-y * slope), None
+
+
+def _squared_hinge(rd, x, y, _params):
+    a = np.maximum(_margin(rd, x, y), 0)
+    return rd(a * a), rd(rd(2 * a) * -y), None
+
+
+def _poisson_nll(rd, x, y, params):
+    if params.get("log_input", True):
+        e = rd(np.exp(x))
+        value, grad = rd(e - rd(_times(y, x))), rd(e - y)
+    else:
+        arg = rd(x + constant_in_dtype(params.get("log_offset") or 0.0, params["dtype"]))
+        value = rd(x - rd(_times(y, rd(np.log(arg)))))
+        grad = rd(1 - np.where(y == 0, 0.0, rd(y / arg)))
+    if params.get("full"):  # torch and TF: y log y - y + 0.5 log(2 pi y) where y > 1
+        ys = np.where(y > 1, y, 1.0)
+        st = rd(rd(rd(ys * rd(np.log(ys))) - ys) + rd(0.5 * rd(np.log(rd(rd(2 * np.pi) * ys)))))
+        value = rd(value + np.where(y > 1, st, 0.0))
+    return value, grad, None
+
+
 _LOSSES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -267,4 +364,12 @@ _LOSSES = {
     "softmax": _softmax,
     "log_softmax": _log_softmax_loss,
     "sigmoid": _sigmoid_loss,
+    "sigmoid_focal_loss": _sigmoid_focal_loss,
+    "cosine_similarity": _cosine_similarity,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "log_cosh": _log_cosh,
+    "hinge": _hinge,
+    "squared_hinge": _squared_hinge,
+    "poisson_nll": _poisson_nll,
 }

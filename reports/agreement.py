@@ -1,6 +1,8 @@
 """Cross-framework agreement: who is wrong when a check fails, the framework or the reference?
 
-For each (case, dtype, quantity) the checks of all frameworks are compared with each other:
+For each (case, dtype, quantity) the checks of all frameworks are compared with each other; a framework
+in each of its execution modes counts as its own party (``torch@compile``, ``keras_jax@jit``), so a
+compiled mode that alone deviates, or a Keras backend that alone fails, is a single-framework finding:
 
 - ``suspect_reference``: two or more frameworks fail, their finite results agree with each other
   within their bounds, and no framework passes: the truth itself is suspect (re-check it with the
@@ -44,9 +46,9 @@ def analyze(results: dict) -> list[dict]:
     findings = []
     for (case, dtype, quantity), checks in groups.items():
         failing = [c for c in checks if c["verdict"] == "fail"]
-        failing_adapters = sorted({c["adapter"] for c in failing})
+        failing_adapters = sorted({party(c) for c in failing})
         passing_adapters = sorted(
-            {c["adapter"] for c in checks if c["verdict"] in _AGREEING_VERDICTS} - set(failing_adapters)
+            {party(c) for c in checks if c["verdict"] in _AGREEING_VERDICTS} - set(failing_adapters)
         )
         base = {"case": case, "dtype": dtype, "quantity": quantity, "checks": [c["id"] for c in failing]}
         if len(failing_adapters) == 1 and passing_adapters:
@@ -70,6 +72,11 @@ def analyze(results: dict) -> list[dict]:
                     "reference with the oracle (or they share one approximation)")
             findings.append({**base, "kind": kind, "adapters": failing_adapters, "message": message})
     return sorted(findings, key=lambda f: (KINDS.index(f["kind"]), f["case"], f["dtype"], f["quantity"]))
+
+
+def party(check: dict) -> str:
+    """Who produced a check: the adapter, with its execution mode when the check records one."""
+    return f"{check['adapter']}@{check['mode']}" if check.get("mode") else check["adapter"]
 
 
 def _agree(checks: list[dict]) -> bool:

@@ -17,7 +17,9 @@ from markupsafe import Markup, escape
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reports.agreement import analyze, as_float
+from lossconf.reports.overview import capability_grid, framework_cards, invalid_view, lead, row_anchor
 from lossconf.reports.repro import snippet
+from lossconf.reports.trend import trend_view
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
 WORST_FIRST = ("fail", "error", "known", "variant", "pass", "unsupported", "skipped")
@@ -113,18 +115,21 @@ def _view(results: dict) -> dict:
 
     by_cell: dict[tuple, list[dict]] = defaultdict(list)
     row_keys = {(i["loss"], a, n) for (a, n), i in impls.items()}
+    mode_of = _default_modes(results)
+    row_keys = {(loss, a, n, mode_of.get(a, "")) for loss, a, n in row_keys}
     for c in checks:
-        by_cell[(c["adapter"], c["impl"], c["dtype"], c["quantity"])].append(c)
-        row_keys.add((c["loss"], c["adapter"], c["impl"]))
+        mode = c.get("mode", "")
+        by_cell[(c["adapter"], c["impl"], mode, c["dtype"], c["quantity"])].append(c)
+        row_keys.add((c["loss"], c["adapter"], c["impl"], mode))
 
     groups, details, cell_number = [], [], 0
     for loss in losses:
         rows = []
-        for _, adapter, name in sorted(k for k in row_keys if k[0] == loss):
+        for _, adapter, name, mode in sorted(k for k in row_keys if k[0] == loss):
             cells, row_verdicts = [], set()
             for dtype, quantity in columns:
-                cell_checks = by_cell.get((adapter, name, dtype, quantity), [])
-                cell = _cell(cell_checks)
+                cell_checks = by_cell.get((adapter, name, mode, dtype, quantity), [])
+                cell = {**_cell(cell_checks), **lead(cell_checks, cases)}
                 if cell["detail"]:
                     cell_number += 1
                     cell["anchor"] = f"cell-{cell_number}"
@@ -133,7 +138,10 @@ def _view(results: dict) -> dict:
                 row_verdicts |= set(cell["counts"])
                 cells.append(cell)
             impl = impls.get((adapter, name), {})
-            rows.append({"adapter": adapter, "name": name, "impl": impl, "cells": cells,
+            default_mode = mode == mode_of.get(adapter, mode)
+            rows.append({"adapter": adapter, "name": name, "impl": impl, "cells": cells, "mode": mode,
+                         "default_mode": default_mode,
+                         "anchor": row_anchor(adapter, name if default_mode else f"{name}@{mode}"),
                          "verdicts": " ".join(sorted(row_verdicts))})
         groups.append({"loss": loss, "rows": rows})
 
@@ -158,12 +166,49 @@ def _view(results: dict) -> dict:
         "by_adapter": by_adapter,
         "summary_mismatch": None if honest else recorded,
         "findings": findings,
+        "cards": framework_cards(results, cases),
+        "capabilities": capability_grid(results),
+        "invalid": invalid_view(results, cases),
+        "not_applicable": results.get("not_applicable", {}).get("total"),
         "headroom_svg": _headroom_svg(checks, adapters, dtypes),
         "magnitude_svg": _magnitude_svg(checks, cases, adapters),
         "variant_use": Counter(c["variant"] for c in checks if c["verdict"] == "variant"),
         "known_use": Counter(c["known"] for c in checks if c.get("known")),
         "u": UNIT_ROUNDOFF,
+        "trend": trend_view(results),
+        "modes": sorted({k[3] for k in row_keys if k[3]}),
+        "mode_disagreements": mode_disagreements(results),
     }
+
+
+def _default_modes(results: dict) -> dict[str, str]:
+    """Each adapter's default mode (the first it declares), from the environment."""
+    envs = results.get("environment", {}).get("adapters", {})
+    return {a: (env.get("modes") or [""])[0] for a, env in envs.items()}
+
+
+def mode_disagreements(results: dict) -> list[dict]:
+    """Checks whose modes disagree: the same (adapter, impl, case, dtype, quantity) passing in one mode
+    and failing or erring in another, each with a reproduction snippet per mode."""
+    from lossconf.reports.repro import snippet
+
+    groups: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for c in results["checks"]:
+        if c.get("mode"):
+            groups[(c["adapter"], c["impl"], c["case"], c["dtype"], c["quantity"])][c["mode"]] = c
+    rows = []
+    for (adapter, impl, case, dtype, quantity), by_mode in sorted(groups.items()):
+        good = sorted(m for m, c in by_mode.items() if c["verdict"] in ("pass", "variant"))
+        bad = sorted(m for m, c in by_mode.items() if c["verdict"] in ("fail", "error", "known"))
+        if good and bad:
+            rows.append({
+                "adapter": adapter, "impl": impl, "case": case, "dtype": dtype, "quantity": quantity,
+                "conforming": good, "deviating": bad,
+                "checks": [{"mode": m, "id": c["id"], "verdict": c["verdict"], "known": c.get("known"),
+                            "ratio": c.get("ratio"), "message": c.get("message", ""),
+                            "repro": snippet(results, c)} for m, c in sorted(by_mode.items())],
+            })
+    return rows
 
 
 def _cell(checks: list[dict]) -> dict:

@@ -54,7 +54,7 @@ def snippet(results: dict, check: dict) -> str:
         f"adapter = load_adapter({_target(results, check['adapter'])!r})",
         "adapter.load()",
         f"impl = {{i.name: i for i in adapter.implementations()}}[{check['impl']!r}]",
-        "value, grad = adapter.value_and_grad(impl, first, second, params, dtype)",
+        *_call_lines(check, len(adapter_env.get("modes") or ()) > 1),
         "with np.errstate(all='ignore'):",
         f"    truth_value, truth_grad = value_and_grad({check['loss']!r}, first, second, **params)",
     ]
@@ -78,6 +78,12 @@ def snippet(results: dict, check: dict) -> str:
             f'print("variant {variant} grad:", np.asarray(variant_grad, dtype=np.float64))',
         ]
     return "\n".join(lines) + "\n"
+
+
+def _call_lines(check: dict, several_modes: bool) -> list[str]:
+    """The adapter call, in the check's execution mode when the adapter declares several."""
+    mode = f", {check['mode']!r}" if several_modes and check.get("mode") else ""
+    return [f"value, grad = adapter.value_and_grad(impl, first, second, params, dtype{mode})"]
 
 
 def _inputs(results: dict, check: dict, case: dict | None) -> list[str]:

@@ -21,7 +21,7 @@ class FrameworkProcess:
     def call(self, impl: str, dtype: str, first, second=None, params=None):
         """(value, grad) of implementation ``impl`` through the adapter, in ``dtype``."""
         params = {"reduction": "none", **(params or {})}
-        value, grad, _ = self.worker.request(("call", impl, dtype, first, second, params))
+        value, grad, _ = self.worker.call(impl, dtype, first, second, params)
         return value, grad
 
     def run(self, function: str, *args):
@@ -48,3 +48,22 @@ def framework():
     yield get
     for w in _WORKERS.values():
         w.close()
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory):
+    """Factory: ``real_run(adapters=("torch",), ...)`` -> results.json of a real run (RunConfig fields), as
+    written to disk; a skip naming why when one of its adapters is not installed."""
+    from lossconf.results import load
+    from lossconf.runner import RunConfig, run
+
+    def go(**config) -> dict:
+        for name in config["adapters"]:
+            reason = load_adapter(name).available()
+            if reason:
+                pytest.skip(reason)
+        out = tmp_path_factory.mktemp("run")
+        run(RunConfig(out=out, **config))
+        return load(out / "results.json")
+
+    return go

@@ -25,6 +25,9 @@ INPUTS = {  # a small valid (first, second) per catalog loss
     "sigmoid_cross_entropy": (LOGITS, ONEHOT), "smooth_labels": (ONEHOT, None),
     "mean_squared_error": (LOGITS, PROBS), "kl_divergence": (np.log(PROBS), PROBS[::-1].copy()),
     "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
+    "huber": (LOGITS, ONEHOT), "smooth_l1": (LOGITS, ONEHOT), "log_cosh": (LOGITS, ONEHOT),
+    "hinge": (LOGITS, 2 * ONEHOT - 1), "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (LOGITS, 3 * ONEHOT),
+    "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, PROBS),
 }
 
 

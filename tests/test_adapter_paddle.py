@@ -27,6 +27,9 @@ INPUTS = {  # a small valid (first, second) per catalog loss
     "mean_absolute_error": (LOGITS, ONEHOT), "kl_divergence": (np.log(PROBS), ONEHOT),
     "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
     "smooth_labels": (ONEHOT, None),
+    "huber": (LOGITS, ONEHOT), "smooth_l1": (LOGITS, ONEHOT), "log_cosh": (LOGITS, ONEHOT),
+    "hinge": (LOGITS, 2 * ONEHOT - 1), "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (LOGITS, 3 * ONEHOT),
+    "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, PROBS),
 }
 WHY = "test_adapter_paddle:_unsupported_reason"
 
@@ -129,6 +132,8 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
         if second is not None and second.dtype.kind == "f":
             second = second.astype(want)
         params = {"label_smoothing": 0.1} if "label_smoothing" in impl["params"] else {}
+        if impl["loss"] == "sigmoid_focal_loss":
+            params["alpha"] = 0.25  # paddle always weights by alpha (the row declares alpha=None unsupported)
         for reduction in impl["reductions"]:
             value, grad = _call(fw, name, first, second, dtype, **{**params, "reduction": reduction})
             assert value.dtype == want, (name, reduction, value.dtype)

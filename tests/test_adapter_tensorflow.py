@@ -93,6 +93,9 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
         "categorical_cross_entropy": (probs, ONEHOT), "mean_squared_error": (LOGITS, probs),
         "mean_absolute_error": (LOGITS, probs), "kl_divergence": (probs, probs[::-1].copy()),
         "softmax": (LOGITS, None), "log_softmax": (LOGITS, None), "sigmoid": (LOGITS, None),
+        "huber": (LOGITS, probs), "log_cosh": (LOGITS, probs), "hinge": (LOGITS, 2 * ONEHOT - 1),
+        "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (probs, 3 * ONEHOT),
+        "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, probs),
     }
     nd = numpy_dtype(dtype)
     for impl in fw.describe["implementations"]:
@@ -101,7 +104,8 @@ def test_every_impl_keeps_dtype_and_shape(fw, dtype: str) -> None:
         first, second = inputs[impl["loss"]]
         if second is not None and second.dtype.kind == "f":
             second = second.astype(nd)
-        params = {"log_input": False} if impl["loss"] == "kl_divergence" else {}
+        rates = impl["loss"] == "kl_divergence" or impl["name"] == "Poisson"
+        params = {"log_input": False} if rates else {}
         value, grad = fw.call(impl["name"], dtype, first.astype(nd), second, params)
         assert value.dtype == nd and grad.dtype == nd, (impl["name"], value.dtype, grad.dtype)
         assert grad.shape == first.shape, impl["name"]

@@ -26,6 +26,9 @@ INPUTS = {  # a small valid (first, second) per catalog loss
     "mean_squared_error": (LOGITS, ONEHOT), "mean_absolute_error": (LOGITS, ONEHOT),
     "kl_divergence": (np.log(PROBS), ONEHOT), "softmax": (LOGITS, None), "log_softmax": (LOGITS, None),
     "sigmoid": (LOGITS, None),
+    "huber": (LOGITS, ONEHOT), "smooth_l1": (LOGITS, ONEHOT), "log_cosh": (LOGITS, ONEHOT),
+    "hinge": (LOGITS, 2 * ONEHOT - 1), "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (LOGITS, 3 * ONEHOT),
+    "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, PROBS),
 }
 
 

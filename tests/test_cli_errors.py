@@ -34,7 +34,7 @@ def _files(tmp: Path) -> dict[str, Path]:
 
 # (arguments with {placeholders}, words the error line must contain)
 CASES = {
-    "unknown loss": ("run --losses softmax,hinge --out {out}", ["--losses", "'hinge'", "softmax_cross_entropy"]),
+    "unknown loss": ("run --losses softmax,triplet --out {out}", ["--losses", "'triplet'", "softmax_cross_entropy"]),
     "unknown dtype": ("run --dtypes float32,float8 --out {out}", ["--dtypes", "'float8'", "bfloat16"]),
     "unknown adapter": ("run --adapters torch,mxnet --out {out}", ["--adapters", "'mxnet'", "torch"]),
     "adapter file missing": ("run --adapters {tmp}/nowhere.py:Adapter --out {out}", ["nowhere.py", "does not exist"]),
@@ -57,6 +57,8 @@ CASES = {
     "timeout zero": ("run --timeout 0 --out {out}", ["--timeout", "positive"]),
     "empty list": ("run --losses , --out {out}", ["--losses", "comma-separated"]),
     "unknown command": ("rerun", ["invalid choice", "'rerun'"]),
+    "mode no adapter declares": ("run --adapters torch --modes eager,jit --out {out}", ["--modes", "'jit'", "compile"]),
+    "compile shapes negative": ("run --compile-shapes -1 --out {out}", ["--compile-shapes", "non-negative"]),
 }
 
 

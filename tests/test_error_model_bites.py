@@ -207,3 +207,22 @@ def test_kl_gradient_bound_still_bites():
     kw = {"variant": "clip_probabilities_1e-7", "log_input": False}
     _, low = straightforward.value_and_grad("kl_divergence", q.astype(np.float32), p.astype(np.float32), **kw)
     assert ratio("kl_divergence", "grad", rounded(low, "float64"), "float64", q, p, **kw) > 1
+
+
+def test_a_large_result_judged_in_chunks_finds_the_same_worst_element_and_first_mismatch(monkeypatch):
+    """Chunking (for memory) must not change a comparison: same worst element, ratio and message."""
+    from lossconf import errormodel
+
+    rng = np.random.default_rng(5)
+    truth = rng.standard_normal((40, 7))
+    got = (truth * (1 + rng.standard_normal(truth.shape) * 2**-24)).astype(np.float32)
+    got[33, 2], got[21, 4] = np.nan, np.inf
+    scale = np.abs(truth) + 1
+    whole = errormodel.compare_rows(got, truth, scale, "float32", 2.0, [15, 25])
+    monkeypatch.setattr(errormodel, "CHUNK_ELEMENTS", 20)  # 2 rows per chunk
+    chunked = errormodel.compare_rows(got, truth, scale, "float32", 2.0, [15, 25])
+    assert chunked == whole
+    assert whole[1].nonfinite_mismatch.startswith("at (6, 4)") and whole[1].index == (6, 4)
+    clean = errormodel.compare_rows(got[:15], truth[:15], scale[:15], "float32", 2.0, [15])
+    monkeypatch.setattr(errormodel, "CHUNK_ELEMENTS", 1 << 21)
+    assert clean == errormodel.compare_rows(got[:15], truth[:15], scale[:15], "float32", 2.0, [15])

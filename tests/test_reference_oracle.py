@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from lossconf.errormodel import bound
-from lossconf.reference import kappa, numpy_ref, oracle
+from lossconf.reference import kappa, numpy_ref, oracle, probability
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
 
@@ -198,7 +198,7 @@ def test_bce_offset_rounding_of_the_log_argument_is_allowed(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_clip_bounds_are_rounded_to_the_dtype(dtype):
-    assert numpy_ref.clip_bounds(1e-7, numpy_dtype(dtype)) == (CLIP_LO[dtype], CLIP_HI[dtype])
+    assert probability.clip_bounds(1e-7, numpy_dtype(dtype)) == (CLIP_LO[dtype], CLIP_HI[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -57,8 +57,16 @@ def calls(draw, loss_id: str):
             second = _floats(draw, shape, UNIT_SPECIAL, 0, 1)
         else:
             second = _floats(draw, shape, [0.0, 1.0, np.nan, 1e-30, -0.5, 2.0], -2, 2).astype(dtype)
+        if target.domain.startswith("non-negative"):
+            second = np.abs(second)
         if second.dtype.kind == "f":
             second = second.astype(dtype)
+    if loss.id == "poisson_nll" and not kw["log_input"]:  # rates
+        first = np.abs(first)
+    for name, menu in (("delta", [0.5, 1.0, 1e4]), ("beta", [0.0, 0.5, 1.0, 1e4]), ("full", [False, True]),
+                       ("gamma", [0.0, 0.5, 2.0]), ("alpha", [None, 0.25])):
+        if name in loss.param_names:
+            kw[name] = draw(st.sampled_from(menu))
     if "label_smoothing" in loss.param_names:
         kw["label_smoothing"] = draw(st.sampled_from([0.0, 0.1, 1.0]))
     if "weight" in loss.param_names and draw(st.booleans()):

@@ -208,7 +208,7 @@ def test_synthetic_results_follow_the_schema_and_are_strict_json(results):
         lambda r: r["checks"][0].pop("ratio"),
         lambda r: r["checks"][0].update(got="NaN"),
         lambda r: r["checks"][0].update(quantity="hessian"),
-        lambda r: r.update(schema="lossconf-results/2"),
+        lambda r: r.update(schema="lossconf-results/3"),
         lambda r: r.update(surprise=1),
         lambda r: r["config"].update(scale="huge"),
         lambda r: r["known"][0].update(status="fixed"),

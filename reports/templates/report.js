@@ -2,12 +2,14 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var filters = { adapter: $("f-adapter"), loss: $("f-loss"), verdict: $("f-verdict") };
+  var filters = { adapter: $("f-adapter"), loss: $("f-loss"), verdict: $("f-verdict"), mode: $("f-mode") };
 
   function keep(el) {
     var a = filters.adapter.value, l = filters.loss.value, v = filters.verdict.value;
     if (a && el.getAttribute("data-adapter") !== a) return false;
     if (l && el.getAttribute("data-loss") !== l) return false;
+    var m = filters.mode ? filters.mode.value : "";
+    if (m && el.hasAttribute("data-mode") && el.getAttribute("data-mode") !== m) return false;
     if (v && (" " + el.getAttribute("data-verdicts") + " ").indexOf(" " + v + " ") < 0) return false;
     return true;
   }
@@ -38,7 +40,7 @@
     }
   }
 
-  Object.keys(filters).forEach(function (k) { filters[k].addEventListener("change", apply); });
+  Object.keys(filters).forEach(function (k) { if (filters[k]) filters[k].addEventListener("change", apply); });
   window.addEventListener("hashchange", openTarget);
   document.addEventListener("click", function (e) {
     var link = e.target.closest && e.target.closest("a.cell-link");

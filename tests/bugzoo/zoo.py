@@ -367,6 +367,216 @@ class SmoothingIgnoredTargets(ZooAdapter):
                      params=("label_smoothing", "weight", "ignore_index", "axis"), restrict=_rows)]
 
 
+class WrapNegativeLabels(ZooAdapter):
+    """Labels taken modulo C so that the call never raises: a negative label silently reads as a class."""
+
+    name = "zoo_wrap_negative_labels"
+    mistake = "labels wrapped with label % C (Python-style indexing): negative labels silently become classes"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x, y % x.shape[1], reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy",
+                     params=("axis",), restrict=_axis1)]
+
+
+class ClampLabels(ZooAdapter):
+    """A gather-based loss that clamps its indices into range, as XLA gathers do."""
+
+    name = "zoo_clamp_labels"
+    mistake = "labels clamped into [0, C - 1] before the gather: out-of-range labels silently read the edge class"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            picked = F.log_softmax(x, dim=1).gather(1, y.clamp(0, x.shape[1] - 1).unsqueeze(1)).squeeze(1)
+            return _reduce(-picked, reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.log_softmax", fn, name="cross_entropy", composed=True,
+                     restrict=_rows)]
+
+
+class TruncateFloatLabels(ZooAdapter):
+    """Float labels cast to integers for the caller's convenience: 1.5 silently becomes class 1."""
+
+    name = "zoo_truncate_float_labels"
+    mistake = "labels cast with .long(): float labels (1.5, NaN) are silently truncated to a class"
+    loss = SPARSE
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, axis=-1):
+            return F.cross_entropy(x, y.long().clamp(min=0), reduction=reduction)
+
+        return [Impl(SPARSE, "torch.nn.functional.cross_entropy", fn, name="cross_entropy",
+                     params=("axis",), restrict=_axis1)]
+
+
+class ClampProbabilities(ZooAdapter):
+    """Probabilities clamped into [0, 1] before binary_cross_entropy, so the call never raises."""
+
+    name = "zoo_clamp_probabilities"
+    mistake = "probabilities clamped into [0, 1] before F.binary_cross_entropy: p = 1.5 silently reads as 1"
+    loss = "binary_cross_entropy"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(p, z, reduction):
+            return F.binary_cross_entropy(p.clamp(0, 1), z.expand_as(p), reduction=reduction)
+
+        return [Impl("binary_cross_entropy", "torch.nn.functional.binary_cross_entropy", fn,
+                     name="binary_cross_entropy", variant="log_clamp_-100")]
+
+
+class FocalAlphaSwapped(ZooAdapter):
+    """The focal loss's alpha weight put on the negatives: (1 - alpha) z + alpha (1 - z)."""
+
+    name = "zoo_focal_alpha_swapped"
+    mistake = "sigmoid focal loss weights positives by 1 - alpha and negatives by alpha"
+    loss = "sigmoid_focal_loss"
+    budget = 8
+
+    def broken(self):
+        import torch
+        import torch.nn.functional as F
+
+        def fn(x, z, reduction, alpha=None, gamma=2.0):
+            ce = F.binary_cross_entropy_with_logits(x, z, reduction="none")
+            p = torch.sigmoid(x)
+            loss = ce * (1 - (p * z + (1 - p) * (1 - z))) ** gamma
+            if alpha is not None:
+                loss = ((1 - alpha) * z + alpha * (1 - z)) * loss
+            return _reduce(loss, reduction)
+
+        return [Impl("sigmoid_focal_loss", "torch.nn.functional.binary_cross_entropy_with_logits", fn,
+                     name="sigmoid_focal_loss", params=("alpha", "gamma"), composed=True)]
+
+
+class CosineSquaredNorms(ZooAdapter):
+    """The dot product divided by the squared norms instead of the norms."""
+
+    name = "zoo_cosine_squared_norms"
+    mistake = "cosine similarity as x . y / (|x|^2 |y|^2): the square roots forgotten"
+    loss = "cosine_similarity"
+
+    def broken(self):
+        def fn(x, y, reduction, axis=-1):
+            return (x * y).sum(-1) / ((x * x).sum(-1) * (y * y).sum(-1))
+
+        return [Impl("cosine_similarity", "torch.sum", fn, name="cosine_similarity", reductions=("none",),
+                     composed=True)]
+
+
+class HuberAsSmoothL1(ZooAdapter):
+    """Huber computed with smooth_l1_loss(beta=delta): the factor delta between the two is forgotten."""
+
+    name = "zoo_huber_as_smooth_l1"
+    mistake = "huber_loss(delta) computed as smooth_l1_loss(beta=delta), which is huber / delta"
+    loss = "huber"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, delta=1.0):
+            return F.smooth_l1_loss(x, y, reduction=reduction, beta=delta)
+
+        return [Impl("huber", "torch.nn.functional.smooth_l1_loss", fn, name="huber_loss", params=("delta",))]
+
+
+class SmoothL1AsHuber(ZooAdapter):
+    """Smooth L1 computed with huber_loss(delta=beta): the division by beta is missing."""
+
+    name = "zoo_smooth_l1_as_huber"
+    mistake = "smooth_l1_loss(beta) computed as huber_loss(delta=beta), which is beta times too large"
+    loss = "smooth_l1"
+
+    def broken(self):
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, beta=1.0):
+            return F.huber_loss(x, y, reduction=reduction, delta=max(beta, 1e-12))
+
+        return [Impl("smooth_l1", "torch.nn.functional.huber_loss", fn, name="smooth_l1_loss", params=("beta",))]
+
+
+class NaiveLogCosh(ZooAdapter):
+    """log(cosh(d)) as written: cosh overflows for |d| > 89 in float32 (and 11 in float16)."""
+
+    name = "zoo_naive_log_cosh"
+    mistake = "log_cosh as torch.log(torch.cosh(d)): cosh overflows, the loss becomes inf"
+    loss = "log_cosh"
+
+    def broken(self):
+        import torch
+
+        def fn(x, y, reduction):
+            return _reduce(torch.log(torch.cosh(x - y)), reduction)
+
+        return [Impl("log_cosh", "torch.cosh", fn, name="log_cosh", composed=True)]
+
+
+class HingeConvertsSigns(ZooAdapter):
+    """Targets converted from {0, 1} to {-1, 1} although they already are -1/1."""
+
+    name = "zoo_hinge_converts_signs"
+    mistake = "hinge maps targets with 2 y - 1 unconditionally: a -1 target becomes -3"
+    loss = "hinge"
+
+    def broken(self):
+        def fn(x, y, reduction):
+            return _reduce((1 - (2 * y - 1) * x).clamp(min=0), reduction)
+
+        return [Impl("hinge", "torch.clamp", fn, name="hinge", composed=True)]
+
+
+class SquaredHingeNoClamp(ZooAdapter):
+    """The square taken of the margin itself: samples beyond the margin are penalised too."""
+
+    name = "zoo_squared_hinge_no_clamp"
+    mistake = "squared hinge as (1 - y x)^2, the max(0, .) forgotten"
+    loss = "squared_hinge"
+
+    def broken(self):
+        def fn(x, y, reduction):
+            return _reduce((1 - y * x) ** 2, reduction)
+
+        return [Impl("squared_hinge", "torch.pow", fn, name="squared_hinge", composed=True)]
+
+
+class PoissonStirlingAtOne(ZooAdapter):
+    """The Stirling term of full=True added where y >= 1 instead of y > 1."""
+
+    name = "zoo_poisson_stirling_at_one"
+    mistake = "poisson_nll_loss(full=True) adds the Stirling term at y = 1 too (-0.081 per such element)"
+    loss = "poisson_nll"
+    budget = 8
+
+    def broken(self):
+        import math
+
+        import torch
+        import torch.nn.functional as F
+
+        def fn(x, y, reduction, log_input=True, full=False):
+            loss = F.poisson_nll_loss(x, y, log_input=log_input, full=False, reduction="none")
+            if full:
+                ys = torch.where(y >= 1, y, torch.ones_like(y))
+                stirling = ys * torch.log(ys) - ys + 0.5 * torch.log(2 * math.pi * ys)
+                loss = loss + torch.where(y >= 1, stirling, torch.zeros_like(y))
+            return _reduce(loss, reduction)
+
+        return [Impl("poisson_nll", "torch.nn.functional.poisson_nll_loss", fn, name="poisson_nll_loss",
+                     params=("log_input", "full"), variant="poisson_log_offset_1e-8", composed=True)]
+
+
 MEMBERS: tuple[type[ZooAdapter], ...] = tuple(
     v for v in list(globals().values())
     if isinstance(v, type) and issubclass(v, ZooAdapter) and v is not ZooAdapter

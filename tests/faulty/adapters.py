@@ -29,9 +29,9 @@ class _Faulty(TorchAdapter):
         """What the faulted call does instead of returning (value, grad)."""
         raise NotImplementedError
 
-    def value_and_grad(self, impl, first, second, params, dtype):
+    def value_and_grad(self, impl, first, second, params, dtype, mode="eager"):
         """The torch result, or the fault where ``triggers`` selects the call."""
-        value, grad = super().value_and_grad(impl, first, second, params, dtype)
+        value, grad = super().value_and_grad(impl, first, second, params, dtype, mode)
         if self.triggers(impl.loss, np.asarray(first)):
             return self.fault(value, grad)
         return value, grad

@@ -1,0 +1,230 @@
+"""Mechanisms of known deviations: input conditions and models (see ``lossconf.known``).
+
+A known deviation names its mechanism, never random case ids, so it explains the same behaviour
+under every seed:
+
+- an *input condition* is computed from the case's inputs in the dtype under test (``INPUTS``),
+  e.g. ``difference_above_sqrt_max``: some |x - y| squares past the dtype's largest number;
+- a *model* is a computation that reproduces the deviating result (``MODELS``), e.g. ``clip_64``:
+  the reference on logits clipped to max - 64. A check is ``known`` through a model only when the
+  framework's result agrees with the model within the error-model bound, so a result that deviates
+  in some other way stays a ``fail``.
+
+Models are evaluated only for checks that did not pass. Each returns the reference's
+(value, grad, scale_value, scale_grad) for the modelled computation; models go through the
+reference's public ``evaluate`` on transformed inputs, or are a short float64 formula.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from lossconf.errormodel import finfo
+from lossconf.reference import evaluate, numpy_dtype
+
+Inputs = tuple[np.ndarray, np.ndarray | None, dict]  # (first, second, params) cast to the dtype under test
+
+CLIP = 64.0  # Paddle's softmax kThreshold: x - max(x) is clipped at -64
+BCE_EPS = 1e-12  # the floor of p (1 - p) in torch's and Paddle's binary_cross_entropy backward
+
+
+def _f64(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.asarray(a).astype(np.float64)
+
+
+def _class_axis(params: dict) -> int:
+    return int(params.get("axis", -1))
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    return x - m - np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+
+
+# -- input conditions ------------------------------------------------------------------------------
+
+def _difference_above_sqrt_max(first, second, params, dtype, loss="") -> bool:
+    if second is None or not np.issubdtype(np.asarray(second).dtype, np.floating):
+        return False
+    d = np.abs(_f64(first) - _f64(second))  # shapes that do not pair: ValueError, so it does not hold
+    return bool(np.any(d[np.isfinite(d)] > np.sqrt(float(finfo(dtype).max))))
+
+
+def _label_inexact_in_dtype(first, second, params, dtype, loss="") -> bool:
+    if second is None or not np.issubdtype(np.asarray(second).dtype, np.integer):
+        return False
+    labels = np.asarray(second)
+    labels = labels[labels >= 0]
+    return bool(np.any(labels.astype(numpy_dtype(dtype)).astype(np.float64) != labels))
+
+
+def _all_labels_ignored(first, second, params, dtype, loss="") -> bool:
+    ignore = params.get("ignore_index")
+    if ignore is None or second is None or np.size(second) == 0:
+        return False
+    return bool(np.all(np.asarray(second) == ignore))
+
+
+def _label_smoothing(first, second, params, dtype, loss="") -> bool:
+    return float(params.get("label_smoothing", 0.0) or 0.0) > 0
+
+
+def _smoothing_sum_overflows(first, second, params, dtype, loss="") -> bool:
+    """torch forms the smoothing term -sum_c w_c log_softmax(x)_c per sample, and for 'sum'/'mean'
+    sums it over the batch, in the dtype, before scaling by eps / C."""
+    if not _label_smoothing(first, second, params, dtype):
+        return False
+    axis = _class_axis(params)
+    with np.errstate(all="ignore"):
+        terms = -_log_softmax(_f64(first), axis)
+        if isinstance(params.get("weight"), np.ndarray):
+            shape = [1] * terms.ndim
+            shape[axis] = -1
+            terms = terms * _f64(params["weight"]).reshape(shape)
+        total = np.sum(terms, axis=axis)
+        if second is not None and "ignore_index" in params:
+            total = np.where(np.asarray(second) == params["ignore_index"], 0.0, total)
+        if params.get("reduction") in ("sum", "mean"):
+            total = np.sum(total)
+    return bool(np.any(np.abs(total[np.isfinite(total)]) > float(finfo(dtype).max)))
+
+
+def _batch_sum_overflows(first, second, params, dtype, loss="") -> bool:
+    """'mean' computed as a sum in the dtype, then divided: the per-sample values sum past its max."""
+    if not loss or params.get("reduction") != "mean" or np.size(first) == 0:
+        return False
+    values = evaluate(loss, first, second, scales=False, **{**params, "reduction": "none"}).value
+    total = np.sum(np.asarray(values, dtype=np.float64))
+    return bool(np.isfinite(total) and abs(total) > float(finfo(dtype).max))
+
+
+def _softmax_sum_at_least_256(first, second, params, dtype, loss="") -> bool:
+    x = _f64(first)
+    if x.size == 0:
+        return False
+    axis = _class_axis(params)
+    with np.errstate(all="ignore"):
+        total = np.sum(np.exp(x - np.max(x, axis=axis, keepdims=True)), axis=axis)
+    return bool(np.any(total >= 256))
+
+
+def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
+    if second is None or np.shape(first) != np.shape(second):
+        return False
+    return bool(np.any((np.asarray(first) == 0) & (_f64(second) > 0)))
+
+
+Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
+INPUTS: dict[str, tuple[str, Condition]] = {
+    "difference_above_sqrt_max": (
+        "some |x - y| exceeds the square root of the dtype's largest number (its square overflows)",
+        _difference_above_sqrt_max),
+    "label_inexact_in_dtype": (
+        "some integer label is not exactly representable in the dtype under test (above 256 in bfloat16, "
+        "2048 in float16)", _label_inexact_in_dtype),
+    "label_smoothing": ("label smoothing is on (epsilon > 0)", _label_smoothing),
+    "all_labels_ignored": ("every label equals ignore_index (a fully padded batch)", _all_labels_ignored),
+    "smoothing_sum_overflows": (
+        "label smoothing is on and the smoothing term, -log_softmax(x) summed over classes (times the class "
+        "weights) and, for 'sum'/'mean', over the batch, exceeds the dtype's largest number",
+        _smoothing_sum_overflows),
+    "batch_sum_overflows": (
+        "reduction 'mean' and the per-sample losses sum past the dtype's largest number (a mean formed as "
+        "sum / n in the dtype overflows)", _batch_sum_overflows),
+    "softmax_sum_at_least_256": (
+        "some row's sum(exp(x - max(x))) is at least 256 (its square overflows float16)", _softmax_sum_at_least_256),
+    "probability_zero_positive_target": (
+        "some probability is exactly 0 where its target is positive", _probability_zero_positive_target),
+}
+
+
+def input_facts(inputs: Inputs, dtype: str, loss: str = "") -> set[str]:
+    """The names of the input conditions that hold for the cast inputs of one case of ``loss``."""
+    first, second, params = inputs
+    return {name for name, (_, holds) in INPUTS.items() if _holds(holds, first, second, params, dtype, loss)}
+
+
+def _holds(holds, *args) -> bool:
+    """A condition that cannot be evaluated on this case (a loss without reduction 'none', shapes that
+    do not pair) does not hold for it."""
+    try:
+        return bool(holds(*args))
+    except (ValueError, TypeError):
+        return False
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+def _reference(loss: str, first, second, params: dict, variant: str | None) -> tuple:
+    ref = evaluate(loss, first, second, variant=variant, **params)
+    return ref.value, ref.grad, ref.scale_value, ref.scale_grad
+
+
+def _clip_64(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference on logits clipped to max(x) - 64 along the class axis (-inf becomes max - 64)."""
+    first, second, params = inputs
+    x = _f64(first)
+    if x.size:
+        with np.errstate(invalid="ignore"):
+            x = np.maximum(x, np.max(x, axis=_class_axis(params), keepdims=True) - CLIP)
+    return _reference(loss, x, second, params, variant)
+
+
+def _bce_backward_eps(loss, inputs: Inputs, dtype, variant, eps: float = BCE_EPS) -> tuple:
+    """Gradient (p - z) / max(p (1 - p), eps), eps = 1e-12 in the dtype (0 in float16); value as declared."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    p, z = _f64(first), _f64(second)
+    eps = float(np.asarray(eps).astype(numpy_dtype(dtype)))
+    with np.errstate(all="ignore"):
+        g = (p - z) / np.maximum(p * (1 - p), eps)
+        if isinstance(params.get("weight"), np.ndarray):
+            g = g * _f64(params["weight"])
+        if params.get("reduction") == "mean":
+            g = g / max(p.size, 1)
+    return value, g.astype(grad.dtype), s_value, np.where(np.isfinite(g), np.abs(g), s_grad)
+
+
+def _bce_backward_eps_float32(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """As ``_bce_backward_eps`` with the 1e-12 a float32 constant first (torch's C++ kernel)."""
+    return _bce_backward_eps(loss, inputs, dtype, variant, eps=float(np.float32(BCE_EPS)))
+
+
+def _mean_over_all_samples(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """reduction 'mean' as the sum over kept samples divided by every sample, ignored ones included."""
+    first, second, params = inputs
+    if params.get("reduction") != "mean":
+        return _reference(loss, first, second, params, variant)
+    value, grad, s_value, s_grad = _reference(loss, first, second, {**params, "reduction": "sum"}, variant)
+    n = max(int(np.asarray(second).size), 1)
+    return value / n, grad / n, s_value / n, s_grad / n
+
+
+def _smoothing_over_last_axis(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Label smoothing (1 - eps) t + eps / shape[-1] whatever the class axis, on the dense targets."""
+    first, second, params = inputs
+    eps = float(params.get("label_smoothing", 0.0) or 0.0)
+    t = _f64(second)
+    if eps > 0:
+        t = (1 - eps) * t + eps / t.shape[-1]
+    return _reference(loss, first, t, {**params, "label_smoothing": 0.0}, variant)
+
+
+Model = Callable[[str, Inputs, str, str | None], tuple]
+MODELS: dict[str, tuple[str, Model]] = {
+    "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
+    "bce_backward_eps": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 in the dtype",
+                         _bce_backward_eps),
+    "bce_backward_eps_float32": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 a float32 "
+                                 "constant, then in the dtype", _bce_backward_eps_float32),
+    "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
+    "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
+                                 _smoothing_over_last_axis),
+}
+
+
+def evaluate_model(name: str, loss: str, inputs: Inputs, dtype: str, variant: str | None) -> tuple:
+    """(value, grad, scale_value, scale_grad) of model ``name`` on the cast inputs of one case."""
+    return MODELS[name][1](loss, inputs, dtype, variant)

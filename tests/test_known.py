@@ -1,0 +1,221 @@
+"""Known deviations as mechanisms: the loader's validation, every input condition and model.
+
+No framework runs here: a deviating result is written out in NumPy from the mechanism's own
+description (e.g. Paddle's softmax with x - max(x) clipped at -64), independently of
+``lossconf.known_models``, and judged like a framework result. Each model must explain the result it
+describes and must not explain a result that deviates differently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lossconf.cases import make_case
+from lossconf.known import KNOWN_DIR, load_known, load_known_file
+from lossconf.known_models import INPUTS, MODELS, input_facts
+from lossconf.verdicts import Truths, apply_known, base_record, cast_inputs, judge
+
+KNOWN = {k.id: k for k in load_known()}
+VERSION = {"torch": "2.13.0", "paddle": "3.3.1", "tensorflow": "2.21.0", "jax": "0.10.2"}
+
+
+def _verdict(entry_id: str, case, dtype: str, quantity: str, got, variant: str | None = None) -> dict:
+    """Judge ``got`` as the result of the entry's implementation, then apply the registry."""
+    entry = KNOWN[entry_id]
+    impl = {"name": entry.impl, "api": entry.impl, "variant": variant}
+    record = base_record(case, entry.adapter, impl, dtype, quantity)
+    judge(record, case, impl, dtype, np.asarray(got), Truths())
+    return apply_known(record, case, list(KNOWN.values()), VERSION[entry.adapter])
+
+
+# -- the loader ------------------------------------------------------------------------------------
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "torch.toml"
+    path.write_text('[[known]]\nid = "x"\nimpl = "softmax"\nquantity = "value"\nversions = ">=1"\n'
+                    'link = "https://example.org"\ndescription = "d"\n' + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ('cases = ["rand_softmax_003"]\n', ["'cases'", "rand_softmax_003", "document and edge"]),
+    ('model = "clip_65"\n', ["'model'", "clip_65", "clip_64"]),
+    ('inputs = ["logit_gap"]\n', ["'inputs'", "logit_gap", "label_smoothing"]),
+    ('when = ["sometimes"]\n', ["'when'", "sometimes", "marginal"]),
+    ('inputs = "label_smoothing"\n', ["'inputs'", "must be a list"]),
+])
+def test_loader_rejects_with_a_clear_error(tmp_path, body, words) -> None:
+    with pytest.raises(ValueError) as err:
+        load_known_file(_write(tmp_path, body))
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_loader_accepts_mechanisms_and_fixed_case_ids(tmp_path) -> None:
+    path = _write(tmp_path, 'cases = ["edge_softmax_*", "doc001_x"]\nmodel = "clip_64"\n'
+                            'inputs = ["label_smoothing"]\nwhen = ["marginal"]\n')
+    (entry,) = load_known_file(path)
+    assert (entry.model, entry.inputs, entry.when) == ("clip_64", ("label_smoothing",), ("marginal",))
+
+
+def test_shipped_registry_names_no_random_case() -> None:
+    assert KNOWN, "no known deviations loaded"
+    for entry in KNOWN.values():
+        assert all(p.startswith(("edge_", "doc", "inv_")) for p in entry.cases), entry.id
+    assert {"jax.toml", "paddle.toml", "tensorflow.toml", "torch.toml"} <= {p.name for p in KNOWN_DIR.glob("*.toml")}
+
+
+# -- input conditions ------------------------------------------------------------------------------
+
+CONDITIONS = [
+    # (condition, holds on, does not hold on); each pair differs only in what the condition looks at
+    ("difference_above_sqrt_max",
+     make_case("c", "mean_squared_error", [[300.0, 1.0]], [[0.0, 1.0]], kind="edge"),
+     make_case("c", "mean_squared_error", [[250.0, 1.0]], [[0.0, 1.0]], kind="edge"), "float16"),
+    ("label_inexact_in_dtype",
+     make_case("c", "sparse_softmax_cross_entropy", np.zeros((1, 300)), [257], kind="edge"),
+     make_case("c", "sparse_softmax_cross_entropy", np.zeros((1, 300)), [256], kind="edge"), "bfloat16"),
+    ("batch_sum_overflows",
+     make_case("c", "mean_squared_error", np.full((1, 4), 200.0), np.zeros((1, 4)), kind="edge",
+               params={"reduction": "mean"}),
+     make_case("c", "mean_squared_error", np.full((1, 4), 120.0), np.zeros((1, 4)), kind="edge",
+               params={"reduction": "mean"}), "float16"),
+    ("label_smoothing",
+     make_case("c", "softmax_cross_entropy", [[0.0, 1.0]], [[1.0, 0.0]], kind="edge",
+               params={"label_smoothing": 0.1}),
+     make_case("c", "softmax_cross_entropy", [[0.0, 1.0]], [[1.0, 0.0]], kind="edge"), "float32"),
+    ("smoothing_sum_overflows",
+     make_case("c", "sparse_softmax_cross_entropy", np.tile(np.linspace(0, -300, 1000), (1, 1)), [0], kind="edge",
+               params={"label_smoothing": 0.1}),
+     make_case("c", "sparse_softmax_cross_entropy", np.tile(np.linspace(0, -100, 1000), (1, 1)), [0], kind="edge",
+               params={"label_smoothing": 0.1}), "float16"),
+    ("softmax_sum_at_least_256",
+     make_case("c", "softmax", np.zeros((1, 256)), kind="edge"),
+     make_case("c", "softmax", np.zeros((1, 255)), kind="edge"), "float16"),
+    ("all_labels_ignored",
+     make_case("c", "sparse_softmax_cross_entropy", np.zeros((2, 3)), [-100, -100], kind="edge",
+               params={"ignore_index": -100, "reduction": "mean"}),
+     make_case("c", "sparse_softmax_cross_entropy", np.zeros((2, 3)), [-100, 1], kind="edge",
+               params={"ignore_index": -100, "reduction": "mean"}), "float32"),
+    ("probability_zero_positive_target",
+     make_case("c", "categorical_cross_entropy", [[0.0, 1.0]], [[0.5, 0.5]], kind="edge"),
+     make_case("c", "categorical_cross_entropy", [[0.0, 1.0]], [[0.0, 1.0]], kind="edge"), "float32"),
+]
+
+
+def test_every_input_condition_is_tested() -> None:
+    assert sorted(c[0] for c in CONDITIONS) == sorted(INPUTS)
+
+
+@pytest.mark.parametrize(("name", "holds", "fails", "dtype"), CONDITIONS, ids=[c[0] for c in CONDITIONS])
+def test_input_condition(name, holds, fails, dtype) -> None:
+    assert name in input_facts(cast_inputs(holds, dtype), dtype, holds.loss)
+    assert name not in input_facts(cast_inputs(fails, dtype), dtype, fails.loss)
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_input_conditions_hold_for_every_dtype(name) -> None:
+    """Each condition evaluates in every dtype (np.finfo does not know bfloat16: the sweep crashed on it)."""
+    for _, holds, _, _ in [c for c in CONDITIONS if c[0] == name]:
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
+            assert isinstance(input_facts(cast_inputs(holds, dtype), dtype, holds.loss), set)
+
+
+def test_smoothing_overflow_counts_the_batch_for_sum() -> None:
+    """16 rows each below float16's max, whose sum is not: 'sum' overflows, 'none' does not."""
+    x = np.tile(np.linspace(0, -70, 1000), (16, 1))
+    for reduction, expected in (("sum", True), ("none", False)):
+        case = make_case("c", "sparse_softmax_cross_entropy", x, [0] * 16, kind="edge",
+                         params={"label_smoothing": 0.5, "reduction": reduction})
+        assert ("smoothing_sum_overflows" in input_facts(cast_inputs(case, "float16"), "float16")) is expected
+
+
+# -- models ----------------------------------------------------------------------------------------
+
+def _paddle_softmax(x: np.ndarray, clip: float) -> np.ndarray:
+    """Paddle's CPU softmax as its source reads: x - max(x) clipped below, exp, normalised."""
+    shifted = np.maximum(x - x.max(axis=-1, keepdims=True), -clip)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_clip_64_explains_paddle_softmax_and_nothing_else() -> None:
+    case = make_case("edge_test_gap", "softmax", [[0.0, -100.0, 1.0, -300.0]], kind="edge")
+    assert _verdict("paddle-softmax-clip-64", case, "float64", "value", _paddle_softmax(case.first, 64))["verdict"] \
+        == "known"
+    # clipped at -50 instead: deviates as well, but not as the model says
+    assert _verdict("paddle-softmax-clip-64", case, "float64", "value", _paddle_softmax(case.first, 50))["verdict"] \
+        == "fail"
+
+
+def test_clip_64_for_log_softmax_under_every_dtype() -> None:
+    case = make_case("edge_test_gap", "log_softmax", [[0.0, -100.0, 3.0]], kind="edge")
+    for dtype in ("float32", "float64"):
+        x = case.first.astype(dtype)
+        shifted = np.maximum(x - x.max(), -64)
+        got = (shifted - np.log(np.exp(shifted).sum())).astype(dtype)
+        assert _verdict("paddle-log-softmax-clip-64", case, dtype, "value", got)["verdict"] == "known"
+        assert _verdict("paddle-log-softmax-clip-64", case, dtype, "value", got - 1)["verdict"] == "fail"
+
+
+def test_bce_backward_eps_tells_the_float32_constant_from_the_double() -> None:
+    """torch's kernel floors p (1 - p) at a float 1e-12 (1/eps = 1.000000004e12), Paddle's at a double."""
+    case = make_case("edge_test_bce", "binary_cross_entropy", [0.0, 0.5], [1.0, 1.0], kind="edge")
+    by_float = np.array([-1 / float(np.float32(1e-12)), -2.0])
+    by_double = np.array([-1e12, -2.0])
+    torch, paddle = "torch-bce-grad-eps-1e-12", "paddle-bce-grad-eps-1e-12"
+    assert _verdict(torch, case, "float64", "grad", by_float, "log_clamp_-100")["verdict"] == "known"
+    assert _verdict(torch, case, "float64", "grad", by_double, "log_clamp_-100")["verdict"] == "fail"
+    assert _verdict(paddle, case, "float64", "grad", by_double, "log_clamp_-100")["verdict"] == "known"
+    assert _verdict(paddle, case, "float64", "grad", by_float, "log_clamp_-100")["verdict"] == "fail"
+
+
+def test_mean_over_all_samples_explains_paddle_ignore_index_mean() -> None:
+    x = np.array([[0.0, 1.0], [2.0, 0.0], [0.5, 0.5], [1.0, 3.0]])
+    labels = np.array([1, -100, 0, -100])
+    case = make_case("edge_test_ignore", "sparse_softmax_cross_entropy", x, labels, kind="edge",
+                     params={"reduction": "mean", "ignore_index": -100})
+    kept = labels != -100
+    per_sample = np.log(np.exp(x).sum(axis=1)) - x[np.arange(4), np.where(kept, labels, 0)]
+    entry = "paddle-ce-mean-negative-ignore-index"
+    assert _verdict(entry, case, "float64", "value", per_sample[kept].sum() / 4, "all_ignored_zero")["verdict"] \
+        == "known"
+    # divided by the kept count is canonical; divided by 3 matches neither
+    assert _verdict(entry, case, "float64", "value", per_sample[kept].sum() / 3, "all_ignored_zero")["verdict"] \
+        == "fail"
+
+
+def test_smoothing_over_last_axis_explains_keras_axis_1() -> None:
+    """Classes on axis 1 of [N, C, d]: Keras smooths with eps / d (the last axis) instead of eps / C."""
+    x = np.array([[[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]])  # N = 1, C = 3, d = 2
+    t = np.array([[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]])
+    eps = 0.2
+    case = make_case("edge_test_axis", "softmax_cross_entropy", x, t, kind="edge",
+                     params={"axis": 1, "label_smoothing": eps})
+    log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    keras = -(((1 - eps) * t + eps / 2) * log_p).sum(axis=1)
+    wrong = -(((1 - eps) * t + eps / 4) * log_p).sum(axis=1)
+    entry = "keras-cce-smoothing-ignores-axis"
+    assert _verdict(entry, case, "float64", "value", keras)["verdict"] == "known"
+    assert _verdict(entry, case, "float64", "value", wrong)["verdict"] == "fail"
+
+
+def test_every_model_is_tested_and_used() -> None:
+    tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
+              "smoothing_over_last_axis"}
+    assert tested == set(MODELS)
+    assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
+
+
+def test_condition_entry_needs_its_condition() -> None:
+    """torch's float16 MSE overflow is known only where some |x - y| squares past 65504."""
+    over = make_case("edge_test_mse", "mean_squared_error", [300.0, 1.0], [0.0, 1.0], kind="edge",
+                     params={"reduction": "mean"})
+    under = make_case("edge_test_mse", "mean_squared_error", [200.0, 1.0], [0.0, 1.0], kind="edge",
+                      params={"reduction": "mean"})
+    assert _verdict("torch-mse-float16-square-overflow", over, "float16", "value", np.float16(np.inf))["verdict"] \
+        == "known"
+    assert _verdict("torch-mse-float16-square-overflow", under, "float16", "value", np.float16(np.inf))["verdict"] \
+        == "fail"

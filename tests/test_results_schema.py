@@ -1,0 +1,57 @@
+"""results.json schema 2 (packed checks) and schema 1 (a full record per check) both load.
+
+``data/results-schema1.json`` was written by lossconf before schema 2 existed (torch,
+sigmoid_cross_entropy, float32, budget 2): ``render``, ``diff`` and ``merge`` must keep working on it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lossconf.records import pack, slim, unpack
+from lossconf.results import load
+
+SCHEMA1 = Path(__file__).parent / "data" / "results-schema1.json"
+
+
+def _lossconf(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lossconf.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_schema1_file_renders_diffs_and_merges(tmp_path):
+    old = load(SCHEMA1)
+    assert old["schema"] == "lossconf-results/1" and len(old["checks"]) == 42
+    (tmp_path / "schema1.json").write_bytes(SCHEMA1.read_bytes())
+
+    rendered = _lossconf("render", tmp_path / "schema1.json", "--out", tmp_path / "html")
+    assert rendered.returncode == 0, rendered.stderr
+    assert 'tests="42"' in (tmp_path / "html" / "junit.xml").read_text()
+    assert (tmp_path / "html" / "report.html").stat().st_size > 0
+
+    merged = _lossconf("merge", tmp_path / "schema1.json", "--out", tmp_path / "merged.json")
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads((tmp_path / "merged.json").read_text())["schema"] == "lossconf-results/2"
+    new = load(tmp_path / "merged.json")
+    assert [(c["id"], c["verdict"], c["message"], c["known"]) for c in new["checks"]] == [
+        (c["id"], c["verdict"], c["message"], c["known"]) for c in old["checks"]]
+
+    diffed = _lossconf("diff", tmp_path / "schema1.json", tmp_path / "merged.json")
+    assert diffed.returncode == 0, diffed.stderr
+    assert "new failures: 0" in diffed.stdout and "removed checks: 0" in diffed.stdout
+
+
+def test_packing_keeps_every_field_and_passing_checks_keep_no_arrays():
+    checks = load(SCHEMA1)["checks"]
+    cases = sorted({c["case"] for c in checks})[1:]  # one case id not in the list: stored by name
+    assert unpack(pack(checks, cases), cases) == sorted(checks, key=lambda c: c["id"])
+    varied = [{**c, "message": f"m{i % 3}-{c['quantity']}"} for i, c in enumerate(checks)]  # groups interleave
+    assert unpack(pack(varied, cases), cases) == sorted(varied, key=lambda c: c["id"])
+    passing = [c for c in checks if c["verdict"] == "pass"]
+    assert passing and all(c["got_values"] is not None for c in passing[:3])  # schema 1 stored them
+    assert all("got_values" not in slim(c) and "truth_values" not in slim(c) for c in passing)
+    known = next(c for c in checks if c["verdict"] == "known")
+    assert slim(known)["got_values"] == known["got_values"] and slim(known)["error"] == known["error"]
