@@ -17,9 +17,11 @@ memory <= 25% of the input's bytes.
 ``--loss linear_cross_entropy --hidden D`` measures the fused linear cross-entropy instead: float32 hidden
 states [ROWS, D] and projection [CLASSES, D], reduction mean; sides ``reference`` (what a check computes:
 value, both gradients and their error-model scales, streamed over the vocabulary), ``torch``
-(F.linear_cross_entropy, options=None: logits materialised) and ``torch_chunked`` (default
-LinearCrossEntropyOptions()). Outputs are the gradients (the reference's float64 gradients and scales,
-4x torch's float32 gradient bytes); "working" is what each side needs besides them.
+(F.linear_cross_entropy, options=None: logits materialised), ``torch_chunked`` (default
+LinearCrossEntropyOptions()) and ``check`` (one whole lossconf check of torch's options=None path: case,
+worker call through shared memory, truths, judging of the three quantities; its wall time against the
+framework call's time measured inside the worker). Outputs are the gradients (the reference's float64
+gradients and scales, 4x torch's float32 gradient bytes); "working" is what each side needs besides them.
 """
 
 from __future__ import annotations
@@ -94,6 +96,34 @@ def _torch_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray, chunked: boo
     return float(loss), sum(g.numel() * g.element_size() for g in (x.grad, lw.grad))
 
 
+def _check_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[float, int, float, float]:
+    """One lossconf check as the runner makes it: the case, torch's F.linear_cross_entropy in its worker
+    (arrays through shared memory), the reference's truths, every quantity judged in columns."""
+    from lossconf.adapters.loading import load_adapter
+    from lossconf.cases import make_case
+    from lossconf.reference import CATALOG
+    from lossconf.runner import Worker
+    from lossconf.verdicts import Truths, cast_inputs, judge_columns
+
+    case = make_case("scale", "linear_cross_entropy", h, labels, kind="random",
+                     params={"linear_weight": w, "reduction": "mean"})
+    worker = Worker(load_adapter("torch").target, timeout=3600)
+    try:
+        worker.request(("describe",))  # started and loaded before the clock
+        start = time.perf_counter()
+        first, second, params = cast_inputs(case, "float32")
+        value, grads, framework_seconds = worker.call("linear_cross_entropy", "float32", first, second, params)
+        truths = Truths()
+        verdicts = [judge_columns([case], "float32", q, got, truths)[0]
+                    for q, got in zip(CATALOG["linear_cross_entropy"].quantities, (value, *grads), strict=True)]
+        seconds = time.perf_counter() - start
+    finally:
+        worker.close()
+    if not all(verdicts):
+        raise SystemExit(f"a quantity did not pass: {verdicts}")
+    return float(value), sum(g.nbytes for g in grads), seconds, framework_seconds
+
+
 def linear_side(name: str, rows: int, hidden: int, classes: int, seed: int) -> dict:
     """One side of the linear_cross_entropy comparison in this process."""
     h, w, labels = _linear_inputs(rows, hidden, classes, seed)
@@ -103,14 +133,18 @@ def linear_side(name: str, rows: int, hidden: int, classes: int, seed: int) -> d
         import lossconf.reference.numpy_ref  # noqa: F401
     baseline = _peak_rss()
     start = time.perf_counter()
+    framework_seconds = None
     if name == "reference":
         value, out_bytes = _reference_linear(h, w, labels)
+    elif name == "check":
+        value, out_bytes, _, framework_seconds = _check_linear(h, w, labels)
     else:
         value, out_bytes = _torch_linear(h, w, labels, chunked=name == "torch_chunked")
     seconds = time.perf_counter() - start
     extra = _peak_rss() - baseline
     return {"side": name, "seconds": seconds, "value": value, "input_bytes": h.nbytes + w.nbytes,
-            "extra_bytes": extra, "output_bytes": out_bytes, "working_bytes": extra - out_bytes}
+            "extra_bytes": extra, "output_bytes": out_bytes, "working_bytes": extra - out_bytes,
+            "framework_seconds": framework_seconds}
 
 
 def side(name: str, rows: int, classes: int, seed: int) -> dict:
@@ -148,7 +182,7 @@ def main() -> None:
     parser.add_argument("--loss", choices=("sparse_softmax_cross_entropy", "linear_cross_entropy"),
                         default="sparse_softmax_cross_entropy")
     parser.add_argument("--hidden", type=int, default=1024, help="D of linear_cross_entropy")
-    parser.add_argument("--side", choices=("reference", "torch", "torch_chunked"), help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=("reference", "torch", "torch_chunked", "check"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         linear = args.loss == "linear_cross_entropy"
@@ -179,7 +213,7 @@ def main() -> None:
 def linear_main(args: argparse.Namespace) -> None:
     """linear_cross_entropy: the three sides in separate processes; time and memory against torch."""
     results = {name: min((_run_side(name, args) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-               for name in ("torch", "torch_chunked", "reference")}
+               for name in ("torch", "torch_chunked", "reference", "check")}
     print(f"linear_cross_entropy value + d/dh + d/dW, h [{args.rows}, {args.hidden}], W [{args.classes}, "
           f"{args.hidden}] float32 ({results['torch']['input_bytes'] / GIB:.2f} GiB), reduction mean")
     print(f"{'side':<14} {'seconds':>8} {'extra GiB':>10} {'outputs GiB':>12} {'working GiB':>12} {'value':>12}")
@@ -192,6 +226,11 @@ def linear_main(args: argparse.Namespace) -> None:
         print(f"reference / {name}: time {ref['seconds'] / r['seconds']:.2f}x, working memory "
               f"{ref['working_bytes'] / GIB:.2f} vs {r['working_bytes'] / GIB:.2f} GiB, extra peak "
               f"{ref['extra_bytes'] / GIB:.2f} vs {r['extra_bytes'] / GIB:.2f} GiB")
+    check = results["check"]
+    print(f"check (case, torch worker through shared memory, truths, judging): {check['seconds']:.2f} s wall, "
+          f"{check['seconds'] / check['framework_seconds']:.2f}x the {check['framework_seconds']:.2f} s of the "
+          f"framework call inside it (target <= 2x); its process's extra peak {check['extra_bytes'] / GIB:.2f} GiB "
+          f"(the torch worker's own memory is torch's side)")
 
 
 if __name__ == "__main__":
