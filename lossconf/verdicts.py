@@ -68,6 +68,9 @@ class Truths:
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._bytes = 0
         self._budget = budget_bytes
+        # the last truth too large for the cache: a check's quantities (value, then each gradient) are
+        # judged one after another, so it is asked for again at once; dropped at the next miss
+        self._large: tuple | None = None
         self._lock = threading.Lock()
         self.disk = disk
         self.seconds = 0.0  # time spent in the reference (or reading its cached truths), for the breakdown
@@ -86,6 +89,9 @@ class Truths:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
+            if self._large is not None and self._large[0] == key:
+                return self._large[1]
+            self._large = None  # before evaluating: two large truths are never held at once
         start = time.perf_counter()
         parts = [cast_inputs(c, dtype) for c in cases]
         first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
@@ -103,12 +109,14 @@ class Truths:
         size = sum(a.nbytes for a in result if a is not None)
         with self._lock:
             self.seconds += time.perf_counter() - start
-            if size <= self._budget // 4:
-                self._cache[key] = result
-                self._bytes += size
-                while self._bytes > self._budget:
-                    _, old = self._cache.popitem(last=False)
-                    self._bytes -= sum(a.nbytes for a in old if a is not None)
+            if size > self._budget // 4:
+                self._large = (key, result)
+                return result
+            self._cache[key] = result
+            self._bytes += size
+            while self._bytes > self._budget:
+                _, old = self._cache.popitem(last=False)
+                self._bytes -= sum(a.nbytes for a in old if a is not None)
         return result
 
 

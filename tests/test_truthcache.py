@@ -74,3 +74,16 @@ def test_disabled_cache_stores_nothing(tmp_path, monkeypatch):
     truths = Truths(disk=TruthCache(None))
     truths.get(CASES[0], "float32")
     assert truths.evaluated == 1 and not list(tmp_path.iterdir())
+
+
+def test_a_truth_too_large_for_the_memory_cache_is_evaluated_once_for_all_its_quantities():
+    """A check judges value, grad and grad_linear_weight one after another: a truth above a quarter of
+    the budget (the LLM-head cases) must not be recomputed for each; a second such truth replaces it."""
+    cases = all_cases(0, 16, losses=("linear_cross_entropy",), kinds=("edge",))[:2]
+    truths = Truths(budget_bytes=1024)  # every truth is "large" here
+    for _ in range(3):
+        truths.get(cases[0], "float32")
+    assert truths.evaluated == 1
+    truths.get(cases[1], "float32")
+    truths.get(cases[0], "float32")
+    assert truths.evaluated == 3
