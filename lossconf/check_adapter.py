@@ -22,7 +22,8 @@ from pathlib import Path
 from lossconf.adapters.loading import AdapterLoadError, load_adapter
 from lossconf.contract import ContractBattery, ContractCheck, battery_summary
 from lossconf.reference import DTYPES
-from lossconf.runner import Run, RunConfig, WorkerFailure
+from lossconf.runner import Run, RunConfig
+from lossconf.supervisor import WorkerFailure
 from lossconf.testing import explain
 
 SHOWN = 12  # failures explained in full per part; the rest are listed by id
