@@ -102,7 +102,7 @@ def _check_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[flo
     from lossconf.adapters.loading import load_adapter
     from lossconf.cases import make_case
     from lossconf.reference import CATALOG
-    from lossconf.runner import Worker
+    from lossconf.supervisor import Worker
     from lossconf.verdicts import Truths, cast_inputs, judge_columns
 
     case = make_case("scale", "linear_cross_entropy", h, labels, kind="random",
