@@ -64,19 +64,21 @@ def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     info = finfo(dtype)
     with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then clip to max
         rounded = np.abs(np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64))
-    with np.errstate(divide="ignore", over="ignore"):
-        exponent = np.floor(np.log2(np.minimum(rounded, float(info.max))))
+    # frexp: x = m 2^k with m in [0.5, 1), so e = k - 1 exactly (log2 rounds up just below a power of 2)
+    exponent = np.frexp(np.minimum(rounded, float(info.max)))[1] - 1
     exponent = np.maximum(np.where(rounded > 0, exponent, info.minexp), info.minexp)
-    return np.ldexp(1.0, (exponent - info.nmant).astype(np.int64))
+    return np.ldexp(1.0, exponent - info.nmant)
 
 
-def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False) -> np.ndarray:
+def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False,
+          ulps: np.ndarray | None = None) -> np.ndarray:
     """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing),
-    plus the smallest normal number when the implementation flushes subnormals to zero."""
+    plus the smallest normal number when the implementation flushes subnormals to zero (``ulps``: the
+    truth's ulp when the caller has it already)."""
     finite = np.where(np.isfinite(truth), truth, 0.0)
     info = finfo(dtype)
     absolute = float(info.smallest_normal) if flush else 0.0
-    return (0.5 * ulp(finite, dtype) + absolute
+    return (0.5 * (ulp(finite, dtype) if ulps is None else ulps) + absolute
             + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))
 
 
@@ -164,10 +166,11 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     err = np.zeros(truth_w.shape, dtype=np.float64)
     err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
     finite_truth = np.where(finite, truth64, 0.0)
-    b = bound(finite_truth, scale, dtype, kappa, flush)
+    ulps = ulp(finite_truth, dtype)
+    b = bound(finite_truth, scale, dtype, kappa, flush, ulps)
     ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)
-    return _Elementwise(truth64, expected, got64, err, b, ratio, ulp(finite_truth, dtype), scale, mismatch)
+    return _Elementwise(truth64, expected, got64, err, b, ratio, ulps, scale, mismatch)
 
 
 def _worst(e: _Elementwise, block: slice | tuple, row_offset: int = 0) -> Comparison:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossconf.errormodel import bound, compare
+from lossconf.errormodel import bound, compare, ulp
 from lossconf.reference import kappa, numpy_ref, oracle, straightforward
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
@@ -226,3 +226,13 @@ def test_a_large_result_judged_in_chunks_finds_the_same_worst_element_and_first_
     clean = errormodel.compare_rows(got[:15], truth[:15], scale[:15], "float32", 2.0, [15])
     monkeypatch.setattr(errormodel, "CHUNK_ELEMENTS", 1 << 21)
     assert clean == errormodel.compare_rows(got[:15], truth[:15], scale[:15], "float32", 2.0, [15])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_ulp_is_the_dtype_spacing_also_just_below_a_power_of_two(dtype):
+    """log2 rounds (1 - 2^-53) 2^k up to k in float64; the ulp must still be the spacing below 2^k."""
+    npd = numpy_dtype(dtype)
+    powers = (2.0 ** np.arange(-10, 11)).astype(npd)
+    below = np.nextafter(powers, np.zeros(1, npd))
+    values = np.concatenate([powers, below])
+    assert np.array_equal(ulp(values.astype(np.float64), dtype), np.spacing(values).astype(np.float64))
