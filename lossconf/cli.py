@@ -346,7 +346,7 @@ def cmd_sweep_seeds(args: argparse.Namespace) -> int:
         seeds = parse_seeds(args.seeds)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    args.seed, args.scale, args.no_batch = seeds[0], "default", False
+    args.seed, args.scale, args.no_batch, args.shard = seeds[0], "default", False, None
     config = _config(args)
     # document and edge cases do not depend on the seed: once; the random cases of every seed together
     if "random" in config.kinds:
@@ -424,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep-seeds", help="the matrix over many seeds: unexplained fails, known deviations per seed")
     p.add_argument("--seeds", default="0-19", help="seeds, e.g. 0-19 or 0,3,5-7 (default: %(default)s)")
-    for flag in ("--out", "--adapters", "--losses", "--dtypes", "--kinds", "--budget", "--timeout"):
+    for flag in ("--out", "--adapters", "--losses", "--dtypes", "--modes", "--compile-shapes", "--kinds", "--budget",
+                 "--timeout"):
         p._add_action(next(a for a in _RUN_OPTIONS._actions if flag in a.option_strings))
     p.set_defaults(func=cmd_sweep_seeds)
 

@@ -116,6 +116,14 @@ def _probability_zero_positive_target(first, second, params, dtype, loss="") -> 
     return bool(np.any((np.asarray(first) == 0) & (_f64(second) > 0)))
 
 
+def _logit_exactly_zero(first, second, params, dtype, loss="") -> bool:
+    return bool(np.any(np.asarray(first) == 0))
+
+
+def _reduced(first, second, params, dtype, loss="") -> bool:
+    return params.get("reduction") in ("sum", "mean")
+
+
 Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
 INPUTS: dict[str, tuple[str, Condition]] = {
     "difference_above_sqrt_max": (
@@ -137,6 +145,9 @@ INPUTS: dict[str, tuple[str, Condition]] = {
         "some row's sum(exp(x - max(x))) is at least 256 (its square overflows float16)", _softmax_sum_at_least_256),
     "probability_zero_positive_target": (
         "some probability is exactly 0 where its target is positive", _probability_zero_positive_target),
+    "logit_exactly_zero": ("some logit is exactly 0 in the dtype (where |x| and max(x, 0) have a kink)",
+                           _logit_exactly_zero),
+    "reduced": ("reduction 'sum' or 'mean': the result is a sum over every element", _reduced),
 }
 
 

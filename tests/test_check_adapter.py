@@ -198,3 +198,12 @@ def test_guide_example_verdict_does_not_depend_on_the_seed(seed, budget):
     proc = _cli(f"{example}:MyGradAdapter", "--seed", str(seed), "--budget", str(budget))
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "mygrad: CONFORMS"
+
+
+@pytest.mark.parametrize(("seed", "budget"), [(3, 4), (11, 8), (19, 4)])
+def test_torch_adapter_verdict_does_not_depend_on_the_seed(seed, budget):
+    """The built-in torch adapter conforms (its deviations are registered as mechanisms) whatever the draw."""
+    _needs_torch()
+    proc = _cli("torch", "--seed", str(seed), "--budget", str(budget))
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "torch: CONFORMS"

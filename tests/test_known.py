@@ -102,6 +102,12 @@ CONDITIONS = [
     ("probability_zero_positive_target",
      make_case("c", "categorical_cross_entropy", [[0.0, 1.0]], [[0.5, 0.5]], kind="edge"),
      make_case("c", "categorical_cross_entropy", [[0.0, 1.0]], [[0.0, 1.0]], kind="edge"), "float32"),
+    ("logit_exactly_zero",  # 1e-8 rounds to 0 only in float16 (its smallest subnormal is 6e-8)
+     make_case("c", "sigmoid_cross_entropy", [[1e-8, 1.0]], [[0.5, 1.0]], kind="edge"),
+     make_case("c", "sigmoid_cross_entropy", [[1e-4, 1.0]], [[0.5, 1.0]], kind="edge"), "float16"),
+    ("reduced",
+     make_case("c", "mean_squared_error", [[1.0]], [[0.0]], kind="edge", params={"reduction": "mean"}),
+     make_case("c", "mean_squared_error", [[1.0]], [[0.0]], kind="edge", params={"reduction": "none"}), "float32"),
 ]
 
 

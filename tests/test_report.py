@@ -516,3 +516,12 @@ def test_render_does_not_modify_results(results, tmp_path):
     render_html(results, tmp_path / "r.html")
     render_junit(results, tmp_path / "r.xml")
     assert results == before
+
+
+def test_method_states_the_seed_sweep_the_registry_was_verified_on(results, tmp_path):
+    results["method"]["known_sweep"] = {"seeds": [0, 1, 2], "budget": 64, "versions": {"torch": "2.13.0+cpu"},
+                                        "unexplained": {"torch": 0}, "known_reproduced": 3, "known_total": 4}
+    _, page = _render(results, tmp_path)
+    text = " ".join("".join(page.text).split())
+    assert "Known deviations verified over 3 seeds (0–2, 64 random cases per loss" in text
+    assert "on torch 2.13.0+cpu: 3 of 4 entries reproduced" in text
