@@ -43,7 +43,7 @@ def import_keras(backend: str) -> Any:
 
 
 def keras_environment() -> dict:
-    """Keras's own conventions on the current backend: version, dtype policy, epsilon."""
+    """Keras's own conventions on the current backend: version, dtype policy, epsilon, float64 promotion."""
     import keras
 
     return {
@@ -52,6 +52,8 @@ def keras_environment() -> dict:
         "keras_floatx": keras.config.floatx(),
         "keras_dtype_policy": keras.config.dtype_policy().name,
         "keras_epsilon": keras.config.epsilon(),
+        # off TensorFlow Keras promotes float64 to float32 (ops such as mean compute in float32)
+        "keras_result_type_float64_float32": keras.backend.result_type("float64", "float32"),
         "keras_loss_dtype": "dtype= the dtype under test (Keras's default computes in floatx)",
         "keras_reductions": ", ".join(f"{k}={v}" for k, v in _KERAS_REDUCTION.items()),
     }

@@ -109,6 +109,18 @@ def _probability_zero_positive_target(first, second, params, dtype, loss="") -> 
     return bool(np.any((np.asarray(first) == 0) & (_f64(second) > 0)))
 
 
+def _first_has_zero_vector(first, second, params, dtype, loss="") -> bool:
+    x = np.asarray(first)
+    if x.ndim == 0 or x.size == 0:
+        return False
+    return bool(np.any(np.all(x == 0, axis=_class_axis(params))))
+
+
+def _first_square_subnormal(first, second, params, dtype, loss="") -> bool:
+    x = _f64(first)
+    return bool(np.any((x != 0) & (x * x < float(finfo(dtype).smallest_normal))))
+
+
 Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
 INPUTS: dict[str, tuple[str, Condition]] = {
     "difference_above_sqrt_max": (
@@ -129,6 +141,11 @@ INPUTS: dict[str, tuple[str, Condition]] = {
         "some row's sum(exp(x - max(x))) is at least 256 (its square overflows float16)", _softmax_sum_at_least_256),
     "probability_zero_positive_target": (
         "some probability is exactly 0 where its target is positive", _probability_zero_positive_target),
+    "first_has_zero_vector": (
+        "some vector of the first input along the class axis is all zero (its norm is 0)", _first_has_zero_vector),
+    "first_square_subnormal": (
+        "some non-zero element of the first input has a square below the dtype's smallest normal number "
+        "(|x| < 7.8e-3 in float16): x * x loses relative precision as a subnormal", _first_square_subnormal),
 }
 
 
@@ -204,6 +221,34 @@ def _smoothing_over_last_axis(loss, inputs: Inputs, dtype, variant) -> tuple:
     return _reference(loss, first, t, {**params, "label_smoothing": 0.0}, variant)
 
 
+def _computed_in_float32(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference on the inputs in float32 (its constants, e.g. an epsilon, rounded to float32 rather than
+    to the dtype), value and gradient then rounded to the dtype (overflowing to inf)."""
+    first, second, params = inputs
+
+    def as32(a):
+        floating = isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+        return a.astype(np.float64).astype(np.float32) if floating else a
+
+    params = {k: as32(v) for k, v in params.items()}
+    value, grad, s_value, s_grad = _reference(loss, as32(first), as32(second), params, variant)
+    with np.errstate(over="ignore"):
+        value, grad = (np.asarray(a).astype(numpy_dtype(dtype)).astype(np.float64) for a in (value, grad))
+    return value, grad, s_value, s_grad
+
+
+def _float32_arithmetic(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference with the scales widened to float32's bound: a result computed (partly) in float32
+    agrees with it, a wrong formula does not. kappa u S' = kappa u32 S + u32 |truth| >= the float32 bound."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    widen = float(finfo("float32").eps / 2) / float(finfo(dtype).eps / 2)
+    with np.errstate(invalid="ignore"):
+        s_value, s_grad = (widen * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0))
+                           for s, t in ((s_value, value), (s_grad, grad)))
+    return value, grad, s_value, s_grad
+
+
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
@@ -212,6 +257,10 @@ MODELS: dict[str, tuple[str, Model]] = {
     "bce_backward_eps_float32": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 a float32 "
                                  "constant, then in the dtype", _bce_backward_eps_float32),
     "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
+    "float32_arithmetic": ("the computation (or part of it) in float32: the truth within float32's error bound",
+                           _float32_arithmetic),
+    "computed_in_float32": ("computed in float32 with float32 constants, the result rounded to the dtype "
+                            "(a compiler upcasting float16/bfloat16 arithmetic)", _computed_in_float32),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
                                  _smoothing_over_last_axis),
 }
