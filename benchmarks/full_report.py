@@ -10,7 +10,7 @@ signature includes compiling; with warm caches -- ~/.cache/lossconf/{torch,jax} 
 The same run with ``--no-batch`` shows what batching buys; ``--adapters`` with one framework (the
 others are then not imported) shows what the parallel workers buy against the sum of single runs.
 
-    python benchmarks/full_report.py [--budget 64] [--adapters torch,tensorflow,jax,paddle] [--no-compare]
+    python benchmarks/full_report.py [--budget 64] [--adapters torch,tensorflow,jax] [--no-compare]
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lossconf.runner import CLI_ADAPTERS
 
 TARGET_SECONDS = 25.0  # warm default report on 2 cores (issue #11)
 
@@ -74,7 +76,7 @@ def main() -> None:
     """Default report, then (unless --no-compare) the same without batching and each framework alone."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=64)
-    parser.add_argument("--adapters", default="torch,tensorflow,jax,paddle,keras_jax,keras_torch")
+    parser.add_argument("--adapters", default=",".join(CLI_ADAPTERS), help="default: the report's default adapters")
     parser.add_argument("--no-compare", action="store_true", help="only the default run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lossconf-bench-") as tmp:
