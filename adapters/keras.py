@@ -64,6 +64,9 @@ def keras_implementations() -> list[Impl]:
     import keras
 
     losses, ops = keras.losses, keras.ops
+    # the gradient of ops.maximum at a tie is the backend's own: tf's _MaximumGrad gives it to the first
+    # argument, jax's max_p JVP (_balanced_eq) and torch's maximum backward give each half
+    kink = "kink_gradient_full" if keras.config.backend() == "tensorflow" else "kink_gradient_half"
 
     def keras_loss(cls, x, target, reduction, elementwise=False, **kwargs):
         # elementwise Keras losses average over the last axis: give them a size-1 one
@@ -153,9 +156,9 @@ def keras_implementations() -> list[Impl]:
         Impl(
             "hinge", "keras.losses.Hinge",
             lambda x, t, reduction: keras_loss(losses.Hinge, x, t, reduction, elementwise=True),
-            variant="kink_gradient_full",
-            note="targets -1/1 (0/1 targets are converted); ops.maximum(1 - y x, 0) gives the margin "
-            "the active side's gradient",
+            variant=kink,
+            note="targets -1/1 (0/1 targets are converted); at the margin ops.maximum(1 - y x, 0) gives the "
+            "active side the whole gradient on TensorFlow, half on JAX and torch (their maximum splits ties)",
         ),
         Impl(
             "squared_hinge", "keras.losses.SquaredHinge",
