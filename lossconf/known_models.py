@@ -23,6 +23,7 @@ import numpy as np
 
 from lossconf.errormodel import finfo
 from lossconf.reference import evaluate, numpy_dtype
+from lossconf.reference.probability import clip_bounds
 
 Inputs = tuple[np.ndarray, np.ndarray | None, dict]  # (first, second, params) cast to the dtype under test
 
@@ -249,6 +250,30 @@ def _float32_arithmetic(loss, inputs: Inputs, dtype, variant) -> tuple:
     return value, grad, s_value, s_grad
 
 
+def _focal_on_clipped_sigmoid(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Focal loss a_t q^gamma ce with p = sigmoid(x) rounded to the dtype and ce the binary CE of p clipped to
+    Keras's [fl(1e-7), fl(1 - 1e-7)] (0 gradient where clipped); q = 1 - p_t of the unclipped p."""
+    first, second, params = inputs
+    _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+    x, z = _f64(first), _f64(second)
+    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
+    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
+    with np.errstate(all="ignore"):
+        p = (1 / (1 + np.exp(-x))).astype(numpy_dtype(dtype)).astype(np.float64)
+        pc = np.clip(p, lo, hi)
+        ce = -(np.where(z == 0, 0.0, z * np.log(pc)) + np.where(z == 1, 0.0, (1 - z) * np.log1p(-pc)))
+        dp = p * (1 - p)  # the sigmoid's backward
+        dce = np.where((p >= lo) & (p <= hi), (pc - z) / (pc * (1 - pc)), 0.0) * dp
+        q = z * (1 - p) + (1 - z) * p
+        a_t = 1.0 if alpha is None else alpha * z + (1 - alpha) * (1 - z)
+        dfocal = 0.0 if gamma == 0 else gamma * q ** (gamma - 1) * (1 - 2 * z) * dp * ce
+        value, grad = a_t * q**gamma * ce, a_t * (dfocal + q**gamma * dce)
+    if params.get("reduction") in ("sum", "mean"):
+        n = max(x.size, 1) if params["reduction"] == "mean" else 1
+        value, grad = np.sum(value) / n, grad / n
+    return value, grad, s_value, s_grad
+
+
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
@@ -259,6 +284,8 @@ MODELS: dict[str, tuple[str, Model]] = {
     "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
     "float32_arithmetic": ("the computation (or part of it) in float32: the truth within float32's error bound",
                            _float32_arithmetic),
+    "focal_on_clipped_sigmoid": ("focal loss on sigmoid(x) rounded to the dtype and clipped to [1e-7, 1 - 1e-7] "
+                                 "before the binary CE", _focal_on_clipped_sigmoid),
     "computed_in_float32": ("computed in float32 with float32 constants, the result rounded to the dtype "
                             "(a compiler upcasting float16/bfloat16 arithmetic)", _computed_in_float32),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",

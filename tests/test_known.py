@@ -230,9 +230,22 @@ def test_float32_arithmetic_explains_keras_float64_in_float32_only() -> None:
     assert _verdict(entry, case, "float64", "value", in_float32 / 2, impl_name=impl)["verdict"] == "fail"
 
 
+def test_focal_on_clipped_sigmoid_explains_keras_focal_off_tensorflow() -> None:
+    """x = 20, z = 0 in float32: sigmoid rounds to 1, is clipped to fl(1 - 1e-7), so the loss is
+    -log(1 - 0.99999988) = 15.9 instead of about 20, and the clipped side has no gradient."""
+    case = make_case("edge_test_focal", "sigmoid_focal_loss", [20.0], [0.0], kind="edge",
+                     params={"alpha": None, "gamma": 2.0})
+    hi = np.float64(np.float32(1) - np.float32(1e-7))
+    entry = "keras_jax-focal-from-logits-clips-the-sigmoid"
+    assert _verdict(entry, case, "float32", "value", np.float32([-np.log(1 - hi)]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32([13.0]))["verdict"] == "fail"
+    assert _verdict(entry, case, "float32", "grad", np.float32([0.0]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", np.float32([0.5]))["verdict"] == "fail"
+
+
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
-              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic"}
+              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
