@@ -22,7 +22,8 @@ from pathlib import Path
 from lossconf.adapters.loading import AdapterLoadError, load_adapter
 from lossconf.contract import ContractBattery, ContractCheck, battery_summary
 from lossconf.reference import DTYPES
-from lossconf.runner import Run, RunConfig, WorkerFailure
+from lossconf.runner import Run, RunConfig
+from lossconf.supervisor import WorkerFailure
 from lossconf.testing import explain
 
 SHOWN = 12  # failures explained in full per part; the rest are listed by id
@@ -68,13 +69,13 @@ def prepare(target: str, *, losses=None, dtypes=None, budget: int = 16, seed: in
 def check_adapter(args) -> int:
     """Run the contract battery and the conformance matrix for ``args.target``; 0, 1 or 2."""
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="lossconf-check-"))
-    try:
-        run, battery = prepare(args.target, losses=args.losses, dtypes=args.dtypes, budget=args.budget,
-                               seed=args.seed, timeout=args.timeout, out=out)
-    except LoadFailure as exc:
-        print(f"lossconf: error: {exc}", file=sys.stderr)
-        return 2
-    try:
+    try:  # the temporary folder goes on every path out, a failed load included
+        try:
+            run, battery = prepare(args.target, losses=args.losses, dtypes=args.dtypes, budget=args.budget,
+                                   seed=args.seed, timeout=args.timeout, out=out)
+        except LoadFailure as exc:
+            print(f"lossconf: error: {exc}", file=sys.stderr)
+            return 2
         contract = battery.run()
         results = run.execute()
         print_report(results, contract, battery.adapter)

@@ -302,7 +302,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Adapters, their versions, implementations and support."""
     from lossconf.adapters.loading import AdapterLoadError, load_adapter
-    from lossconf.runner import Worker, WorkerFailure
+    from lossconf.supervisor import Worker, WorkerFailure
 
     targets = args.adapters
     for target in targets:
@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lossconf`` console script."""
-    from lossconf.runner import RunError
+    from lossconf.stream import RunError
 
     parser = build_parser()
     args = parser.parse_args(argv)

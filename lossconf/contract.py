@@ -23,7 +23,7 @@ the smallest finite ones first, parameters at their defaults):
   ``reduction_<r>_declared_unsupported`` (a reduction it leaves out): the call must raise or break
   the contract (wrong dtype or shape); one that works is a false declaration, reported as a failure.
 
-Everything runs in the adapter's worker process through ``lossconf.runner.Worker``; the framework is
+Everything runs in the adapter's worker process through ``lossconf.supervisor.Worker``; the framework is
 never imported here. Check ids read ``contract:<adapter>:<impl>-<dtype>-<check>``.
 """
 
@@ -42,7 +42,7 @@ from lossconf.known import Known
 from lossconf.reference.catalog import get_loss
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reference.dtypes import dtype_name as _dtype_name
-from lossconf.runner import Worker, WorkerFailure
+from lossconf.supervisor import Worker, WorkerFailure
 from lossconf.verdicts import cast_inputs
 
 STATUSES = ("pass", "fail", "error", "skipped")

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from lossconf.records import is_packed, unpack
-from lossconf.runner import assemble, read_stream, write_results
+from lossconf.stream import assemble, read_stream, write_results
 from lossconf.verdicts import summarize
 
 SCHEMA_PATH = Path(__file__).with_name("results_schema.json")
@@ -41,7 +41,7 @@ def load(path: Path) -> dict:
     """A validated results document from results.json or a results.jsonl stream."""
     path = Path(path)
     if path.suffix == ".jsonl":
-        from lossconf.runner import RunError
+        from lossconf.stream import RunError
 
         try:
             stream = read_stream(path)

@@ -1,15 +1,16 @@
 """The runner: cases x implementations x dtypes x modes x {value, grad}, one worker process per framework.
 
-- Each framework runs in its own worker (``lossconf.worker``); a thread here drives it. A call that
-  raises becomes ``error`` for its checks; a call that hangs past ``timeout`` or kills its worker
-  becomes ``error`` too, the worker is replaced, and the run goes on. Other frameworks never notice.
-- Cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are
-  concatenated along the sample axis and evaluated in one framework call (samples are independent
-  there), then split; a batched call that raises, crashes, hangs or returns what does not split is
+- Each framework runs in its own worker (``lossconf.worker``; parent side ``lossconf.supervisor``); a
+  thread here drives it. A call that raises becomes ``error`` for its checks; a call that hangs past
+  ``timeout`` or kills its worker becomes ``error`` too, the worker is replaced, and the run goes on.
+  Other frameworks never notice.
+- Cases that share (loss, trailing shape, parameters) with ``reduction="none"`` are concatenated along
+  the sample axis and evaluated in one framework call (samples are independent there), then split
+  (``lossconf.jobs``); a batched call that raises, crashes, hangs or returns what does not split is
   retried case by case so failures are attributed to the cases causing them.
 - Every judged check is appended to ``results.jsonl`` as soon as it exists (flushed), so a killed
   run keeps everything it had; ``resume`` skips what is already there. At the end ``results.json``
-  (the documented schema) is written from the stream.
+  (the documented schema) is written from the stream (``lossconf.stream``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -27,14 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf import __version__, capability, worker
+from lossconf import __version__, capability
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import KINDS, Case, all_cases
 from lossconf.invalid import run_invalid_job
+from lossconf.jobs import Job, concat, make_jobs, signature
 from lossconf.known import Known, adapter_known, load_known
-from lossconf.records import SCHEMA, expand, pack, slim, tables
+from lossconf.records import SCHEMA, slim
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
 from lossconf.shard import select as select_shard
+from lossconf.stream import ResultsStream, RunError, assemble, jsonsafe, read_stream, write_results
+from lossconf.supervisor import Worker, WorkerFailure
 from lossconf.truthcache import TruthCache, default_directory
 from lossconf.verdicts import (
     QUANTITIES,
@@ -42,13 +45,10 @@ from lossconf.verdicts import (
     apply_known,
     base_record,
     case_rows,
-    cast_inputs,
     check_id,
-    finite_or_str,
     judge,
     judge_columns,
     passing_record,
-    summarize,
 )
 
 # tinygrad is left out of the default run: without clang it runs its PYTHON interpreter backend (about 19 min)
@@ -56,11 +56,6 @@ DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "mlx", "onnxruntime"
 # what `lossconf run/report/list` cover by default (Keras 3 on JAX and torch run when named: their
 # findings are not yet registered as known deviations)
 CLI_ADAPTERS = DEFAULT_ADAPTERS
-MAX_BATCH_ELEMENTS = 1 << 20
-
-
-class RunError(Exception):
-    """A run cannot start or resume (bad configuration, mismatching results file)."""
 
 
 @dataclass
@@ -90,250 +85,6 @@ class RunConfig:
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
             **({"shard": list(self.shard)} if self.shard else {}),
         }
-
-
-class WorkerFailure(Exception):
-    """The worker did not answer: it raised (``kind='error'``), timed out, or died."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class Worker:
-    """Parent-side handle of one adapter's worker process, with timeouts and restart."""
-
-    def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
-        self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
-        self.proc = self.conn = None
-        self.shared: Path | None = None  # where large arrays cross to and from the worker
-
-    def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
-             mode: str = "") -> tuple:
-        """One framework call: (value, grad, seconds); large arrays go through shared memory both ways."""
-        if self.shared is None:
-            self.shared = worker.shared_directory()
-        message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
-                   params, str(self.shared), mode)
-        try:
-            value, grad, seconds = self.request(message)
-        finally:
-            for item in message[3:5]:
-                if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
-                    os.unlink(item.path)
-        return worker.unshare(value), worker.unshare(grad), seconds
-
-    def start(self) -> None:
-        """Spawn the process and wait until the adapter is loaded."""
-        self.proc, self.conn = worker.start(self.target)
-        status, detail = self._receive(self.start_timeout)
-        if status != "ready":
-            self.close()
-            raise WorkerFailure("error", detail)
-
-    def request(self, message: tuple, timeout: float | None = None):
-        """Send one request and return its reply; WorkerFailure when it raised, hung or died."""
-        if self.proc is None or not self.proc.is_alive():
-            self.start()
-        conn = self.conn
-        if conn is None:  # closed by another thread (Ctrl-C) in the meantime
-            raise WorkerFailure("crash", "worker closed")
-        try:
-            conn.send(message)
-        except (BrokenPipeError, OSError) as exc:
-            self.close()
-            raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
-        status, reply = self._receive(timeout or self.timeout)
-        if status == "error":
-            raise WorkerFailure("error", reply)
-        return reply
-
-    def _receive(self, timeout: float):
-        deadline = time.monotonic() + timeout
-        conn, proc = self.conn, self.proc  # close() from another thread (Ctrl-C) must not break this loop
-        if conn is None or proc is None:
-            raise WorkerFailure("crash", "worker closed")
-        while True:
-            try:
-                if conn.poll(0.05):
-                    return conn.recv()
-            except (EOFError, OSError):
-                break
-            if not proc.is_alive():
-                break
-            if time.monotonic() > deadline:
-                self.close()
-                raise WorkerFailure("timeout", f"worker timed out after {timeout:.0f} s (killed and replaced)")
-        proc.join(1)  # the pipe may close before the process is reaped: wait for its exit code
-        code = proc.exitcode
-        self.close()
-        raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
-
-    def close(self) -> None:
-        """Kill the process (if any) and forget it; the next request starts a fresh one."""
-        proc, conn = self.proc, self.conn
-        self.proc = self.conn = None
-        if proc is not None:
-            if proc.is_alive():
-                proc.kill()
-            proc.join(5)
-            conn.close()
-        if self.shared is not None:  # arrays a killed call left behind
-            shutil.rmtree(self.shared, ignore_errors=True)
-            self.shared = None
-
-
-@dataclass
-class Job:
-    """One framework call: one case, or several row-compatible random cases concatenated."""
-
-    impl: dict
-    dtype: str
-    cases: list[Case]
-    check_ids: list[str]
-    mode: str = ""
-    default_mode: bool = True  # the adapter's default mode: check ids leave it out
-
-
-def _batch_key(case: Case) -> tuple | None:
-    """Cases with equal keys can share one call, concatenated along axis 0; None: run alone.
-
-    Only with reduction "none", where axis 0 holds independent samples: never for a 1-D input of a
-    class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
-    """
-    if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
-        return None
-    if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
-        return None
-    if CATALOG[case.loss].classes_axis and (
-        case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
-    ):
-        return None
-    if case.second is not None and case.second.shape[:1] != case.first.shape[:1]:
-        return None
-    if case.second is not None and case.second.ndim != case.first.ndim and not np.issubdtype(
-        case.second.dtype, np.integer
-    ):
-        return None
-    params = tuple(
-        (k, v.tobytes() if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items())
-    )
-    second = None if case.second is None else (case.second.dtype.str, case.second.shape[1:])
-    return (case.loss, case.first.shape[1:], second, params)
-
-
-def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool, mode: tuple = ("", True)) -> list[Job]:
-    """Group the runnable cases of one (impl, dtype, mode) into framework calls; ``mode`` is
-    (name, whether it is the adapter's default)."""
-    jobs: list[Job] = []
-    groups: dict[tuple, list[Case]] = {}
-    for case in cases:
-        key = _batch_key(case) if batch else None
-        if key is None:
-            jobs.append(Job(impl, dtype, [case], ids[case.id], *mode))
-        else:
-            groups.setdefault(key, []).append(case)
-    for group in groups.values():
-        chunk: list[Case] = []
-        size = 0
-        for case in group + [None]:
-            if case is None or (chunk and size + case.first.size > MAX_BATCH_ELEMENTS):
-                if chunk:
-                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]], *mode))
-                chunk, size = [], 0
-            if case is not None:
-                chunk.append(case)
-                size += case.first.size
-    return jobs
-
-
-def _concat(job: Job) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    parts = [cast_inputs(c, job.dtype) for c in job.cases]
-    first = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-    seconds = [p[1] for p in parts]
-    second = None if seconds[0] is None else (np.concatenate(seconds) if len(parts) > 1 else seconds[0])
-    return first, second, parts[0][2]
-
-
-def _split(array: np.ndarray | None, cases: list[Case]) -> list[np.ndarray | None]:
-    if array is None or len(cases) == 1:
-        return [array] * len(cases) if array is None else [array]
-    bounds = np.cumsum([c.first.shape[0] for c in cases])[:-1]
-    return np.split(np.asarray(array), bounds)
-
-
-class ResultsStream:
-    """Append-only ``results.jsonl``: one JSON object per line, flushed as it is written."""
-
-    def __init__(self, path: Path, resume: bool) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = threading.Lock()
-        if resume:
-            _drop_torn_tail(path)
-        self.file = open(path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
-
-    def write(self, kind: str, payload: dict) -> bool:
-        """Append one line ``{"type": kind, kind: payload}``; False (nothing written) once closed."""
-        return self.write_many(kind, [_jsonsafe(payload)])
-
-    def write_many(self, kind: str, payloads: list[dict]) -> bool:
-        """Append one line per (already JSON-safe) payload, flushed together; False once closed."""
-        text = "".join(json.dumps({"type": kind, kind: p}, separators=(",", ":")) + "\n" for p in payloads)
-        with self.lock:
-            if self.file.closed:
-                return False
-            self.file.write(text)
-            self.file.flush()
-        return True
-
-    def close(self) -> None:
-        """Flush to disk and close."""
-        with self.lock:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-
-
-def _drop_torn_tail(path: Path) -> None:
-    """Cut a final line without its newline (a run killed mid-write), so appended lines start clean."""
-    with open(path, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            f.truncate(end)
-
-
-def _jsonsafe(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonsafe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonsafe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _jsonsafe(obj.item())
-    return finite_or_str(obj)
-
-
-def read_stream(path: Path) -> dict:
-    """The lines of a results stream grouped by type; a torn last line (killed run) is dropped."""
-    out: dict = {"header": None, "adapter": [], "check": [], "end": None}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            try:
-                obj = json.loads(line)
-                kind = obj["type"]
-                item = obj[kind]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                if line.endswith("\n"):
-                    raise RunError(f"{path}: line {n} is not a results record") from None
-                break  # torn final line from a killed run
-            if isinstance(out.get(kind), list):
-                out[kind].append(item)
-            else:
-                out[kind] = item
-    if out["header"] is None:
-        raise RunError(f"{path}: not a lossconf results stream (no header line)")
-    return out
 
 
 def environment() -> dict:
@@ -582,7 +333,7 @@ class Run:
         says how many checks of ``mode`` were left out."""
         groups: dict[tuple, list[Job]] = {}
         for job in jobs:
-            groups.setdefault(_signature(job), []).append(job)
+            groups.setdefault(signature(job), []).append(job)
         ranked = sorted(groups.values(), key=lambda g: -sum(len(j.cases) for j in g))
         kept = [j for g in ranked[: self.config.compile_shapes] for j in g]
         left = sum(len(j.check_ids) for g in ranked[self.config.compile_shapes:] for j in g)
@@ -626,7 +377,7 @@ class Run:
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
-        first, second, params = _concat(job)
+        first, second, params = concat(job)
         if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
             out = run_invalid_job(job.cases, job.impl, lambda c, q: base_record(c, adapter, job.impl, job.dtype, q),
                                   job.check_ids, lambda: w.call(job.impl["name"], job.dtype, first, second, params,
@@ -683,14 +434,14 @@ class Run:
                         rec["message"] = "the adapter returned no gradient"
                     else:
                         judge(rec, case, job.impl, job.dtype, parts[i], self.truths, flush)
-                    out.append(slim(_jsonsafe(apply_known(rec, case, self.known, version))))
+                    out.append(slim(jsonsafe(apply_known(rec, case, self.known, version))))
             except Exception as exc:  # a reference problem must not end the run
                 if len(job.cases) > 1:
                     self._one_by_one(w, job, adapter, version)
                     return
                 rec = base_record(job.cases[0], adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
                 rec.update(seconds=per_case, message=f"judging failed: {exc!r}")
-                out.append(slim(_jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
+                out.append(slim(jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
         self._emit_all(out)
 
     def _internal_error(self, job: Job, adapter: str, exc: Exception) -> None:
@@ -701,7 +452,7 @@ class Run:
                 rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
                 if rec["id"] in job.check_ids and rec["id"] not in self.records:
                     rec["message"] = f"lossconf internal error while judging: {exc!r}"
-                    records.append(slim(_jsonsafe(rec)))
+                    records.append(slim(jsonsafe(rec)))
         self._emit_all(records)
 
     def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
@@ -711,7 +462,7 @@ class Run:
 
     def _emit(self, record: dict) -> None:
         """Stream one full record (in its slim form)."""
-        self._emit_all([slim(_jsonsafe(record))])
+        self._emit_all([slim(jsonsafe(record))])
 
     def _emit_all(self, records: list[dict]) -> None:
         """Stream slim, JSON-safe records and keep them for results.json."""
@@ -734,17 +485,6 @@ class Run:
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}
         write_results(results, Path(self.config.out) / "results.json")
         return results
-
-
-def _signature(job: Job) -> tuple:
-    """What a compiler specializes on: input shapes and parameters (array params by shape)."""
-    case = job.cases[0]
-    rows = sum(c.first.shape[0] for c in job.cases)  # batched cases are concatenated along axis 0
-    first = case.first.shape if len(job.cases) == 1 else (rows, *case.first.shape[1:])
-    second = None if case.second is None else (
-        case.second.shape if len(job.cases) == 1 else (rows, *case.second.shape[1:]))
-    params = tuple((k, v.shape if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items()))
-    return (first, second, params)
 
 
 def selected_modes(requested: tuple[str, ...], declared: list[str]) -> list[tuple[str, bool]]:
@@ -794,48 +534,6 @@ def _case_json(case: Case) -> dict:
     d["first"] = case.first.tolist() if small else None
     d["second"] = None if case.second is None or not small else case.second.tolist()
     return d
-
-
-def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: bool, interrupted: bool) -> dict:
-    """The results document from a header, adapter descriptions and (slim or full) check records."""
-    impls, kappas = tables(adapters), header["method"]["kappa"]
-    checks = sorted((expand(c, impls, kappas) for c in checks), key=lambda c: c["id"])
-    env = dict(header["environment"])
-    for a in adapters:
-        if "implementations" in a:
-            env["adapters"] = {**env.get("adapters", {}), a["name"]: a["environment"]}
-        for key in ("skipped_adapters", "failed_adapters"):
-            if key in a:
-                env[key] = {**env.get(key, {}), a["name"]: a[key]}
-    known = []
-    for k in header["known"]:
-        hits = [c for c in checks if c.get("known") == k["id"]]
-        status = "unused" if not hits else ("reproduced" if any(c["verdict"] == "known" for c in hits) else "stale")
-        known.append({**k, "status": status})
-    return {
-        **{k: v for k, v in header.items() if k not in ("environment", "known")},
-        "complete": complete, "interrupted": interrupted,
-        "finished": datetime.now(UTC).isoformat(timespec="seconds") if complete else None,
-        "environment": env, "known": known,
-        "implementations": [
-            {"adapter": a["name"], **impl} for a in adapters for impl in a.get("implementations", [])
-        ],
-        "documents": header.get("documents", []),
-        "checks": checks, "summary": summarize(checks),
-    }
-
-
-def write_results(results: dict, path: Path) -> Path:
-    """Write results.json atomically (a reader never sees a half-written file), checks packed
-    (``lossconf.records``), one line per check group."""
-    doc = {k: v for k, v in results.items() if k != "checks"}
-    head = json.dumps(_jsonsafe({**doc, "schema": SCHEMA}), separators=(",", ":"))
-    groups = pack(results["checks"], [c["id"] for c in results.get("cases", [])])
-    body = ",\n".join(json.dumps(_jsonsafe(g), separators=(",", ":")) for g in groups)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(f'{head[:-1]},"checks":[\n{body}\n]}}\n', encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def run(config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> dict:

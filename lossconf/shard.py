@@ -1,6 +1,6 @@
 """Shards: a deterministic partition of one run's planned checks, so n machines (a CI matrix) split it.
 
-The unit of the partition is one framework call (a ``runner.Job``), never a single check: a batched
+The unit of the partition is one framework call (a ``jobs.Job``), never a single check: a batched
 call concatenates many cases, and splitting it would change the shapes the framework sees (XLA
 vectorizes 5 and 8 rows differently, by an ulp), so merged shards would not equal one unsharded run.
 A call's key is ``adapter|impl|dtype|first case id`` -- the same on every machine because the plan

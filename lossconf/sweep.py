@@ -24,7 +24,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from lossconf.runner import RunConfig, RunError
+from lossconf.runner import RunConfig
+from lossconf.stream import RunError
 from lossconf.worker import WORKER_PYTHON
 
 # What one version of a framework is: its requirements, "{v}" being the version. Companion packages

@@ -10,7 +10,9 @@ nothing that did not run passes.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +37,9 @@ class ConformanceSession:
     def __init__(self, adapters: tuple[str, ...], *, budget: int = 64, seed: int = 0,
                  dtypes: tuple[str, ...] | None = None, losses: tuple[str, ...] | None = None,
                  out: Path | None = None, timeout: float = 120.0) -> None:
-        out = out or Path(tempfile.mkdtemp(prefix="lossconf-pytest-"))
+        if out is None:  # a folder of our own: removed with the session, at the latest when Python exits
+            out = Path(tempfile.mkdtemp(prefix="lossconf-pytest-"))
+            weakref.finalize(self, shutil.rmtree, out, True)
         kwargs = {"dtypes": dtypes} if dtypes else {}
         self.config = RunConfig(out=out, adapters=adapters, losses=losses, seed=seed, budget=budget,
                                 timeout=timeout, **kwargs)

@@ -11,7 +11,7 @@ The worker imports its adapter (and so its framework) and answers requests over 
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
 
-The parent (``lossconf.runner.Worker``) enforces timeouts and restarts a dead worker.
+The parent (``lossconf.supervisor.Worker``) enforces timeouts and restarts a dead worker.
 
 A worker normally runs in this interpreter (multiprocessing spawn). When ``LOSSCONF_WORKER_PYTHON``
 names another interpreter (``lossconf sweep``: one virtual environment per framework version) it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lossconf.adapters.loading import load_adapter
-from lossconf.runner import Worker
+from lossconf.supervisor import Worker
 
 _WORKERS: dict[str, Worker] = {}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lossconf.reference.dtypes import numpy_dtype
-from lossconf.runner import WorkerFailure
+from lossconf.supervisor import WorkerFailure
 
 # documents/001 (TensorFlow tutorial): logits, labels and the printed rel1 (float32, 8 decimals)
 LOGITS = np.array([[2.0, 0.5, 6.0], [0.1, 0.0, 3.0]])

@@ -5,6 +5,7 @@ Frameworks run in subprocesses (the CLI) and worker processes, never in the pyte
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -19,9 +20,9 @@ from lossconf.results import load
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def _cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lossconf.cli", "check-adapter", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=600)
+                          text=True, cwd=cwd, timeout=600, env=env)
 
 
 def _needs_torch() -> None:
@@ -82,10 +83,14 @@ def test_worker_that_fails_to_load_exits_2(tmp_path):
         "    def load(self):\n"
         "        raise ImportError('libframework.so: cannot open shared object file')\n"
     )
-    proc = _cli(f"{path}:Broken", "--losses", "mean_squared_error", "--budget", "0")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _cli(f"{path}:Broken", "--losses", "mean_squared_error", "--budget", "0",
+                env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "failed to load in its worker process" in proc.stderr and "libframework.so" in proc.stderr
     assert proc.stderr.count("\n") == 1
+    assert list(tmp.iterdir()) == []  # its temporary results folder is gone on this path too
 
 
 # -- exit status 1: contract failures, with the evidence ----------------------------------------------

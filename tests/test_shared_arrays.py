@@ -10,7 +10,7 @@ import pytest
 
 from lossconf import worker
 from lossconf.adapters.loading import load_adapter
-from lossconf.runner import Worker
+from lossconf.supervisor import Worker
 from lossconf.worker import SHARED_MIN_BYTES, Shared, share, shared_directory, unshare
 
 

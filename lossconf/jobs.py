@@ -1,0 +1,96 @@
+"""Framework calls planned from cases: one case per call, or row-compatible cases concatenated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lossconf.cases import Case
+from lossconf.reference import CATALOG
+from lossconf.verdicts import cast_inputs
+
+MAX_BATCH_ELEMENTS = 1 << 20
+
+
+@dataclass
+class Job:
+    """One framework call: one case, or several row-compatible random cases concatenated."""
+
+    impl: dict
+    dtype: str
+    cases: list[Case]
+    check_ids: list[str]
+    mode: str = ""
+    default_mode: bool = True  # the adapter's default mode: check ids leave it out
+
+
+def _batch_key(case: Case) -> tuple | None:
+    """Cases with equal keys can share one call, concatenated along axis 0; None: run alone.
+
+    Only with reduction "none", where axis 0 holds independent samples: never for a 1-D input of a
+    class-axis loss (axis 0 is the class axis there), never when the target broadcasts.
+    """
+    if case.params.get("reduction", "none") != "none" or case.first.ndim == 0 or case.first.shape[0] == 0:
+        return None
+    if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
+        return None
+    if CATALOG[case.loss].classes_axis and (
+        case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
+    ):
+        return None
+    if case.second is not None and case.second.shape[:1] != case.first.shape[:1]:
+        return None
+    if case.second is not None and case.second.ndim != case.first.ndim and not np.issubdtype(
+        case.second.dtype, np.integer
+    ):
+        return None
+    params = tuple(
+        (k, v.tobytes() if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items())
+    )
+    second = None if case.second is None else (case.second.dtype.str, case.second.shape[1:])
+    return (case.loss, case.first.shape[1:], second, params)
+
+
+def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool, mode: tuple = ("", True)) -> list[Job]:
+    """Group the runnable cases of one (impl, dtype, mode) into framework calls; ``mode`` is
+    (name, whether it is the adapter's default)."""
+    jobs: list[Job] = []
+    groups: dict[tuple, list[Case]] = {}
+    for case in cases:
+        key = _batch_key(case) if batch else None
+        if key is None:
+            jobs.append(Job(impl, dtype, [case], ids[case.id], *mode))
+        else:
+            groups.setdefault(key, []).append(case)
+    for group in groups.values():
+        chunk: list[Case] = []
+        size = 0
+        for case in group + [None]:
+            if case is None or (chunk and size + case.first.size > MAX_BATCH_ELEMENTS):
+                if chunk:
+                    jobs.append(Job(impl, dtype, chunk, [i for c in chunk for i in ids[c.id]], *mode))
+                chunk, size = [], 0
+            if case is not None:
+                chunk.append(case)
+                size += case.first.size
+    return jobs
+
+
+def concat(job: Job) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    parts = [cast_inputs(c, job.dtype) for c in job.cases]
+    first = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    seconds = [p[1] for p in parts]
+    second = None if seconds[0] is None else (np.concatenate(seconds) if len(parts) > 1 else seconds[0])
+    return first, second, parts[0][2]
+
+
+def signature(job: Job) -> tuple:
+    """What a compiler specializes on: input shapes and parameters (array params by shape)."""
+    case = job.cases[0]
+    rows = sum(c.first.shape[0] for c in job.cases)  # batched cases are concatenated along axis 0
+    first = case.first.shape if len(job.cases) == 1 else (rows, *case.first.shape[1:])
+    second = None if case.second is None else (
+        case.second.shape if len(job.cases) == 1 else (rows, *case.second.shape[1:]))
+    params = tuple((k, v.shape if isinstance(v, np.ndarray) else repr(v)) for k, v in sorted(case.params.items()))
+    return (first, second, params)

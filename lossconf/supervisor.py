@@ -1,0 +1,107 @@
+"""Parent side of the worker processes: one handle per adapter's worker, with timeouts and restart.
+
+The worker side is ``lossconf.worker``; a call that raises, hangs past its timeout or kills the
+worker becomes a ``WorkerFailure`` here, and the next request starts a fresh worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lossconf import worker
+
+
+class WorkerFailure(Exception):
+    """The worker did not answer: it raised (``kind='error'``), timed out, or died."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Worker:
+    """Parent-side handle of one adapter's worker process, with timeouts and restart."""
+
+    def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
+        self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
+        self.proc = self.conn = None
+        self.shared: Path | None = None  # where large arrays cross to and from the worker
+
+    def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
+             mode: str = "") -> tuple:
+        """One framework call: (value, grad, seconds); large arrays go through shared memory both ways."""
+        if self.shared is None:
+            self.shared = worker.shared_directory()
+        message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
+                   params, str(self.shared), mode)
+        try:
+            value, grad, seconds = self.request(message)
+        finally:
+            for item in message[3:5]:
+                if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
+                    os.unlink(item.path)
+        return worker.unshare(value), worker.unshare(grad), seconds
+
+    def start(self) -> None:
+        """Spawn the process and wait until the adapter is loaded."""
+        self.proc, self.conn = worker.start(self.target)
+        status, detail = self._receive(self.start_timeout)
+        if status != "ready":
+            self.close()
+            raise WorkerFailure("error", detail)
+
+    def request(self, message: tuple, timeout: float | None = None):
+        """Send one request and return its reply; WorkerFailure when it raised, hung or died."""
+        if self.proc is None or not self.proc.is_alive():
+            self.start()
+        conn = self.conn
+        if conn is None:  # closed by another thread (Ctrl-C) in the meantime
+            raise WorkerFailure("crash", "worker closed")
+        try:
+            conn.send(message)
+        except (BrokenPipeError, OSError) as exc:
+            self.close()
+            raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
+        status, reply = self._receive(timeout or self.timeout)
+        if status == "error":
+            raise WorkerFailure("error", reply)
+        return reply
+
+    def _receive(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        conn, proc = self.conn, self.proc  # close() from another thread (Ctrl-C) must not break this loop
+        if conn is None or proc is None:
+            raise WorkerFailure("crash", "worker closed")
+        while True:
+            try:
+                if conn.poll(0.05):
+                    return conn.recv()
+            except (EOFError, OSError):
+                break
+            if not proc.is_alive():
+                break
+            if time.monotonic() > deadline:
+                self.close()
+                raise WorkerFailure("timeout", f"worker timed out after {timeout:.0f} s (killed and replaced)")
+        proc.join(1)  # the pipe may close before the process is reaped: wait for its exit code
+        code = proc.exitcode
+        self.close()
+        raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
+
+    def close(self) -> None:
+        """Kill the process (if any) and forget it; the next request starts a fresh one."""
+        proc, conn = self.proc, self.conn
+        self.proc = self.conn = None
+        if proc is not None:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            conn.close()
+        if self.shared is not None:  # arrays a killed call left behind
+            shutil.rmtree(self.shared, ignore_errors=True)
+            self.shared = None
