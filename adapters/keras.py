@@ -43,7 +43,7 @@ def import_keras(backend: str) -> Any:
 
 
 def keras_environment() -> dict:
-    """Keras's own conventions on the current backend: version, dtype policy, epsilon."""
+    """Keras's own conventions on the current backend: version, dtype policy, epsilon, float64 promotion."""
     import keras
 
     return {
@@ -52,6 +52,8 @@ def keras_environment() -> dict:
         "keras_floatx": keras.config.floatx(),
         "keras_dtype_policy": keras.config.dtype_policy().name,
         "keras_epsilon": keras.config.epsilon(),
+        # off TensorFlow Keras promotes float64 to float32 (ops such as mean compute in float32)
+        "keras_result_type_float64_float32": keras.backend.result_type("float64", "float32"),
         "keras_loss_dtype": "dtype= the dtype under test (Keras's default computes in floatx)",
         "keras_reductions": ", ".join(f"{k}={v}" for k, v in _KERAS_REDUCTION.items()),
     }
@@ -62,6 +64,9 @@ def keras_implementations() -> list[Impl]:
     import keras
 
     losses, ops = keras.losses, keras.ops
+    # the gradient of ops.maximum at a tie is the backend's own: tf's _MaximumGrad gives it to the first
+    # argument, jax's max_p JVP (_balanced_eq) and torch's maximum backward give each half
+    kink = "kink_gradient_full" if keras.config.backend() == "tensorflow" else "kink_gradient_half"
 
     def keras_loss(cls, x, target, reduction, elementwise=False, **kwargs):
         # elementwise Keras losses average over the last axis: give them a size-1 one
@@ -164,9 +169,9 @@ def keras_implementations() -> list[Impl]:
         Impl(
             "hinge", "keras.losses.Hinge",
             lambda x, t, reduction: keras_loss(losses.Hinge, x, t, reduction, elementwise=True),
-            variant="kink_gradient_full",
-            note="targets -1/1 (0/1 targets are converted); ops.maximum(1 - y x, 0) gives the margin "
-            "the active side's gradient",
+            variant=kink,
+            note="targets -1/1 (0/1 targets are converted); at the margin ops.maximum(1 - y x, 0) gives the "
+            "active side the whole gradient on TensorFlow, half on JAX and torch (their maximum splits ties)",
         ),
         Impl(
             "squared_hinge", "keras.losses.SquaredHinge",

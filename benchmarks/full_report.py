@@ -10,7 +10,7 @@ signature includes compiling; with warm caches -- ~/.cache/lossconf/{torch,jax} 
 The same run with ``--no-batch`` shows what batching buys; ``--adapters`` with one framework (the
 others are then not imported) shows what the parallel workers buy against the sum of single runs.
 
-    python benchmarks/full_report.py [--budget 64] [--adapters torch,tensorflow,jax,paddle] [--no-compare]
+    python benchmarks/full_report.py [--budget 64] [--adapters torch,tensorflow,jax] [--no-compare]
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lossconf.runner import CLI_ADAPTERS
 
 TARGET_SECONDS = 25.0  # warm default report on 2 cores (issue #11)
 
@@ -42,7 +44,17 @@ def report(out: Path, adapters: str, budget: int, extra: list[str]) -> dict:
     return {"wall": wall, "status": proc.returncode, "timings": results.get("timings", {}),
             "render": float(render.group(1)) if render else float("nan"),
             "checks": results["summary"]["total"], "verdicts": results["summary"]["by_verdict"],
-            "truths": results.get("truths", {}), "bytes": results_path.stat().st_size}
+            "truths": results.get("truths", {}), "bytes": results_path.stat().st_size,
+            "modes": {a: env.get("modes", []) for a, env in results.get("environment", {}).get("adapters", {}).items()}}
+
+
+def extra_mode_calls(r: dict) -> tuple[float, float]:
+    """(seconds of calls in each adapter's non-default modes, seconds of all calls): the "<adapter> <mode>
+    calls" timings, summed over an adapter's parallel workers; a compiled mode's calls are mostly compiling."""
+    calls = {name[: -len(" calls")]: t for name, t in r["timings"].items() if name.endswith(" calls")}
+    extra = sum(t for key, t in calls.items()
+                if key.rsplit(" ", 1)[-1] not in r["modes"].get(key.rsplit(" ", 1)[0], [""])[:1])
+    return extra, sum(calls.values())
 
 
 def show(title: str, r: dict) -> None:
@@ -51,6 +63,10 @@ def show(title: str, r: dict) -> None:
     for name, seconds in r["timings"].items():
         print(f"  {name:<20} {seconds:8.2f} s")
     print(f"  {'rendering':<20} {r['render']:8.2f} s")
+    extra, calls = extra_mode_calls(r)
+    if calls:
+        print(f"  calls in the non-default (compiled, op-by-op) modes: {extra:.1f} s of {calls:.1f} s of call time "
+              f"({extra / calls:.0%}; summed over parallel workers, so it can exceed the wall time)")
     print(f"  verdicts: {', '.join(f'{v} {n}' for v, n in r['verdicts'].items() if n)}")
     print(f"  truths: {r['truths'].get('evaluated', '?')} evaluated, {r['truths'].get('from_disk', '?')} from the "
           f"cache; results.json {r['bytes'] / 1e6:.1f} MB")
@@ -60,7 +76,7 @@ def main() -> None:
     """Default report, then (unless --no-compare) the same without batching and each framework alone."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=64)
-    parser.add_argument("--adapters", default="torch,tensorflow,jax,paddle,keras_jax,keras_torch")
+    parser.add_argument("--adapters", default=",".join(CLI_ADAPTERS), help="default: the report's default adapters")
     parser.add_argument("--no-compare", action="store_true", help="only the default run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lossconf-bench-") as tmp:

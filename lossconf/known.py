@@ -66,7 +66,7 @@ class Known:
         every ``when`` and ``inputs`` condition of the entry must be among them (``None``: the
         conditions are not looked at). The ``model`` is checked by the caller, which has the arrays.
         """
-        if adapter != self.adapter or impl != self.impl:
+        if adapter != self.adapter or self.impl not in ("*", impl):  # "*": every implementation
             return False
         if facts is not None and not set(self.when) | set(self.inputs) <= facts:
             return False

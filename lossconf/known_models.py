@@ -23,6 +23,7 @@ import numpy as np
 
 from lossconf.errormodel import finfo
 from lossconf.reference import evaluate, numpy_dtype
+from lossconf.reference.probability import clip_bounds
 
 Inputs = tuple[np.ndarray, np.ndarray | None, dict]  # (first, second, params) cast to the dtype under test
 
@@ -122,6 +123,16 @@ def _logit_exactly_zero(first, second, params, dtype, loss="") -> bool:
 
 def _reduced(first, second, params, dtype, loss="") -> bool:
     return params.get("reduction") in ("sum", "mean")
+def _first_has_zero_vector(first, second, params, dtype, loss="") -> bool:
+    x = np.asarray(first)
+    if x.ndim == 0 or x.size == 0:
+        return False
+    return bool(np.any(np.all(x == 0, axis=_class_axis(params))))
+
+
+def _first_square_subnormal(first, second, params, dtype, loss="") -> bool:
+    x = _f64(first)
+    return bool(np.any((x != 0) & (x * x < float(finfo(dtype).smallest_normal))))
 
 
 Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
@@ -148,6 +159,11 @@ INPUTS: dict[str, tuple[str, Condition]] = {
     "logit_exactly_zero": ("some logit is exactly 0 in the dtype (where |x| and max(x, 0) have a kink)",
                            _logit_exactly_zero),
     "reduced": ("reduction 'sum' or 'mean': the result is a sum over every element", _reduced),
+    "first_has_zero_vector": (
+        "some vector of the first input along the class axis is all zero (its norm is 0)", _first_has_zero_vector),
+    "first_square_subnormal": (
+        "some non-zero element of the first input has a square below the dtype's smallest normal number "
+        "(|x| < 7.8e-3 in float16): x * x loses relative precision as a subnormal", _first_square_subnormal),
 }
 
 
@@ -223,6 +239,58 @@ def _smoothing_over_last_axis(loss, inputs: Inputs, dtype, variant) -> tuple:
     return _reference(loss, first, t, {**params, "label_smoothing": 0.0}, variant)
 
 
+def _computed_in_float32(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference on the inputs in float32 (its constants, e.g. an epsilon, rounded to float32 rather than
+    to the dtype), value and gradient then rounded to the dtype (overflowing to inf)."""
+    first, second, params = inputs
+
+    def as32(a):
+        floating = isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+        return a.astype(np.float64).astype(np.float32) if floating else a
+
+    params = {k: as32(v) for k, v in params.items()}
+    value, grad, s_value, s_grad = _reference(loss, as32(first), as32(second), params, variant)
+    with np.errstate(over="ignore"):
+        value, grad = (np.asarray(a).astype(numpy_dtype(dtype)).astype(np.float64) for a in (value, grad))
+    return value, grad, s_value, s_grad
+
+
+def _float32_arithmetic(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference with the scales widened to float32's bound: a result computed (partly) in float32
+    agrees with it, a wrong formula does not. kappa u S' = kappa u32 S + u32 |truth| >= the float32 bound."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    widen = float(finfo("float32").eps / 2) / float(finfo(dtype).eps / 2)
+    with np.errstate(invalid="ignore"):
+        s_value, s_grad = (widen * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0))
+                           for s, t in ((s_value, value), (s_grad, grad)))
+    return value, grad, s_value, s_grad
+
+
+def _focal_on_clipped_sigmoid(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Focal loss a_t q^gamma ce with p = sigmoid(x) rounded to the dtype and ce the binary CE of p clipped to
+    Keras's [fl(1e-7), fl(1 - 1e-7)] (0 gradient where clipped); q = 1 - p_t of the unclipped p."""
+    first, second, params = inputs
+    _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+    x, z = _f64(first), _f64(second)
+    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
+    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
+    with np.errstate(all="ignore"):
+        p = (1 / (1 + np.exp(-x))).astype(numpy_dtype(dtype)).astype(np.float64)
+        pc = np.clip(p, lo, hi)
+        ce = -(np.where(z == 0, 0.0, z * np.log(pc)) + np.where(z == 1, 0.0, (1 - z) * np.log1p(-pc)))
+        dp = p * (1 - p)  # the sigmoid's backward
+        dce = np.where((p >= lo) & (p <= hi), (pc - z) / (pc * (1 - pc)), 0.0) * dp
+        q = z * (1 - p) + (1 - z) * p
+        a_t = 1.0 if alpha is None else alpha * z + (1 - alpha) * (1 - z)
+        dfocal = 0.0 if gamma == 0 else gamma * q ** (gamma - 1) * (1 - 2 * z) * dp * ce
+        value, grad = a_t * q**gamma * ce, a_t * (dfocal + q**gamma * dce)
+    if params.get("reduction") in ("sum", "mean"):
+        n = max(x.size, 1) if params["reduction"] == "mean" else 1
+        value, grad = np.sum(value) / n, grad / n
+    return value, grad, s_value, s_grad
+
+
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
@@ -231,6 +299,12 @@ MODELS: dict[str, tuple[str, Model]] = {
     "bce_backward_eps_float32": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 a float32 "
                                  "constant, then in the dtype", _bce_backward_eps_float32),
     "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
+    "float32_arithmetic": ("the computation (or part of it) in float32: the truth within float32's error bound",
+                           _float32_arithmetic),
+    "focal_on_clipped_sigmoid": ("focal loss on sigmoid(x) rounded to the dtype and clipped to [1e-7, 1 - 1e-7] "
+                                 "before the binary CE", _focal_on_clipped_sigmoid),
+    "computed_in_float32": ("computed in float32 with float32 constants, the result rounded to the dtype "
+                            "(a compiler upcasting float16/bfloat16 arithmetic)", _computed_in_float32),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
                                  _smoothing_over_last_axis),
 }

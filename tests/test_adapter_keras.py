@@ -16,6 +16,17 @@ def test_runs_on_its_backend_and_records_its_conventions(framework, name) -> Non
     assert flags["keras_backend"] == BACKENDS[name]
     assert flags["keras_epsilon"] == "1e-07" and flags["keras_floatx"] == "float32"
     assert "keras_dtype_policy" in flags and BACKENDS[name] in flags
+    # off TensorFlow Keras promotes float64 to float32 (known keras_*-float64-promoted-to-float32)
+    assert flags["keras_result_type_float64_float32"] == "float32"
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_hinge_declares_its_backends_tie_gradient(framework, name) -> None:
+    """ops.maximum at a tie: TensorFlow gives the first argument the whole gradient, JAX and torch half."""
+    def hinge(adapter):
+        return next(i for i in framework(adapter).describe["implementations"] if i["name"] == "Hinge")["variant"]
+    assert hinge("tensorflow") == "kink_gradient_full"
+    assert hinge(name) == "kink_gradient_half"
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))

@@ -19,14 +19,17 @@ from lossconf.known_models import INPUTS, MODELS, input_facts
 from lossconf.verdicts import Truths, apply_known, base_record, cast_inputs, judge
 
 KNOWN = {k.id: k for k in load_known()}
-VERSION = {"torch": "2.13.0", "paddle": "3.3.1", "tensorflow": "2.21.0", "jax": "0.10.2"}
+VERSION = {"torch": "2.13.0", "paddle": "3.3.1", "tensorflow": "2.21.0", "jax": "0.10.2", "keras_jax": "3.15.1",
+           "keras_torch": "3.15.1"}
 
 
-def _verdict(entry_id: str, case, dtype: str, quantity: str, got, variant: str | None = None) -> dict:
-    """Judge ``got`` as the result of the entry's implementation, then apply the registry."""
+def _verdict(entry_id: str, case, dtype: str, quantity: str, got, variant: str | None = None,
+             impl_name: str = "") -> dict:
+    """Judge ``got`` as the result of the entry's implementation (``impl_name`` for an entry of every
+    implementation, '*'), in the entry's first mode, then apply the registry."""
     entry = KNOWN[entry_id]
-    impl = {"name": entry.impl, "api": entry.impl, "variant": variant}
-    record = base_record(case, entry.adapter, impl, dtype, quantity)
+    impl = {"name": impl_name or entry.impl, "api": impl_name or entry.impl, "variant": variant}
+    record = base_record(case, entry.adapter, impl, dtype, quantity, mode=(entry.modes or ("",))[0])
     judge(record, case, impl, dtype, np.asarray(got), Truths())
     return apply_known(record, case, list(KNOWN.values()), VERSION[entry.adapter])
 
@@ -108,6 +111,13 @@ CONDITIONS = [
     ("reduced",
      make_case("c", "mean_squared_error", [[1.0]], [[0.0]], kind="edge", params={"reduction": "mean"}),
      make_case("c", "mean_squared_error", [[1.0]], [[0.0]], kind="edge", params={"reduction": "none"}), "float32"),
+    ("first_has_zero_vector",
+     make_case("c", "cosine_similarity", [[0.0, 0.0], [1.0, 2.0]], [[1.0, 1.0], [1.0, 1.0]], kind="edge"),
+     make_case("c", "cosine_similarity", [[0.0, 1e-3], [1.0, 2.0]], [[0.0, 0.0], [1.0, 1.0]], kind="edge"), "float32"),
+    ("first_square_subnormal",
+     make_case("c", "kl_divergence", [[0.007, 0.993]], [[0.5, 0.5]], kind="edge", params={"log_input": False}),
+     make_case("c", "kl_divergence", [[0.008, 0.992]], [[0.5, 0.5]], kind="edge", params={"log_input": False}),
+     "float16"),
 ]
 
 
@@ -208,9 +218,45 @@ def test_smoothing_over_last_axis_explains_keras_axis_1() -> None:
     assert _verdict(entry, case, "float64", "value", wrong)["verdict"] == "fail"
 
 
+def test_computed_in_float32_explains_inductor_float16_cosine_of_a_zero_vector() -> None:
+    """Compiled float16: eps = 1e-8 stays a float32 constant, so |0| is floored at 1e-8 (value 0, gradient
+    y / (1e-8 |y|) = 3.3e7, inf in float16) where float16 arithmetic rounds eps to 0 (0 / 0 = NaN)."""
+    case = make_case("edge_test_zero", "cosine_similarity", [[0.0, 0.0, 0.0]], [[1.0, 2.0, 2.0]], kind="edge")
+    entry, variant = "torch-compile-float16-cosine-eps-kept-in-float32", "cosine_norm_floor_1e-8"
+    assert _verdict(entry, case, "float16", "value", np.float16([0.0]), variant)["verdict"] == "known"
+    assert _verdict(entry, case, "float16", "grad", np.float16([[np.inf, np.inf, np.inf]]), variant)["verdict"] \
+        == "known"
+    # a zero gradient (the vector simply skipped) is another deviation
+    assert _verdict(entry, case, "float16", "grad", np.float16([[0.0, 0.0, 0.0]]), variant)["verdict"] == "fail"
+
+
+def test_float32_arithmetic_explains_keras_float64_in_float32_only() -> None:
+    x, y = np.array([[1.1], [2.3]]), np.array([[0.2], [0.7]])
+    case = make_case("edge_test_mse", "mean_squared_error", x, y, kind="edge", params={"reduction": "sum"})
+    in_float32 = np.float64(np.sum(((x - y) ** 2).astype(np.float32)))
+    entry = "keras_jax-float64-promoted-to-float32"
+    impl = "MeanSquaredError"
+    assert _verdict(entry, case, "float64", "value", in_float32, impl_name=impl)["verdict"] == "known"
+    # a wrong formula (mean for sum) is not float32 rounding
+    assert _verdict(entry, case, "float64", "value", in_float32 / 2, impl_name=impl)["verdict"] == "fail"
+
+
+def test_focal_on_clipped_sigmoid_explains_keras_focal_off_tensorflow() -> None:
+    """x = 20, z = 0 in float32: sigmoid rounds to 1, is clipped to fl(1 - 1e-7), so the loss is
+    -log(1 - 0.99999988) = 15.9 instead of about 20, and the clipped side has no gradient."""
+    case = make_case("edge_test_focal", "sigmoid_focal_loss", [20.0], [0.0], kind="edge",
+                     params={"alpha": None, "gamma": 2.0})
+    hi = np.float64(np.float32(1) - np.float32(1e-7))
+    entry = "keras_jax-focal-from-logits-clips-the-sigmoid"
+    assert _verdict(entry, case, "float32", "value", np.float32([-np.log(1 - hi)]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32([13.0]))["verdict"] == "fail"
+    assert _verdict(entry, case, "float32", "grad", np.float32([0.0]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", np.float32([0.5]))["verdict"] == "fail"
+
+
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
-              "smoothing_over_last_axis"}
+              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
