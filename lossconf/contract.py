@@ -82,6 +82,8 @@ def expected_shape(loss: str, first_shape: tuple, second_shape: tuple | None, pa
     spec = get_loss(loss)
     if params.get("reduction", "none") != "none":
         return ()
+    if spec.sequence:  # [N, T, C]: one value per sequence
+        return tuple(first_shape[:1])
     if spec.elementwise:
         return tuple(np.broadcast_shapes(first_shape, second_shape)) if second_shape else tuple(first_shape)
     axis = params.get("axis", -1) % len(first_shape)

@@ -205,6 +205,8 @@ def _batch_key(case: Case) -> tuple | None:
         return None
     if case.kind == "invalid":  # each alone: its call may raise, and it has no truth to batch
         return None
+    if any(case.params.get(k) is not None for k in ("input_lengths", "target_lengths")):
+        return None  # one entry per sequence (CTC): a call of concatenated cases would need them concatenated
     if CATALOG[case.loss].classes_axis and (
         case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
     ):

@@ -586,7 +586,7 @@ def _ctc(call: Call):
             e = [mpmath.exp(v - m) for v in row]
             z = mpmath.fsum(e)
             probs.append([v / z for v in e])
-        total, gamma = ctc_paths(probs, labels, p["blank"]) if ti else (mpf(0), [])
+        total, gamma = ctc_paths(probs, labels, p["blank"]) if ti else (mpf(0 if labels else 1), [])
         if total == 0:
             values.append(mpf(0) if p["zero_infinity"] else INF)
             continue

@@ -117,8 +117,10 @@ def ctc_rows(call: Call, scales: bool) -> tuple:
         if np.isnan(xi).any():
             value[i], grad[i, :ti] = np.nan, np.nan
             continue
-        if ti == 0 or needed_frames(labels) > ti:  # no alignment: p = 0
+        if needed_frames(labels) > ti:  # no alignment: p = 0
             value[i] = 0 if zero_inf else np.inf
+            continue
+        if ti == 0:  # no frames, empty target: the empty alignment, p = 1
             continue
         lp = _log_softmax(xi)
         ext = extended(labels, blank)
