@@ -103,6 +103,24 @@ def _softmax_sum_at_least_256(first, second, params, dtype, loss="") -> bool:
     return bool(np.any(total >= 256))
 
 
+def _ctc_no_alignment(first, second, params, dtype, loss="") -> bool:
+    """Some sequence's target needs more frames (one per label, a blank between repeats) than its input has."""
+    if loss != "ctc":
+        return False
+    from lossconf.reference.sequence import needed_frames
+
+    n, t = np.shape(first)[:2]
+    t_len = np.full(n, t) if params.get("input_lengths") is None else np.asarray(params["input_lengths"])
+    l_len = np.full(n, np.shape(second)[1]) if params.get("target_lengths") is None else \
+        np.asarray(params["target_lengths"])
+    return any(needed_frames(np.asarray(second)[i, : int(l_len[i])]) > int(t_len[i]) for i in range(n))
+
+
+def _ctc_labels_width_zero(first, second, params, dtype, loss="") -> bool:
+    """The label tensor has no columns (S = 0): every target is empty."""
+    return loss == "ctc" and second is not None and np.ndim(second) == 2 and np.shape(second)[1] == 0
+
+
 def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
     if second is None or np.shape(first) != np.shape(second):
         return False
@@ -129,6 +147,11 @@ INPUTS: dict[str, tuple[str, Condition]] = {
         "some row's sum(exp(x - max(x))) is at least 256 (its square overflows float16)", _softmax_sum_at_least_256),
     "probability_zero_positive_target": (
         "some probability is exactly 0 where its target is positive", _probability_zero_positive_target),
+    "ctc_no_alignment": (
+        "some CTC target needs more frames (one per label, a blank between repeated labels) than its input length: "
+        "no alignment, p = 0", _ctc_no_alignment),
+    "ctc_labels_width_zero": ("the CTC label tensor has zero columns (S = 0: every target empty)",
+                              _ctc_labels_width_zero),
 }
 
 

@@ -580,8 +580,9 @@ CATALOG: dict[str, Loss] = {
             "per sequence: value sum_{t < T_i} (1 + max_c |x_tc| + |lse(x_t)| + max_s |alpha_t(s)|) + |l| (log_softmax "
             "per frame errs by u (1 + |x| + |lse|); every recursion step rounds the running log-probability alpha_t, "
             "and dl/dlp_t(c) = -gamma_t(c) sums to 1 over c, so each frame's errors add once); gradient softmax(x_t) "
-            "(1 + max_c |x_tc| + |lse(x_t)|) + gamma_t (1 + 2 S_value) (gamma = exp(alpha + beta - lp + l): its "
-            "exponent carries the value's absolute error twice, forward and backward)" + _RED_SCALE,
+            "(1 + max_c |x_tc| + |lse(x_t)|) + (gamma_t + softmax(x_t)) (1 + 2 S_value) (gamma = exp(alpha + beta - "
+            "lp + l): its exponent carries the value's absolute error twice, forward and backward; autodiff through "
+            "log_softmax subtracts softmax * sum_c (softmax - gamma), a sum that inherits gamma's error)" + _RED_SCALE,
             variants=("ctc_mean_over_target_lengths",),
             sequence=True,
         ),

@@ -138,7 +138,11 @@ def ctc_rows(call: Call, scales: bool) -> tuple:
             frame = 1 + np.max(np.abs(xi), axis=1).astype(np.float64) + np.abs(lse)
             run = np.max(np.where(np.isfinite(alpha), np.abs(alpha), 0), axis=1).astype(np.float64)
             sv[i] = float(np.sum(frame + run)) + abs(float(value[i]))
-            sg[i, :ti] = (soft.astype(np.float64) * frame[:, None] + gamma.astype(np.float64) * (1 + 2 * sv[i]))
+            # gamma = exp(alpha + beta - lp + l): its exponent carries the value's errors twice (forward and
+            # backward); an autodiff through log_softmax (torch's documented log_softmax -> ctc_loss) subtracts
+            # softmax * sum_c(softmax - gamma), whose sum inherits gamma's error: softmax (1 + 2 S_v) too
+            soft64, gamma64 = soft.astype(np.float64), gamma.astype(np.float64)
+            sg[i, :ti] = soft64 * frame[:, None] + (gamma64 + soft64) * (1 + 2 * sv[i])
     if call.reduction == "mean" and call.params["mean_per_target_length"]:
         per = np.maximum(l_len, 1).astype(call.work)
         value = value / per
