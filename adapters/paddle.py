@@ -165,7 +165,7 @@ class PaddleAdapter(Adapter):
             tl = paddle.full([n], y.shape[1], dtype="int64") if target_lengths is None else target_lengths
             loss = F.ctc_loss(paddle.transpose(x, [1, 0, 2]), y.astype("int32"), il, tl, blank=blank,
                               reduction=reduction)
-            return paddle.squeeze(loss, axis=-1) if reduction == "none" else loss
+            return paddle.reshape(loss, [n]) if reduction == "none" else loss  # [N, 1] (N = 1: a scalar)
 
         def per_sample(loss, reduction: str, axis: int):
             # soft-label paths keep the class axis with size 1 under reduction="none"

@@ -187,6 +187,18 @@ def _clip_64(loss, inputs: Inputs, dtype, variant) -> tuple:
     return _reference(loss, x, second, params, variant)
 
 
+def _warpctc_probability_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """CTC with every class probability floored at the smallest normal number of the dtype (Paddle's warpctc):
+    the reference on log-probabilities max(log_softmax(x), log(tiny)) taken as logits (they renormalise to
+    within tiny)."""
+    first, second, params = inputs
+    x = _f64(first)
+    if x.size:
+        with np.errstate(invalid="ignore"):
+            x = np.maximum(_log_softmax(x, -1), np.log(float(finfo(dtype).smallest_normal)))
+    return _reference(loss, x, second, params, variant)
+
+
 def _bce_backward_eps(loss, inputs: Inputs, dtype, variant, eps: float = BCE_EPS) -> tuple:
     """Gradient (p - z) / max(p (1 - p), eps), eps = 1e-12 in the dtype (0 in float16); value as declared."""
     first, second, params = inputs
@@ -229,6 +241,8 @@ def _smoothing_over_last_axis(loss, inputs: Inputs, dtype, variant) -> tuple:
 
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
+    "warpctc_probability_floor": ("CTC on class probabilities floored at the dtype's smallest normal number "
+                                  "(-log 1.2e-38 = 87.3 per frame at most in float32)", _warpctc_probability_floor),
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
     "bce_backward_eps": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 in the dtype",
                          _bce_backward_eps),
