@@ -121,6 +121,14 @@ def _ctc_labels_width_zero(first, second, params, dtype, loss="") -> bool:
     return loss == "ctc" and second is not None and np.ndim(second) == 2 and np.shape(second)[1] == 0
 
 
+def _ctc_all_targets_empty(first, second, params, dtype, loss="") -> bool:
+    """Every CTC target has length 0 (a width-0 label tensor, or target_lengths all 0)."""
+    if loss != "ctc" or second is None or np.ndim(second) != 2:
+        return False
+    lengths = params.get("target_lengths")
+    return np.shape(second)[1] == 0 or (lengths is not None and not np.any(np.asarray(lengths)))
+
+
 def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
     if second is None or np.shape(first) != np.shape(second):
         return False
@@ -152,6 +160,8 @@ INPUTS: dict[str, tuple[str, Condition]] = {
         "no alignment, p = 0", _ctc_no_alignment),
     "ctc_labels_width_zero": ("the CTC label tensor has zero columns (S = 0: every target empty)",
                               _ctc_labels_width_zero),
+    "ctc_all_targets_empty": ("every CTC target has length 0 (a label tensor of width 0, or target lengths all 0)",
+                              _ctc_all_targets_empty),
 }
 
 
