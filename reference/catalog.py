@@ -577,7 +577,8 @@ CATALOG: dict[str, Loss] = {
             "computed by the forward-backward recursion in log space",
             "dl_i/dx_itc = softmax(x_it)_c - gamma_itc for t < T_i (0 past T_i), gamma the posterior of class c at "
             "frame t (alpha_t beta_t / p summed over the states of c); 0 where no alignment fits",
-            "per sequence: value sum_{t < T_i} (1 + max_c |x_tc| + |lse(x_t)| + max_s |alpha_t(s)|) + |l| (log_softmax "
+            "per sequence: value sum_{t < T_i} (1 + max_c |x_tc| + |lse(x_t)| + max_s |alpha_t(s)|) + |l|, non-finite "
+            "x counting 0 (log_softmax "
             "per frame errs by u (1 + |x| + |lse|); every recursion step rounds the running log-probability alpha_t, "
             "and dl/dlp_t(c) = -gamma_t(c) sums to 1 over c, so each frame's errors add once); gradient softmax(x_t) "
             "(1 + max_c |x_tc| + |lse(x_t)|) + (gamma_t + softmax(x_t)) (1 + 2 S_value) (gamma = exp(alpha + beta - "

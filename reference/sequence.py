@@ -135,7 +135,8 @@ def ctc_rows(call: Call, scales: bool) -> tuple:
             # per frame: log_softmax errs by ~u (1 + |x| + |lse|) (the shift, the log of the sum) and each
             # recursion step by ~u |alpha_t| (the rounding of the running log-probability)
             lse = (xi - lp)[:, 0].astype(np.float64)
-            frame = 1 + np.max(np.abs(xi), axis=1).astype(np.float64) + np.abs(lse)
+            ax = np.where(np.isfinite(xi), np.abs(xi), 0).astype(np.float64)  # a -inf logit (masked class) counts 0
+            frame = 1 + np.max(ax, axis=1) + np.where(np.isfinite(lse), np.abs(lse), 0)
             run = np.max(np.where(np.isfinite(alpha), np.abs(alpha), 0), axis=1).astype(np.float64)
             sv[i] = float(np.sum(frame + run)) + abs(float(value[i]))
             # gamma = exp(alpha + beta - lp + l): its exponent carries the value's errors twice (forward and
