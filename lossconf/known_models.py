@@ -129,6 +129,14 @@ def _ctc_all_targets_empty(first, second, params, dtype, loss="") -> bool:
     return np.shape(second)[1] == 0 or (lengths is not None and not np.any(np.asarray(lengths)))
 
 
+def _ctc_mean_with_empty_target(first, second, params, dtype, loss="") -> bool:
+    """reduction 'mean' and some CTC target has length 0 (a division by that length is 0/0 or x/0)."""
+    if loss != "ctc" or params.get("reduction") != "mean" or second is None or np.ndim(second) != 2:
+        return False
+    lengths = params.get("target_lengths")
+    return np.shape(second)[1] == 0 or (lengths is not None and not np.all(np.asarray(lengths)))
+
+
 def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
     if second is None or np.shape(first) != np.shape(second):
         return False
@@ -162,6 +170,8 @@ INPUTS: dict[str, tuple[str, Condition]] = {
                               _ctc_labels_width_zero),
     "ctc_all_targets_empty": ("every CTC target has length 0 (a label tensor of width 0, or target lengths all 0)",
                               _ctc_all_targets_empty),
+    "ctc_mean_with_empty_target": ("reduction 'mean' and some CTC target has length 0",
+                                   _ctc_mean_with_empty_target),
 }
 
 
