@@ -134,6 +134,40 @@ def test_false_declaration_and_dropped_dtype_exit_1_and_write_outputs(tmp_path):
     assert int(suites["contract"].get("failures")) == sum(c["status"] == "fail" for c in contract)
 
 
+@pytest.mark.parametrize("documented", [False, True])
+def test_a_documented_framework_error_skips_the_contract_instead_of_failing_it(tmp_path, documented):
+    """The framework raising where a known entry says it does (tinygrad's float16 reduce on its
+    PYTHON backend) leaves nothing to check the plumbing on: skipped with the entry's id, not error."""
+    _needs_torch()
+    (tmp_path / "known.toml").write_text(
+        '[[known]]\nid = "raises-in-float16"\nimpl = "softmax"\nquantity = "both"\ndtypes = ["float16"]\n'
+        'when = ["error"]\nversions = ">=2"\nlink = "https://example.org/issue"\n'
+        'description = "the float16 kernel raises"\n')
+    path = tmp_path / "raising.py"
+    path.write_text(
+        "from lossconf.adapters.base import Impl\n"
+        "from lossconf.adapters.torch import TorchAdapter\n"
+        "class Raising(TorchAdapter):\n"
+        "    name = 'raising'\n"
+        + ("    known_deviations = 'known.toml'\n" if documented else "")
+        + "    def implementations(self):\n"
+        "        import torch\n"
+        "        def softmax(x, _, reduction, axis=-1):\n"
+        "            if x.dtype == torch.float16:\n"
+        "                raise RuntimeError('no float16 kernel')\n"
+        "            return torch.softmax(x, axis)\n"
+        "        return [Impl('softmax', 'torch.softmax', softmax, params=('axis',), reductions=('none',))]\n"
+    )
+    proc = _cli(f"{path}:Raising", "--losses", "softmax", "--dtypes", "float16,float32", "--budget", "2")
+    line = next(s for s in proc.stdout.splitlines() if s.startswith("contract:") and "(of" in s)
+    if documented:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert " 0 error" in line and " 0 skipped" not in line
+    else:
+        assert proc.returncode == 1
+        assert "contract:raising:softmax-float16-dtype_preserved: CONTRACT ERROR" in proc.stdout
+
+
 # -- the guide's worked example exits 0 ----------------------------------------------------------------
 def test_guide_example_adapter_conforms():
     from lossconf.adapters.loading import load_adapter
