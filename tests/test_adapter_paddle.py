@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from adapter_checks import CTC_INPUTS
 
 from lossconf.reference.dtypes import numpy_dtype

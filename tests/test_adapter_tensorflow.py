@@ -15,7 +15,6 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-
 from adapter_checks import CTC_INPUTS
 
 from lossconf.reference.dtypes import DTYPES, numpy_dtype

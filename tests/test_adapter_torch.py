@@ -11,7 +11,6 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-
 from adapter_checks import CTC_INPUTS
 
 from lossconf.reference.dtypes import DTYPES, numpy_dtype
