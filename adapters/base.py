@@ -265,8 +265,10 @@ class Adapter:
         return self.convert_params(declared, dtype)
 
     def convert_params(self, params: dict, dtype: str) -> dict:
-        """Params with float arrays turned into framework tensors of ``dtype``."""
-        return {k: self.tensor(v, dtype) if isinstance(v, np.ndarray) else v for k, v in params.items()}
+        """Params with float arrays turned into framework tensors of ``dtype``, integer arrays (CTC's lengths)
+        into integer tensors."""
+        return {k: self.tensor(v, None if np.issubdtype(v.dtype, np.integer) else dtype) if isinstance(v, np.ndarray)
+                else v for k, v in params.items()}
 
     def second_tensor(self, second: np.ndarray | None, dtype: str) -> Any:
         """Integer labels keep their integer dtype; float targets take the dtype under test."""

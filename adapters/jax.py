@@ -118,9 +118,20 @@ class JaxAdapter(Adapter):
     def implementations(self) -> list[Impl]:
         """optax.losses and jax.nn APIs that implement catalog losses."""
         import jax
+        import jax.numpy as jnp
         import optax
 
         ol = optax.losses
+
+        def ctc(x, labels, reduction, blank=0, input_lengths=None, target_lengths=None):
+            (n, t), s = x.shape[:2], labels.shape[1]
+
+            def paddings(size, lengths):  # 1.0 marks padding, as optax takes it
+                if lengths is None:
+                    return jnp.zeros((n, size), x.dtype)
+                return (jnp.arange(size)[None, :] >= jnp.asarray(lengths)[:, None]).astype(x.dtype)
+
+            return ol.ctc_loss(x, paddings(t, input_lengths), labels, paddings(s, target_lengths), blank_id=blank)
 
         def integer_labels_ce(x, labels, reduction, ignore_index=None, axis=-1):
             where = None if ignore_index is None else labels != ignore_index
@@ -189,6 +200,12 @@ class JaxAdapter(Adapter):
                 "sigmoid_focal_loss", "optax.losses.sigmoid_focal_loss",
                 lambda x, t, reduction, alpha=None, gamma=2.0: ol.sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma),
                 params=("alpha", "gamma"), reductions=("none",),
+            ),
+            Impl(
+                "ctc", "optax.losses.ctc_loss", ctc,
+                params=("blank", "input_lengths", "target_lengths"), reductions=("none",),
+                note="logits [B, T, K] with logit_paddings and label_paddings (1 = padding) built from the lengths; "
+                "log_epsilon=-1e5 (the default) stands for log 0",
             ),
             Impl(
                 "cosine_similarity", "optax.losses.cosine_similarity",
@@ -267,7 +284,9 @@ def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> Rea
 
 def _api_params(impl: Impl, params: dict) -> dict:
     """``reduction`` and the parameters ``impl`` declares (others only reach it at their defaults)."""
-    return {k: v for k, v in params.items() if k == "reduction" or k in impl.params}
+    # integer arrays (CTC's lengths) as tuples: static arguments of the compiled function must hash
+    return {k: tuple(v.tolist()) if isinstance(v, np.ndarray) else v
+            for k, v in params.items() if k == "reduction" or k in impl.params}
 
 
 def _pick_device(jax: Any) -> Any:

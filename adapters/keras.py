@@ -29,6 +29,7 @@ from lossconf.adapters.base import Impl
 from lossconf.adapters.jax import JaxAdapter
 from lossconf.adapters.torch import TorchAdapter
 
+_KERAS_DOCS = "https://keras.io/api/losses/probabilistic_losses/"
 _KERAS_REDUCTION = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}
 
 
@@ -157,6 +158,14 @@ def keras_implementations() -> list[Impl]:
             params=("axis",), variant="negated_cosine_norm_floor_1e-7", restrict=classes_last,
         ),
         Impl(
+            "ctc", "keras.losses.CTC",
+            lambda x, y, reduction, target_lengths=None: keras_loss(
+                losses.CTC, x, _zero_padded(ops, y, target_lengths), reduction),
+            params=("target_lengths",),
+            note="blank (mask_index) 0 and every frame used, as keras.losses.ctc fixes them; the label length is the "
+            "count of nonzero labels, so labels past target_lengths are set to 0 (" + _KERAS_DOCS + "#ctc-class)",
+        ),
+        Impl(
             "huber", "keras.losses.Huber",
             lambda x, t, reduction, delta=1.0: keras_loss(
                 losses.Huber, x, t, reduction, elementwise=True, delta=delta),
@@ -193,6 +202,14 @@ def keras_implementations() -> list[Impl]:
             note="probabilities (log_input=False); clips both y_true and y_pred to [1e-7, 1]",
         ),
     ]
+
+
+def _zero_padded(ops: Any, labels: Any, target_lengths: Any) -> Any:
+    """Labels with every entry past its target length set to 0: Keras's CTC counts the nonzero labels."""
+    if target_lengths is None:
+        return labels
+    kept = ops.arange(ops.shape(labels)[1])[None, :] < ops.cast(target_lengths, "int32")[:, None]
+    return ops.where(kept, labels, ops.zeros_like(labels))
 
 
 def classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:

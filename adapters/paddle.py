@@ -159,6 +159,14 @@ class PaddleAdapter(Adapter):
         def ignore(ignore_index: int | None) -> int:
             return -100 if ignore_index is None else int(ignore_index)
 
+        def ctc_loss(x, y, reduction, blank=0, input_lengths=None, target_lengths=None):
+            n, t = x.shape[:2]
+            il = paddle.full([n], t, dtype="int64") if input_lengths is None else input_lengths
+            tl = paddle.full([n], y.shape[1], dtype="int64") if target_lengths is None else target_lengths
+            loss = F.ctc_loss(paddle.transpose(x, [1, 0, 2]), y.astype("int32"), il, tl, blank=blank,
+                              reduction=reduction)
+            return paddle.reshape(loss, [n]) if reduction == "none" else loss  # [N, 1] (N = 1: a scalar)
+
         def per_sample(loss, reduction: str, axis: int):
             # soft-label paths keep the class axis with size 1 under reduction="none"
             return paddle.squeeze(loss, axis=axis) if reduction == "none" else loss
@@ -270,6 +278,13 @@ class PaddleAdapter(Adapter):
                     x, z, alpha=alpha, gamma=gamma, reduction=reduction),
                 dtypes=dtypes, params=("alpha", "gamma"), restrict=_alpha_given,
                 note="alpha is always applied (no unweighted form); normalizer=None",
+            ),
+            Impl(
+                "ctc", "paddle.nn.functional.ctc_loss", ctc_loss,
+                params=("blank", "input_lengths", "target_lengths"), dtypes=("float32", "float64"),
+                variant="ctc_mean_over_target_lengths",
+                note="logits transposed to [T, N, C] (warpctc applies the softmax itself); labels int32; float16 and "
+                "bfloat16 are unsupported on CPU (no warpctc kernel); 'mean' divides by the label lengths",
             ),
             Impl(
                 "cosine_similarity", "paddle.nn.functional.cosine_similarity",

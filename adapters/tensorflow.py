@@ -134,6 +134,14 @@ class TensorFlowAdapter(Adapter):
                 note="pos_weight=1 when the case sets none",
             ),
             Impl(
+                "ctc", "tf.nn.ctc_loss", _tf_ctc_loss,
+                params=("blank", "input_lengths", "target_lengths"), reductions=("none",),
+                dtypes=("float16", "bfloat16", "float32"),
+                note="dense labels with label_length and logit_length, logits_time_major=False, blank_index=blank; "
+                "float64 is unsupported (the op raises: \"cannot compute Mul as input #1 was expected to be a double "
+                "tensor but is a float tensor\"); float16/bfloat16 are computed in float32 and cast back",
+            ),
+            Impl(
                 "softmax", "tf.nn.softmax",
                 lambda x, _, reduction, axis=-1: nn.softmax(x, axis=axis),
                 params=("axis",), reductions=("none",),
@@ -195,3 +203,15 @@ def _pick_device(tf: Any) -> str:
     if kind is None:
         raise ValueError(f"LOSSCONF_DEVICE: {requested!r}; expected cpu, gpu or cuda, optionally ':N'")
     return f"/{kind}:{index or 0}"
+
+
+def _tf_ctc_loss(x, labels, reduction, blank=0, input_lengths=None, target_lengths=None):
+    """tf.nn.ctc_loss on batch-major logits; None lengths are the full T and S."""
+    import tensorflow as tf
+
+    n, t, s = tf.shape(x)[0], tf.shape(x)[1], tf.shape(labels)[1]
+    logit_length = tf.fill([n], t) if input_lengths is None else tf.cast(input_lengths, tf.int32)
+    label_length = tf.fill([n], s) if target_lengths is None else tf.cast(target_lengths, tf.int32)
+    return tf.nn.ctc_loss(tf.cast(labels, tf.int32), x, label_length, logit_length, logits_time_major=False,
+                          blank_index=blank)
+

@@ -191,6 +191,12 @@ class TorchAdapter(Adapter):
 
         def linear_then_ce(h, y, reduction, linear_weight, linear_bias=None, **kwargs):
             return cross_entropy(F.linear(h, linear_weight, linear_bias), y, reduction, **kwargs)
+        def ctc_loss(x, y, reduction, blank=0, input_lengths=None, target_lengths=None, zero_infinity=False):
+            n, t = x.shape[:2]
+            il = torch.full((n,), t, dtype=torch.long) if input_lengths is None else input_lengths
+            tl = torch.full((n,), y.shape[1], dtype=torch.long) if target_lengths is None else target_lengths
+            log_probs = F.log_softmax(x, dim=-1).transpose(0, 1)  # [T, N, C], as ctc_loss takes it
+            return F.ctc_loss(log_probs, y, il, tl, blank=blank, reduction=reduction, zero_infinity=zero_infinity)
 
         def kl_div(log_q, p, reduction):
             return F.kl_div(log_q, p, reduction="batchmean" if reduction == "mean" else reduction)
@@ -258,6 +264,14 @@ class TorchAdapter(Adapter):
                 params=("axis",), reductions=NONE, variant="cosine_norm_floor_1e-8",
                 note="eps=1e-8 (the default) floors each norm; cosine_embedding_loss adds 1e-12 to the squared "
                 "norms instead and takes +-1 labels, so it is not a row",
+            ),
+            Impl(
+                "ctc", "torch.nn.functional.ctc_loss", ctc_loss,
+                params=("blank", "input_lengths", "target_lengths", "zero_infinity"), dtypes=("float32", "float64"),
+                variant="ctc_mean_over_target_lengths",
+                note="log_probs = log_softmax(x) transposed to [T, N, C] (the documented input); float16 and bfloat16 "
+                "are unsupported on CPU (\"ctc_loss_cpu\" not implemented for 'Half' / 'BFloat16'); 'mean' divides "
+                "by the target lengths (" + _DOCS + "torch.nn.CTCLoss.html)",
             ),
             Impl(
                 "kl_divergence", "torch.nn.functional.kl_div", kl_div,

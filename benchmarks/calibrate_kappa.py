@@ -41,6 +41,8 @@ def random_inputs(loss_id: str, rng: np.random.Generator, dtype: str,
     if loss_id == "linear_cross_entropy":
         return linear_inputs(rng, dtype, max_classes)
     scale = 10 ** rng.uniform(-3, 3)
+    if loss.sequence:
+        return ctc_inputs(rng, dtype, min(max_classes, 12))
     if loss.classes_axis:
         shape = (int(rng.integers(1, 6)), int(rng.choice([c for c in CLASS_COUNTS if c <= max_classes])))
     else:
@@ -131,6 +133,22 @@ def _results(loss_id: str, rng: np.random.Generator, dtype: str, reduction: str)
     ref = numpy_ref.evaluate(loss_id, first, second, reduction=reduction, **params)
     truths = [(ref.value, ref.scale_value), (ref.grad, ref.scale_grad), *ref.grads.values()]
     return first, second, params, [(q, g, *t) for q, g, t in zip(CATALOG[loss_id].quantities, got, truths, strict=True)]
+def ctc_inputs(rng: np.random.Generator, dtype: str, max_classes: int = 12) -> tuple[np.ndarray, object, dict]:
+    """CTC: logits [N, T, C] (T up to 30, scales 1e-3..1e2), labels [N, S] with S <= T/2, per-sequence lengths
+    half of the time, the blank at 0 or C - 1, the canonical semantics or the mean-over-target-lengths variant."""
+    n, t, c = int(rng.integers(1, 5)), int(rng.integers(1, 31)), int(rng.integers(2, max_classes + 1))
+    s = int(rng.integers(0, t // 2 + 1))
+    blank = int(rng.choice([0, c - 1]))
+    labels = rng.integers(0, c - 1, (n, s))
+    labels = labels + (labels >= blank)
+    params: dict = {"blank": blank}
+    if rng.random() < 0.5:
+        params["input_lengths"] = rng.integers(min(2 * s, t), t + 1, n)
+        params["target_lengths"] = rng.integers(0, s + 1, n)
+    if rng.random() < 0.5:
+        params["variant"] = "ctc_mean_over_target_lengths"
+    first = (10 ** rng.uniform(-3, 2) * rng.standard_normal((n, t, c))).astype(numpy_dtype(dtype))
+    return first, labels, params
 
 
 def excess(got: np.ndarray, truth: np.ndarray, scale: np.ndarray, dtype: str,
@@ -190,6 +208,18 @@ def norms_out_of_range(loss_id: str, first: np.ndarray, second, dtype: str) -> n
     return bad
 
 
+def ctc_exponent_unbounded(loss_id: str, first: np.ndarray, second, params: dict, dtype: str) -> np.ndarray | None:
+    """CTC gradient entries of sequences whose value scale S_v has u S_v > 1/4: the posterior exp(alpha + beta -
+    lp + l) then errs in its exponent by more than a quarter, a relative error e^(u S_v) - 1 that no linear bound
+    covers (long sequences of large logits in float16/bfloat16; torch and Paddle refuse those dtypes, TensorFlow
+    computes them in float32)."""
+    if not CATALOG[loss_id].sequence:
+        return None
+    ref = numpy_ref.evaluate(loss_id, first, second, reduction="none", **params)
+    bad = UNIT_ROUNDOFF[dtype] * np.asarray(ref.scale_value, np.float64) > 0.25
+    return np.broadcast_to(bad[:, None, None], first.shape)
+
+
 def nice(k: float) -> float:
     """The smallest number of the series 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, ... that is >= k (>= 1)."""
     if k <= 1:
@@ -215,6 +245,8 @@ def calibrate(trials: int, seed: int, losses: list[str] | None = None) -> dict:
                     value_overflowed = False
                     for quantity, got, truth, s in results:
                         undecided = clip_undecided(first, params, dtype) if quantity == "grad" else None
+                        if quantity == "grad" and undecided is None:
+                            undecided = ctc_exponent_unbounded(loss_id, first, second, params, dtype)
                         out_of_range = norms_out_of_range(loss_id, first, second, dtype)
                         if out_of_range is not None:  # per sample: the value's rows, every gradient entry of a row
                             undecided = out_of_range if quantity == "value" and reduction == "none" else \

@@ -91,13 +91,17 @@ def _jsonable(v: object) -> object:
     return v
 
 
+_INTEGER_PARAMS = ("input_lengths", "target_lengths")  # per-sample counts (CTC); other list params are floats
+
+
 def make_case(case_id: str, loss: str, first, second=None, *, kind: str, **fields) -> Case:
     """A Case with inputs converted: float64 ``first``, int64 labels or float64 targets, array params."""
     spec = get_loss(loss)
     params = {"reduction": "none", **fields.pop("params", {})}
-    params = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v for k, v in params.items()}
+    params = {k: np.asarray(v, dtype=np.int64 if k in _INTEGER_PARAMS else np.float64) if isinstance(v, list) else v
+              for k, v in params.items()}
     if second is not None:
-        labels = spec.has_second and spec.inputs[1].role == "labels"
+        labels = spec.has_second and spec.inputs[1].role in ("labels", "label_sequences")
         second = np.asarray(second, dtype=np.int64 if labels else np.float64)
     return Case(case_id, loss, np.asarray(first, dtype=np.float64), second, params, kind, **fields)
 

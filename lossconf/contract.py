@@ -39,7 +39,7 @@ from lossconf.cases import Case, random_cases
 from lossconf.errormodel import ulp
 from lossconf.invalid import invalid_cases, judge_invalid
 from lossconf.known import Known
-from lossconf.reference.catalog import get_loss
+from lossconf.reference.catalog import get_loss, get_variant
 from lossconf.reference.dtypes import DTYPES, UNIT_ROUNDOFF
 from lossconf.reference.dtypes import dtype_name as _dtype_name
 from lossconf.supervisor import Worker, WorkerFailure
@@ -82,6 +82,8 @@ def expected_shape(loss: str, first_shape: tuple, second_shape: tuple | None, pa
     spec = get_loss(loss)
     if params.get("reduction", "none") != "none":
         return ()
+    if spec.sequence:  # [N, T, C]: one value per sequence
+        return tuple(first_shape[:1])
     if spec.elementwise:
         return tuple(np.broadcast_shapes(first_shape, second_shape)) if second_shape else tuple(first_shape)
     axis = params.get("axis", -1) % len(first_shape)
@@ -110,6 +112,15 @@ def _candidates(loss: str, seed: int) -> list[Case]:
             out.append(case)
     out.sort(key=lambda c: (float(np.max(np.abs(c.first))), c.first.size))
     return out[:CANDIDATES]
+
+
+# hidden parameters under which a declared variant's 'mean' is not sum(none) / n (CTC: each l_i / L_i first)
+MEAN_REDEFINING = ("mean_per_target_length",)
+
+
+def _mean_redefined(impl: dict) -> bool:
+    """Whether the implementation's declared variant defines 'mean' otherwise than as the mean of 'none'."""
+    return impl["variant"] is not None and any(k in get_variant(impl["variant"]).overrides for k in MEAN_REDEFINING)
 
 
 def _is_default(value, default) -> bool:
@@ -184,7 +195,7 @@ class ContractBattery:
                 add(impl, dtype, f"shape_{r}", case, r)
             if "none" in reductions and loss.id != "root_mean_squared_error":
                 for r in ("sum", "mean"):
-                    if r in reductions:
+                    if r in reductions and not (r == "mean" and _mean_redefined(impl)):
                         add(impl, dtype, f"{r}_of_none", case, r)
             add(impl, dtype, "deterministic", case, first)
         if chosen:

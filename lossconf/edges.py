@@ -485,12 +485,52 @@ def _margin_edges() -> list[Case]:
     ]
 
 
+def _ctc_edges() -> list[Case]:
+    """CTC: repeated labels (a blank between), an empty target, a target too long for its input (+inf, or 0 under
+    zero_infinity), the blank at 0 and at C - 1, one frame per label, padding frames, peaked logits, N = 0."""
+    loss = "ctc"
+    x = np.array([[[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.5, 1.0], [-2.0, 1.0, 0.0, 0.5],
+                   [0.0, 0.0, 3.0, -1.0], [1.0, 2.0, -1.0, 0.0]]])  # [1, T = 5, C = 4]
+    x2 = np.concatenate([x, x[:, ::-1] * 0.5])  # [2, 5, 4]
+    return [
+        _edge("edge_ctc_repeated_labels", loss, x[:, :3], [[2, 2]],
+              "labels (2, 2) in T = 3 frames: the only alignment is 2, blank, 2"),
+        _edge("edge_ctc_repeated_too_short", loss, x[:, :2], [[2, 2]],
+              "labels (2, 2) in T = 2 frames: a repeat needs a blank between, no alignment: +inf", nonfinite=True),
+        _edge("edge_ctc_repeated_zero_infinity", loss, x[:, :2], [[2, 2]],
+              "as edge_ctc_repeated_too_short with zero_infinity: loss 0, gradient 0",
+              params={"zero_infinity": True}),
+        _edge("edge_ctc_empty_target", loss, x2, [[1, 3], [2, 1]], "target lengths 0 and 2: the first is all blanks",
+              params={"target_lengths": [0, 2]}),
+        _edge("edge_ctc_target_too_long", loss, x2, [[1, 2, 3, 1, 2, 3], [3, 1, 1, 2, 2, 1]],
+              "6 labels for 5 frames (and 4 input frames for 3 labels): +inf", nonfinite=True,
+              params={"input_lengths": [5, 4], "target_lengths": [6, 3], "reduction": "none"}),
+        _edge("edge_ctc_target_too_long_zero_infinity", loss, x2, [[1, 2, 3, 1, 2, 3], [3, 1, 1, 2, 2, 1]],
+              "a target too long under zero_infinity: that sequence gives 0, the other counts (mean)",
+              params={"input_lengths": [5, 5], "target_lengths": [6, 3], "zero_infinity": True, "reduction": "mean"}),
+        _edge("edge_ctc_blank_last", loss, x2, [[0, 1], [2, 2]], "blank = C - 1 = 3; labels include class 0",
+              params={"blank": 3}),
+        _edge("edge_ctc_blank_first", loss, x2, [[3, 1], [2, 2]], "blank = 0 given explicitly, reduction sum",
+              params={"blank": 0, "reduction": "sum"}),
+        _edge("edge_ctc_one_frame_per_label", loss, x[:, :4], [[1, 3, 2, 1]],
+              "T = L = 4, no repeats: one alignment, -sum of the path's log-probabilities"),
+        _edge("edge_ctc_padding_frames", loss, np.concatenate([x2[:, :3], np.full((2, 2, 4), 1e4)], axis=1),
+              [[1, 2], [3, 0]], "frames past the input lengths hold 1e4: ignored, gradient 0 there",
+              params={"input_lengths": [3, 2], "target_lengths": [2, 1]}),
+        _edge("edge_ctc_peaked", loss, np.where(np.eye(4)[[0, 1, 0, 2, 0]] > 0, 30.0, -30.0)[None], [[1, 2]],
+              "logits +-30: the alignment blank 1 blank 2 blank is near certain, loss ~0", dtypes=_WIDE),
+        _edge("edge_ctc_nan", loss, np.where(np.arange(4) == 1, _NAN, x2), [[1, 2], [3, 1]],
+              "a NaN logit in every sequence's used frames: NaN", nonfinite=True),
+        _edge("edge_ctc_n0", loss, np.zeros((0, 5, 4)), np.zeros((0, 2), int), "N = 0", params={"reduction": "sum"}),
+    ]
+
+
 @cache
 def _edge_catalog() -> tuple[Case, ...]:
     cases = (_softmax_family_edges() + _softmax_cross_entropy_edges() + _sparse_edges() + _sigmoid_family_edges()
              + _probability_edges() + _kl_edges() + _regression_edges() + _smooth_labels_edges()
              + _log_softmax_extra_edges() + _robust_regression_edges() + _margin_edges()
-             + _focal_edges() + _cosine_edges() + _linear_cross_entropy_edges())
+             + _focal_edges() + _cosine_edges() + _linear_cross_entropy_edges() + _ctc_edges())
     return tuple(cases)
 
 

@@ -37,6 +37,8 @@ def _batch_key(case: Case) -> tuple | None:
         return None
     if CATALOG[case.loss].grad_params:  # a gradient for a shared input (W) sums over every row
         return None
+    if any(case.params.get(k) is not None for k in ("input_lengths", "target_lengths")):
+        return None  # one entry per sequence (CTC): a call of concatenated cases would need them concatenated
     if CATALOG[case.loss].classes_axis and (
         case.first.ndim < 2 or case.params.get("axis", -1) % case.first.ndim == 0
     ):

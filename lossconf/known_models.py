@@ -111,6 +111,40 @@ def _softmax_sum_at_least_256(first, second, params, dtype, loss="") -> bool:
     return bool(np.any(total >= 256))
 
 
+def _ctc_no_alignment(first, second, params, dtype, loss="") -> bool:
+    """Some sequence's target needs more frames (one per label, a blank between repeats) than its input has."""
+    if loss != "ctc":
+        return False
+    from lossconf.reference.sequence import needed_frames
+
+    n, t = np.shape(first)[:2]
+    t_len = np.full(n, t) if params.get("input_lengths") is None else np.asarray(params["input_lengths"])
+    l_len = np.full(n, np.shape(second)[1]) if params.get("target_lengths") is None else \
+        np.asarray(params["target_lengths"])
+    return any(needed_frames(np.asarray(second)[i, : int(l_len[i])]) > int(t_len[i]) for i in range(n))
+
+
+def _ctc_labels_width_zero(first, second, params, dtype, loss="") -> bool:
+    """The label tensor has no columns (S = 0): every target is empty."""
+    return loss == "ctc" and second is not None and np.ndim(second) == 2 and np.shape(second)[1] == 0
+
+
+def _ctc_all_targets_empty(first, second, params, dtype, loss="") -> bool:
+    """Every CTC target has length 0 (a width-0 label tensor, or target_lengths all 0)."""
+    if loss != "ctc" or second is None or np.ndim(second) != 2:
+        return False
+    lengths = params.get("target_lengths")
+    return np.shape(second)[1] == 0 or (lengths is not None and not np.any(np.asarray(lengths)))
+
+
+def _ctc_mean_with_empty_target(first, second, params, dtype, loss="") -> bool:
+    """reduction 'mean' and some CTC target has length 0 (a division by that length is 0/0 or x/0)."""
+    if loss != "ctc" or params.get("reduction") != "mean" or second is None or np.ndim(second) != 2:
+        return False
+    lengths = params.get("target_lengths")
+    return np.shape(second)[1] == 0 or (lengths is not None and not np.all(np.asarray(lengths)))
+
+
 def _probability_zero_positive_target(first, second, params, dtype, loss="") -> bool:
     if second is None or np.shape(first) != np.shape(second):
         return False
@@ -164,6 +198,15 @@ INPUTS: dict[str, tuple[str, Condition]] = {
     "first_square_subnormal": (
         "some non-zero element of the first input has a square below the dtype's smallest normal number "
         "(|x| < 7.8e-3 in float16): x * x loses relative precision as a subnormal", _first_square_subnormal),
+    "ctc_no_alignment": (
+        "some CTC target needs more frames (one per label, a blank between repeated labels) than its input length: "
+        "no alignment, p = 0", _ctc_no_alignment),
+    "ctc_labels_width_zero": ("the CTC label tensor has zero columns (S = 0: every target empty)",
+                              _ctc_labels_width_zero),
+    "ctc_all_targets_empty": ("every CTC target has length 0 (a label tensor of width 0, or target lengths all 0)",
+                              _ctc_all_targets_empty),
+    "ctc_mean_with_empty_target": ("reduction 'mean' and some CTC target has length 0",
+                                   _ctc_mean_with_empty_target),
 }
 
 
@@ -196,6 +239,18 @@ def _clip_64(loss, inputs: Inputs, dtype, variant) -> tuple:
     if x.size:
         with np.errstate(invalid="ignore"):
             x = np.maximum(x, np.max(x, axis=_class_axis(params), keepdims=True) - CLIP)
+    return _reference(loss, x, second, params, variant)
+
+
+def _warpctc_probability_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """CTC with every class probability floored at the smallest normal number of the dtype (Paddle's warpctc):
+    the reference on log-probabilities max(log_softmax(x), log(tiny)) taken as logits (they renormalise to
+    within tiny)."""
+    first, second, params = inputs
+    x = _f64(first)
+    if x.size:
+        with np.errstate(invalid="ignore"):
+            x = np.maximum(_log_softmax(x, -1), np.log(float(finfo(dtype).smallest_normal)))
     return _reference(loss, x, second, params, variant)
 
 
@@ -293,6 +348,8 @@ def _focal_on_clipped_sigmoid(loss, inputs: Inputs, dtype, variant) -> tuple:
 
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
+    "warpctc_probability_floor": ("CTC on class probabilities floored at the dtype's smallest normal number "
+                                  "(-log 1.2e-38 = 87.3 per frame at most in float32)", _warpctc_probability_floor),
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
     "bce_backward_eps": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 in the dtype",
                          _bce_backward_eps),

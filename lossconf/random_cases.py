@@ -141,6 +141,9 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first = log_rate if params["log_input"] else np.exp(log_rate)
         if optional and rng.random() < 0.5:
             params["full"] = True
+    elif loss == "ctc":
+        first, second, params = _ctc_inputs(d, optional)
+        return first, second, params
     else:
         raise ValueError(f"losses: no random generator for {loss!r}; add one to lossconf.random_cases._random_inputs")
     if axis1:  # the class axis in position 1 of [N, C, d], d = 2
@@ -149,6 +152,33 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
             second = np.stack([second, second[::-1]], axis=-1)
         params["axis"] = 1
     return first, second, params
+
+
+CTC_FRAMES = (1, 4, 12, 30)
+CTC_CLASSES = (2, 3, 5, 12)
+
+
+def _ctc_inputs(d: _Draw, optional: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Logits [N, T, C] (scale up to 1e2) and labels [N, S], S <= T/2 so that every target fits; with optional
+    params: lengths per sequence, the blank last, and zero_infinity with a target too long for its input."""
+    rng = d.rng
+    n, t, c = int(rng.choice(BATCH_SIZES[:3])), int(rng.choice(CTC_FRAMES)), int(rng.choice(CTC_CLASSES))
+    s = int(rng.integers(0, t // 2 + 1))
+    params: dict = {"reduction": d.reduction()}
+    blank = c - 1 if optional and rng.random() < 0.5 else 0
+    labels = rng.integers(0, c - 1, (n, s))
+    labels = labels + (labels >= blank)  # every class but the blank
+    first = rng.standard_normal((n, t, c)) * min(d.scale(), 100.0)
+    if optional:
+        params["input_lengths"] = rng.integers(min(2 * s, t), t + 1, n)  # 2 s - 1 frames fit any target
+        params["target_lengths"] = rng.integers(0, s + 1, n)
+        if blank:
+            params["blank"] = blank
+        if rng.random() < 0.3:
+            params["zero_infinity"] = True
+            if s >= 2:  # the first sequence gets fewer frames than labels: no alignment, loss 0
+                params["target_lengths"][0], params["input_lengths"][0] = s, s - 1
+    return first, labels, params
 
 
 def _optional_count(budget: int) -> int:

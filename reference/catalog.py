@@ -36,6 +36,7 @@ class Input:
 
     name: str
     role: str  # "logits" | "probabilities" | "log_probabilities" | "predictions" | "hidden" | "labels" | "targets"
+    # | "label_sequences" (int [N, S]: one padded label sequence per sample)
     domain: str  # human-readable value domain, also used in error messages
 
 
@@ -74,6 +75,7 @@ class Loss:
     classes_axis: bool = True  # has a class axis (softmax family, categorical losses)
     # inputs with a gradient: the first input's name, then float array params (default: the first only)
     differentiable: tuple[str, ...] = ()
+    sequence: bool = False  # first is [N, T, C] frames: one value per sequence (axis 0), not per frame
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -266,6 +268,15 @@ VARIANTS: dict[str, Variant] = {
             _OPTAX + "#optax.losses.cosine_distance (\"1 - cosine_similarity\")",
         ),
         Variant(
+            "ctc_mean_over_target_lengths",
+            "reduction='mean' divides each sequence's loss by its target length (clamped to >= 1) before averaging "
+            "over the batch: mean = (1/N) sum_i l_i / max(L_i, 1); 'none' and 'sum' are unaffected",
+            {"mean_per_target_length": True},
+            _TORCH + "torch.nn.CTCLoss.html (\"'mean': the output losses will be divided by the target lengths and "
+            "then the mean over the batch is taken\"); paddle: " + _PADDLE + "ctc_loss_en.html (\"If reduction is "
+            "'mean', the output loss will be divided by the label_lengths, and then return the mean of quotient\")",
+        ),
+        Variant(
             "half_squared_error",
             "squared error halved: 0.5 (x - y)^2",
             {"factor": 0.5},
@@ -295,6 +306,11 @@ _BETA = Param("beta", 1.0, "float >= 0: where the quadratic part ends (0: the ab
 _FULL = Param("full", False, "bool: add the Stirling term y log y - y + log(2 pi y) / 2 where y > 1")
 _ALPHA = Param("alpha", None, "None (no weighting) or a float in [0, 1]: weight alpha on z, 1 - alpha on 1 - z")
 _GAMMA = Param("gamma", 2.0, "float >= 0: focusing exponent")
+_BLANK = Param("blank", 0, "integer class index of the blank in [0, C): 0 or C - 1 in practice")
+_INPUT_LENGTHS = Param("input_lengths", None, "None (every sequence has all T frames) or int array [N], 0 <= T_i <= T")
+_TARGET_LENGTHS = Param("target_lengths", None, "None (every target has all S labels) or int array [N], 0 <= L_i <= S")
+_ZERO_INF = Param("zero_infinity", False, "bool: a sequence with no alignment (p = 0) gives 0 and gradient 0 "
+                  "instead of +inf")
 _SIGNS = Input("targets", "targets", "-1 or 1 (any real allowed)")
 _COUNTS = Input("targets", "targets", "non-negative counts (any real >= 0 allowed)")
 
@@ -586,6 +602,29 @@ CATALOG: dict[str, Loss] = {
             variants=("poisson_log_offset_1e-8", "poisson_log_offset_1e-7"),
             elementwise=True,
             classes_axis=False,
+        ),
+        Loss(
+            "ctc",
+            (Input("logits", "logits", "real numbers [N, T, C]: frames on axis 1, classes (the blank included) last; "
+                   "frames past T_i are padding"),
+             Input("labels", "label_sequences", "integer labels [N, S] in [0, C) other than the blank; entries past "
+                   "the target length L_i are padding (any value)")),
+            (_RED, _BLANK, _INPUT_LENGTHS, _TARGET_LENGTHS, _ZERO_INF),
+            "l_i = -log sum over alignments a in B^-1(y_i) of prod_{t < T_i} softmax(x_it)_{a_t}, B removing repeats "
+            "then blanks (a repeated label needs a blank between); +inf where no alignment fits in T_i frames (0 "
+            "with zero_infinity); mean = sum_i l_i / N (torch and paddle divide by L_i first: a variant); "
+            "computed by the forward-backward recursion in log space",
+            "dl_i/dx_itc = softmax(x_it)_c - gamma_itc for t < T_i (0 past T_i), gamma the posterior of class c at "
+            "frame t (alpha_t beta_t / p summed over the states of c); 0 where no alignment fits",
+            "per sequence: value sum_{t < T_i} (1 + max_c |x_tc| + |lse(x_t)| + max_s |alpha_t(s)|) + |l|, non-finite "
+            "x counting 0 (log_softmax "
+            "per frame errs by u (1 + |x| + |lse|); every recursion step rounds the running log-probability alpha_t, "
+            "and dl/dlp_t(c) = -gamma_t(c) sums to 1 over c, so each frame's errors add once); gradient softmax(x_t) "
+            "(1 + max_c |x_tc| + |lse(x_t)|) + (gamma_t + softmax(x_t)) (1 + 2 S_value) (gamma = exp(alpha + beta - "
+            "lp + l): its exponent carries the value's absolute error twice, forward and backward; autodiff through "
+            "log_softmax subtracts softmax * sum_c (softmax - gamma), a sum that inherits gamma's error)" + _RED_SCALE,
+            variants=("ctc_mean_over_target_lengths",),
+            sequence=True,
         ),
     )
 }

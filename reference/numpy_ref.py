@@ -24,7 +24,15 @@ from importlib import resources
 import ml_dtypes
 import numpy as np
 
-from lossconf.reference import elementwise, margin, probability, regression, similarity, softmax_family
+from lossconf.reference import (
+    elementwise,
+    margin,
+    probability,
+    regression,
+    sequence,
+    similarity,
+    softmax_family,
+)
 from lossconf.reference.catalog import REDUCTIONS, Loss, get_loss, get_variant
 from lossconf.reference.drivers import Reference
 
@@ -43,6 +51,7 @@ HIDDEN_DEFAULTS: dict[str, object] = {
     "floor_product": False,
     "sign": 1.0,
     "offset": 0.0,
+    "mean_per_target_length": False,
 }
 _HIDDEN_CHOICES = {
     "smoothing_denominator": ("C", "C-1"),
@@ -144,7 +153,7 @@ def prepare(loss_id: str, first, second=None, *, reduction: str = "none", varian
             raise ValueError(f"axis: expected an integer in [-{first.ndim}, {first.ndim}), got {axis!r}")
         if first.shape[axis] == 0:
             raise ValueError("first: the class axis is empty (C = 0); expected at least one class")
-    second = _check_second(loss, first, second, full)
+    second = _check_sequences(loss, first, second, full) if loss.sequence else _check_second(loss, first, second, full)
     _check_params(loss, first, full)
     _check_domains(loss, first, second, full)
     return Call(loss, first, second, reduction, full, work)
@@ -187,6 +196,37 @@ def _check_second(loss: Loss, first: np.ndarray, second, params: dict) -> np.nda
     elif second.shape != first.shape:
         raise ValueError(f"second: shape {second.shape} expected equal to first's {first.shape}")
     return second
+
+
+def _check_sequences(loss: Loss, first: np.ndarray, second, p: dict) -> np.ndarray:
+    """CTC: logits [N, T, C], labels int [N, S], lengths within T and S, labels in [0, C) and not the blank."""
+    if first.ndim != 3:
+        raise ValueError(f"first: {loss.id} takes logits [N, T, C]; got shape {first.shape}")
+    n, t, c = first.shape
+    if second is None:
+        raise ValueError(f"second: {loss.id} needs labels [N, S]; got None")
+    second = np.asarray(second)
+    if not np.issubdtype(second.dtype, np.integer) or second.ndim != 2 or second.shape[0] != n:
+        raise ValueError(f"second: labels must be an integer array [N, S] with N = {n}; got {second.dtype} "
+                         f"{second.shape}")
+    blank = p["blank"]
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) or not 0 <= blank < c:
+        raise ValueError(f"blank: expected an integer in [0, {c}), got {blank!r}")
+    if not isinstance(p["zero_infinity"], (bool, np.bool_)):
+        raise TypeError(f"zero_infinity: expected a bool, got {p['zero_infinity']!r}")
+    for name, most in (("input_lengths", t), ("target_lengths", second.shape[1])):
+        if p[name] is None:
+            continue
+        a = np.asarray(p[name])
+        if not np.issubdtype(a.dtype, np.integer) or a.shape != (n,) or np.any(a < 0) or np.any(a > most):
+            raise ValueError(f"{name}: expected None or {n} integers in [0, {most}]; got {p[name]!r}")
+        p[name] = a.astype(np.int64)
+    ls = p["target_lengths"] if p["target_lengths"] is not None else np.full(n, second.shape[1])
+    used = np.arange(second.shape[1])[None, :] < ls[:, None]
+    bad = used & ((second < 0) | (second >= c) | (second == blank))
+    if bad.any():
+        raise ValueError(f"second: labels must be in [0, {c}) and not the blank {blank}; got {second[bad][0]}")
+    return second.astype(np.int64)
 
 
 def _check_params(loss: Loss, first: np.ndarray, p: dict) -> None:
@@ -340,7 +380,7 @@ def magnitudes(loss_id: str, first, second=None, *, reduction: str = "none", var
 # Which family module computes each loss id.
 _LOSSES: dict[str, Callable[[Call, bool], Reference]] = {
     **softmax_family.LOSSES, **probability.LOSSES, **elementwise.LOSSES, **regression.LOSSES, **margin.LOSSES,
-    **similarity.LOSSES,
+    **similarity.LOSSES, **sequence.LOSSES,
     "linear_cross_entropy": _linear,
 }
 

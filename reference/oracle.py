@@ -516,6 +516,116 @@ def _poisson_nll(call: Call):
     return _elementwise(call, fn)
 
 
+# Exhaustive enumeration of alignments up to this many paths per sequence (C^T); beyond it the oracle sums
+# the same alignments by dynamic programming over the extended target, in probabilities (no logs).
+MAX_ENUMERATED_PATHS = 4096
+
+
+def _collapse(path: tuple, blank: int) -> tuple:
+    """B: merge repeats, then drop blanks."""
+    out, prev = [], None
+    for k in path:
+        if k != prev and k != blank:
+            out.append(k)
+        prev = k
+    return tuple(out)
+
+
+def _ctc_enumerated(probs: list, labels: tuple, blank: int) -> tuple:
+    """(p, gamma [T][C]) by summing every path of C^T whose collapse is ``labels``."""
+    import itertools
+
+    t_len, c = len(probs), len(probs[0])
+    total, gamma = mpf(0), [[mpf(0)] * c for _ in range(t_len)]
+    for path in itertools.product(range(c), repeat=t_len):
+        if _collapse(path, blank) != labels:
+            continue
+        pr = mpmath.fprod(probs[t][k] for t, k in enumerate(path))
+        total += pr
+        for t, k in enumerate(path):
+            gamma[t][k] += pr
+    return total, gamma
+
+
+def _ctc_dynamic(probs: list, labels: tuple, blank: int) -> tuple:
+    """(p, gamma [T][C]) by the forward and backward sums over the extended target, in probabilities."""
+    ext = [blank]
+    for k in labels:
+        ext += [k, blank]
+    t_len, c, n = len(probs), len(probs[0]), len(ext)
+
+    def preds(s):
+        return [r for r in (s, s - 1, s - 2) if r >= 0 and (r != s - 2 or (ext[s] != blank and ext[s] != ext[s - 2]))]
+
+    alpha = [[mpf(0)] * n for _ in range(t_len)]
+    beta = [[mpf(0)] * n for _ in range(t_len)]
+    for s in range(min(2, n)):
+        alpha[0][s] = probs[0][ext[s]]
+    for t in range(1, t_len):
+        for s in range(n):
+            alpha[t][s] = mpmath.fsum(alpha[t - 1][r] for r in preds(s)) * probs[t][ext[s]]
+    for s in range(max(0, n - 2), n):
+        beta[-1][s] = probs[-1][ext[s]]
+    for t in range(t_len - 2, -1, -1):
+        for s in range(n):
+            beta[t][s] = mpmath.fsum(beta[t + 1][r] for r in range(s, min(n, s + 3)) if s in preds(r)) * \
+                probs[t][ext[s]]
+    total = mpmath.fsum(alpha[-1][s] for s in range(max(0, n - 2), n))
+    gamma = [[mpf(0)] * c for _ in range(t_len)]
+    for t in range(t_len):
+        for s in range(n):
+            gamma[t][ext[s]] += alpha[t][s] * beta[t][s] / probs[t][ext[s]] if probs[t][ext[s]] else 0
+    return total, gamma
+
+
+def ctc_paths(probs: list, labels: tuple, blank: int) -> tuple:
+    """(p, gamma): the probability of ``labels`` under per-frame class probabilities and the unnormalised
+    posteriors; by enumeration when C^T <= MAX_ENUMERATED_PATHS."""
+    if len(probs[0]) ** len(probs) <= MAX_ENUMERATED_PATHS:
+        return _ctc_enumerated(probs, labels, blank)
+    return _ctc_dynamic(probs, labels, blank)
+
+
+def _ctc(call: Call):
+    from lossconf.reference.sequence import lengths
+
+    x = to_mpf(call.first)
+    n, t_max, c = call.first.shape
+    p = call.params
+    t_len, l_len = lengths(call)
+    values, grads = [], np.empty(x.shape, dtype=object)
+    grads[...] = mpf(0)
+    for i in range(n):
+        ti, labels = int(t_len[i]), tuple(int(k) for k in call.second[i, : int(l_len[i])])
+        rows = [list(x[i, t]) for t in range(ti)]
+        if any(_isnan(v) for row in rows for v in row):
+            values.append(NAN)
+            grads[i, :ti] = NAN
+            continue
+        probs = []
+        for row in rows:
+            m = max(row)
+            e = [mpmath.exp(v - m) for v in row]
+            z = mpmath.fsum(e)
+            probs.append([v / z for v in e])
+        total, gamma = ctc_paths(probs, labels, p["blank"]) if ti else (mpf(0 if labels else 1), [])
+        if total == 0:
+            values.append(mpf(0) if p["zero_infinity"] else INF)
+            continue
+        values.append(-mpmath.log(total))
+        for t in range(ti):
+            for k in range(c):
+                grads[i, t, k] = probs[t][k] - gamma[t][k] / total
+    value = np.empty(n, dtype=object)
+    value[:] = values
+    if call.reduction == "mean" and p["mean_per_target_length"]:
+        per = [mpf(max(int(v), 1)) for v in l_len]
+        value[:] = [v / d for v, d in zip(values, per, strict=True)]
+        for i in range(n):
+            grads[i] = np.vectorize(lambda g, d=per[i]: g / d, otypes=[object])(grads[i]) if grads[i].size else grads[i]
+    return _reduce(call, value, grads)
+
+
 _ORACLES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -539,6 +649,7 @@ _ORACLES = {
     "hinge": _hinge,
     "squared_hinge": _squared_hinge,
     "poisson_nll": _poisson_nll,
+    "ctc": _ctc,
 }
 
 

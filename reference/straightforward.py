@@ -54,6 +54,7 @@ def value_and_grad(loss_id: str, first: np.ndarray, second=None, *, reduction: s
     if variant is not None:
         params = {**get_variant(variant).overrides, **params}
     params["dtype"] = first.dtype  # constants (clip bounds, offsets) are held in the input's dtype
+    params["reduction"] = reduction  # CTC's mean over target lengths scales each sequence first
     rd = _Rounded(numpy_dtype(dtype_name(first.dtype)))
     x = first.astype(np.float64)
     y = None
@@ -350,6 +351,66 @@ def _poisson_nll(rd, x, y, params):
     return value, grad, None
 
 
+def _ctc(rd, x, labels, params):
+    """torch's CPU kernel in the dtype: log_softmax, alpha and beta in log space (max-shifted log-sum-exp of the
+    two or three predecessors), gradient exp(lp) - sum over states of exp(alpha + beta - lp + l)."""
+    from lossconf.reference.sequence import extended, needed_frames, skip_allowed
+
+    n, t_max, c = x.shape
+    blank, zero_inf = int(params.get("blank", 0)), bool(params.get("zero_infinity", False))
+    t_len = params.get("input_lengths")
+    l_len = params.get("target_lengths")
+    t_len = np.full(n, t_max) if t_len is None else np.asarray(t_len)
+    l_len = np.full(n, labels.shape[1]) if l_len is None else np.asarray(l_len)
+
+    def lse(terms):
+        terms = np.stack(terms)
+        m = np.max(terms, axis=0)
+        safe = np.where(np.isfinite(m), m, 0.0)
+        return rd(safe + rd(np.log(rd(np.sum(rd(np.exp(rd(terms - safe))), axis=0)))))
+
+    value, grad = np.zeros(n), np.zeros(x.shape)
+    for i in range(n):
+        ti, lab = int(t_len[i]), labels[i, : int(l_len[i])]
+        if needed_frames(lab) > ti:
+            value[i] = 0.0 if zero_inf else np.inf
+            continue
+        if ti == 0:
+            continue
+        xi = x[i, :ti]
+        m = np.max(xi, axis=1, keepdims=True)
+        lp = rd(rd(xi - m) - rd(np.log(rd.sum(rd(np.exp(rd(xi - m)))))[:, None]))
+        ext = extended(lab, blank)
+        skip, ns = skip_allowed(ext), len(ext)
+        skip_next = np.append(skip[2:], [False, False])[:ns]
+        emit = lp[:, ext]
+        alpha, beta = np.full((ti, ns), -np.inf), np.full((ti, ns), -np.inf)
+        alpha[0, :2] = emit[0, :2]
+        for t in range(1, ti):
+            a = alpha[t - 1]
+            one = np.append(-np.inf, a[:-1])
+            two = np.where(skip, np.append([-np.inf, -np.inf], a[:-2])[:ns], -np.inf)
+            alpha[t] = rd(lse([a, one, two]) + emit[t])
+        beta[-1, -2:] = emit[-1, -2:]
+        for t in range(ti - 2, -1, -1):
+            b = beta[t + 1]
+            one = np.append(b[1:], -np.inf)[:ns]
+            two = np.where(skip_next, np.append(b[2:], [-np.inf, -np.inf])[:ns], -np.inf)
+            beta[t] = rd(lse([b, one, two]) + emit[t])
+        log_p = lse([alpha[-1, -1], alpha[-1, -2]]) if ns > 1 else alpha[-1, -1]
+        value[i] = -log_p
+        post = rd(np.exp(rd(rd(rd(alpha + beta) - emit) - log_p)))
+        gamma = np.zeros((ti, c))
+        for s_, k in enumerate(ext):
+            gamma[:, k] = rd(gamma[:, k] + post[:, s_])
+        grad[i, :ti] = rd(rd(np.exp(lp)) - gamma)
+    if params["reduction"] == "mean" and params.get("mean_per_target_length"):
+        per = np.maximum(l_len, 1)
+        value = rd(value / per)
+        grad = rd(grad / per[:, None, None])
+    return value, grad, None
+
+
 _LOSSES = {
     "softmax_cross_entropy": _softmax_cross_entropy,
     "sparse_softmax_cross_entropy": _sparse_softmax_cross_entropy,
@@ -372,4 +433,5 @@ _LOSSES = {
     "hinge": _hinge,
     "squared_hinge": _squared_hinge,
     "poisson_nll": _poisson_nll,
+    "ctc": _ctc,
 }

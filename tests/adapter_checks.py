@@ -23,6 +23,8 @@ INPUTS = {  # a small valid (first, second) per catalog loss
     "kl_divergence": (PROBS, PROBS[::-1].copy()), "softmax": (LOGITS, None), "log_softmax": (LOGITS, None),
     "sigmoid": (LOGITS, None),
 }
+# CTC: logits [N = 2, T = 3, C = 4] and labels [N, S = 2]; (3, 3) needs all three frames (3, blank, 3)
+CTC_INPUTS = (np.arange(24.0).reshape(2, 3, 4) % 5 - 2, np.array([[1, 2], [3, 3]]))
 EXACT_BFLOAT16 = np.array([1.0, -3.140625, 1e-30, 3.0e38, np.inf], dtype=ml_dtypes.bfloat16)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from adapter_checks import CTC_INPUTS
 
 from lossconf.reference.dtypes import numpy_dtype
 from lossconf.supervisor import WorkerFailure
@@ -30,6 +31,7 @@ INPUTS = {  # a small valid (first, second) per catalog loss
     "huber": (LOGITS, ONEHOT), "smooth_l1": (LOGITS, ONEHOT), "log_cosh": (LOGITS, ONEHOT),
     "hinge": (LOGITS, 2 * ONEHOT - 1), "squared_hinge": (LOGITS, 2 * ONEHOT - 1), "poisson_nll": (LOGITS, 3 * ONEHOT),
     "sigmoid_focal_loss": (LOGITS, ONEHOT), "cosine_similarity": (LOGITS, PROBS),
+    "ctc": CTC_INPUTS,
 }
 WHY = "test_adapter_paddle:_unsupported_reason"
 

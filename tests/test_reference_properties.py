@@ -87,6 +87,8 @@ def _inputs(loss_id: str, rng: np.random.Generator):
     """Inputs on a 2^-10 grid, away from kinks and domain edges, so that x +- 2^-20 is exact."""
     loss = CATALOG[loss_id]
     grid = lambda a: np.round(a * 1024) / 1024  # noqa: E731
+    if loss.sequence:  # CTC: logits [2, 4, 3], labels with a repeat (needs a blank between)
+        return grid(rng.uniform(-4, 4, (2, 4, 3))), np.array([[1, 2], [2, 2]])
     shape = (3, 4)
     role = loss.inputs[0].role
     if role == "probabilities" or loss_id == "smooth_labels":

@@ -29,6 +29,8 @@ def calls(draw, loss_id: str):
     """(first, second, kwargs) of one valid call of ``loss_id`` with edge values and random params."""
     loss = CATALOG[loss_id]
     dtype = numpy_dtype(draw(st.sampled_from(DTYPES)))
+    if loss.sequence:
+        return _ctc_call(draw, loss, dtype)
     n = draw(st.integers(0 if loss.id != "root_mean_squared_error" else 1, 3))
     c = draw(st.integers(1, 4))
     shape = (n, c)
@@ -75,6 +77,24 @@ def calls(draw, loss_id: str):
         kw["pos_weight"] = _floats(draw, (c,), [0.0, 1.0, 1e4], 0, 5).astype(dtype)
     with np.errstate(over="ignore"):
         return first.astype(dtype), second, kw
+
+
+def _ctc_call(draw, loss, dtype) -> tuple:
+    """CTC: logits [N, T, C] with edge values, labels [N, S] without the blank, lengths that may not fit."""
+    n, t, c = draw(st.integers(0, 3)), draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    s = draw(st.integers(0, 3))
+    blank = draw(st.sampled_from([0, c - 1]))
+    labels = np.asarray(draw(st.lists(st.sampled_from([k for k in range(c) if k != blank]), min_size=n * s,
+                                      max_size=n * s)), np.int64).reshape(n, s)
+    kw = {"reduction": draw(st.sampled_from(loss.reductions)), "blank": blank,
+          "zero_infinity": draw(st.booleans()),
+          "input_lengths": np.asarray(draw(st.lists(st.integers(0, t), min_size=n, max_size=n)), np.int64),
+          "target_lengths": np.asarray(draw(st.lists(st.integers(0, s), min_size=n, max_size=n)), np.int64)}
+    variant = draw(st.sampled_from((None, *loss.variants)))
+    if variant is not None:
+        kw["variant"] = variant
+    with np.errstate(over="ignore"):
+        return _floats(draw, (n, t, c), SPECIAL, -100, 100).astype(dtype), labels, kw
 
 
 @pytest.mark.parametrize("loss_id", sorted(k for k, loss in CATALOG.items() if not loss.grad_params))

@@ -577,6 +577,40 @@ class PoissonStirlingAtOne(ZooAdapter):
                      params=("log_input", "full"), variant="poisson_log_offset_1e-8", composed=True)]
 
 
+class CtcSkipOverRepeats(ZooAdapter):
+    """CTC by a forward recursion whose skip transition forgets the repeat rule: it jumps from one label to the
+    next also when both are equal, so (a, a) also reads as a single a and needs no blank between."""
+
+    name = "zoo_ctc_skip_over_repeats"
+    mistake = "CTC recursion allows skipping the blank between two equal labels (a a collapses to a)"
+    loss = "ctc"
+
+    def broken(self):
+        import torch
+
+        def fn(x, y, reduction):
+            lp = torch.log_softmax(x, dim=-1)
+            dead = -1e4 if x.dtype == torch.float16 else -1e30  # log 0 kept finite: -inf gives NaN gradients
+            per = []
+            for i in range(x.shape[0]):
+                ext = [0]
+                for k in y[i].tolist():
+                    ext += [k, 0]
+                skip = torch.tensor([s >= 2 and ext[s] != 0 for s in range(len(ext))])  # no ext[s] != ext[s - 2]
+                emit = lp[i][:, ext]
+                pad = torch.full((len(ext),), dead, dtype=lp.dtype)
+                alpha = torch.where(torch.arange(len(ext)) < 2, emit[0], pad)
+                for t in range(1, x.shape[1]):
+                    one = torch.cat([pad[:1], alpha[:-1]])
+                    two = torch.where(skip, torch.cat([pad[:2], alpha[:-2]])[: len(ext)], pad)
+                    alpha = torch.logsumexp(torch.stack([alpha, one, two]), dim=0) + emit[t]
+                per.append(-torch.logsumexp(alpha[-2:], dim=0))
+            per = torch.stack(per) if per else x.sum((1, 2))
+            return per if reduction == "none" else per.sum() if reduction == "sum" else per.mean()
+
+        return [Impl("ctc", "torch.logsumexp", fn, name="ctc_loss", composed=True)]
+
+
 MEMBERS: tuple[type[ZooAdapter], ...] = tuple(
     v for v in list(globals().values())
     if isinstance(v, type) and issubclass(v, ZooAdapter) and v is not ZooAdapter
