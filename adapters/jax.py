@@ -284,8 +284,9 @@ def _equal_shapes(params: dict, shape: tuple, second_shape: tuple | None) -> Rea
 
 def _api_params(impl: Impl, params: dict) -> dict:
     """``reduction`` and the parameters ``impl`` declares (others only reach it at their defaults)."""
-    # integer arrays (CTC's lengths) as tuples: static arguments of the compiled function must hash
-    return {k: tuple(v.tolist()) if isinstance(v, np.ndarray) else v
+    # integer arrays (CTC's lengths) as tuples: static arguments of the compiled function must hash;
+    # float arrays (linear_weight) stay arrays, passed as arguments
+    return {k: tuple(v.tolist()) if isinstance(v, np.ndarray) and v.dtype.kind in "iu" else v
             for k, v in params.items() if k == "reduction" or k in impl.params}
 
 

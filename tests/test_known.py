@@ -118,6 +118,20 @@ CONDITIONS = [
      make_case("c", "kl_divergence", [[0.007, 0.993]], [[0.5, 0.5]], kind="edge", params={"log_input": False}),
      make_case("c", "kl_divergence", [[0.008, 0.992]], [[0.5, 0.5]], kind="edge", params={"log_input": False}),
      "float16"),
+    ("ctc_no_alignment",  # 1 1 needs a blank between: 3 frames, the input has 2
+     make_case("c", "ctc", np.zeros((1, 2, 3)), [[1, 1]], kind="edge"),
+     make_case("c", "ctc", np.zeros((1, 2, 3)), [[1, 2]], kind="edge"), "float32"),
+    ("ctc_labels_width_zero",
+     make_case("c", "ctc", np.zeros((1, 2, 3)), np.zeros((1, 0)), kind="edge"),
+     make_case("c", "ctc", np.zeros((1, 2, 3)), [[1]], kind="edge"), "float32"),
+    ("ctc_all_targets_empty",
+     make_case("c", "ctc", np.zeros((1, 2, 3)), [[1]], kind="edge", params={"target_lengths": [0]}),
+     make_case("c", "ctc", np.zeros((1, 2, 3)), [[1]], kind="edge", params={"target_lengths": [1]}), "float32"),
+    ("ctc_mean_with_empty_target",
+     make_case("c", "ctc", np.zeros((2, 2, 3)), [[1], [2]], kind="edge",
+               params={"reduction": "mean", "target_lengths": [0, 1]}),
+     make_case("c", "ctc", np.zeros((2, 2, 3)), [[1], [2]], kind="edge",
+               params={"reduction": "none", "target_lengths": [0, 1]}), "float32"),
 ]
 
 
@@ -254,9 +268,21 @@ def test_focal_on_clipped_sigmoid_explains_keras_focal_off_tensorflow() -> None:
     assert _verdict(entry, case, "float32", "grad", np.float32([0.5]))["verdict"] == "fail"
 
 
+def test_warpctc_probability_floor_explains_paddle_ctc_on_a_large_logit_gap() -> None:
+    """One frame, logits [300, 0], label 1: the truth is 300; warpctc floors p_1 at float32's smallest
+    normal number, so the loss is -log(1.18e-38) = 87.3."""
+    case = make_case("edge_test_ctc", "ctc", [[[300.0, 0.0]]], [[1]], kind="edge")
+    entry = "paddle-ctc-probability-floor"
+    floored = -np.log(np.float64(np.finfo(np.float32).tiny))
+    assert _verdict(entry, case, "float32", "value", np.float32([floored]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32([300.0]))["verdict"] == "pass"
+    assert _verdict(entry, case, "float32", "value", np.float32([50.0]))["verdict"] == "fail"
+
+
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
-              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid"}
+              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid",
+              "warpctc_probability_floor"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
