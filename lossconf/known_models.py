@@ -17,7 +17,7 @@ reference's public ``evaluate`` on transformed inputs, or are a short float64 fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -210,10 +210,12 @@ INPUTS: dict[str, tuple[str, Condition]] = {
 }
 
 
-def input_facts(inputs: Inputs, dtype: str, loss: str = "") -> set[str]:
-    """The names of the input conditions that hold for the cast inputs of one case of ``loss``."""
+def input_facts(inputs: Inputs, dtype: str, loss: str = "", only: Iterable[str] | None = None) -> set[str]:
+    """The names of the input conditions that hold for the cast inputs of one case of ``loss`` (of those
+    named in ``only``, when given: some conditions evaluate the reference)."""
     first, second, params = inputs
-    return {name for name, (_, holds) in INPUTS.items() if _holds(holds, first, second, params, dtype, loss)}
+    names = INPUTS if only is None else [n for n in INPUTS if n in set(only)]
+    return {name for name in names if _holds(INPUTS[name][1], first, second, params, dtype, loss)}
 
 
 def _holds(holds, *args) -> bool:
