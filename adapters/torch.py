@@ -73,12 +73,8 @@ class TorchAdapter(Adapter):
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "torch"
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         import torch
-        import torch._dynamo.config as dynamo
 
-        # one graph per shape signature: never fall back to eager after 8 of them without saying so
-        dynamo.recompile_limit = dynamo.accumulated_recompile_limit = 1 << 20
-        dynamo.fail_on_recompile_limit_hit = True
-        self._compiled: dict[tuple[str, str], Any] = {}
+        self._compiled: dict[tuple[str, str], Any] = {}  # dynamo is imported at the first compile (1 s)
 
         self.device = os.environ.get("LOSSCONF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -134,6 +130,11 @@ class TorchAdapter(Adapter):
         if self.mode_of(mode) == "compile":
             key = (impl.name, dtype)
             if key not in self._compiled:
+                import torch._dynamo.config as dynamo
+
+                # one graph per shape signature: never fall back to eager after 8 of them without saying so
+                dynamo.recompile_limit = dynamo.accumulated_recompile_limit = 1 << 20
+                dynamo.fail_on_recompile_limit_hit = True
                 self._compiled[key] = torch.compile(impl.fn, dynamic=False)
             fn = self._compiled[key]
         x = self.tensor(first, dtype).requires_grad_(impl.grad)

@@ -61,9 +61,15 @@ def finfo(dtype: str) -> ml_dtypes.finfo:
 
 def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     """Unit in the last place of ``values`` rounded to ``dtype``: 2^(e - p) for |x| in [2^e, 2^(e+1))."""
-    info = finfo(dtype)
     with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then clip to max
-        rounded = np.abs(np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64))
+        rounded = np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64)
+    return _ulp_of_rounded(rounded, dtype)
+
+
+def _ulp_of_rounded(rounded: np.ndarray, dtype: str) -> np.ndarray:
+    """``ulp`` of values already rounded to ``dtype`` (held in float64)."""
+    info = finfo(dtype)
+    rounded = np.abs(rounded)
     # frexp: x = m 2^k with m in [0.5, 1), so e = k - 1 exactly (log2 rounds up just below a power of 2)
     exponent = np.frexp(np.minimum(rounded, float(info.max)))[1] - 1
     exponent = np.maximum(np.where(rounded > 0, exponent, info.minexp), info.minexp)
@@ -75,10 +81,11 @@ def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush:
     """Allowed error per element: 0.5 ulp_dtype(truth) + kappa * (u_dtype * S + subnormal spacing),
     plus the smallest normal number when the implementation flushes subnormals to zero (``ulps``: the
     truth's ulp when the caller has it already)."""
-    finite = np.where(np.isfinite(truth), truth, 0.0)
     info = finfo(dtype)
     absolute = float(info.smallest_normal) if flush else 0.0
-    return (0.5 * (ulp(finite, dtype) if ulps is None else ulps) + absolute
+    if ulps is None:
+        ulps = ulp(np.where(np.isfinite(truth), truth, 0.0), dtype)
+    return (0.5 * ulps + absolute
             + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))
 
 
@@ -154,22 +161,30 @@ class _Elementwise:
 
 
 def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _Elementwise:
-    work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
-    got64 = np.asarray(got).astype(np.float64)
-    truth_w = np.asarray(truth).astype(work)
-    truth64 = truth_w.astype(np.float64)
+    truth = np.asarray(truth)
+    work = np.longdouble if truth.dtype == np.longdouble else np.float64
+    got64 = np.asarray(got, dtype=np.float64)
+    truth_w = truth.astype(work, copy=False)
+    truth64 = truth_w.astype(np.float64, copy=False)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
     expected = truth64.astype(numpy_dtype(dtype)).astype(np.float64)
-    nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
-    mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
-    finite = ~nonfinite
-    err = np.zeros(truth_w.shape, dtype=np.float64)
-    err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
-    finite_truth = np.where(finite, truth64, 0.0)
-    ulps = ulp(finite_truth, dtype)
+    if np.isfinite(expected).all() and np.isfinite(got64).all():  # the usual case: no masks, no copies
+        mismatch = np.zeros(truth_w.shape, dtype=bool)
+        diff = np.asarray((got64 if work is np.float64 else got64.astype(work)) - truth_w)
+        err = np.abs(diff, out=diff) if work is np.float64 else np.abs(diff).astype(np.float64)
+        finite_truth, rounded = truth64, expected
+    else:
+        nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
+        mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
+        finite = ~nonfinite
+        err = np.zeros(truth_w.shape, dtype=np.float64)
+        err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
+        finite_truth = np.where(finite, truth64, 0.0)
+        rounded = np.where(finite, expected, 0.0)  # finite_truth rounded to the dtype
+    ulps = _ulp_of_rounded(rounded, dtype)
     b = bound(finite_truth, scale, dtype, kappa, flush, ulps)
-    ratio = np.where(err == 0, 0.0, err / b)
-    ratio = np.where(mismatch, np.inf, ratio)
+    ratio = np.divide(err, b, out=np.zeros(err.shape), where=err != 0)
+    ratio[mismatch] = np.inf
     return _Elementwise(truth64, expected, got64, err, b, ratio, ulps, scale, mismatch)
 
 
