@@ -61,19 +61,20 @@ def finfo(dtype: str) -> ml_dtypes.finfo:
 
 def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     """Unit in the last place of ``values`` rounded to ``dtype``: 2^(e - p) for |x| in [2^e, 2^(e+1))."""
-    with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then clip to max
-        rounded = np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64)
+    with np.errstate(over="ignore"):  # values beyond the dtype's range round to inf, then count as max
+        rounded = np.asarray(values, dtype=np.float64).astype(numpy_dtype(dtype))
     return _ulp_of_rounded(rounded, dtype)
 
 
 def _ulp_of_rounded(rounded: np.ndarray, dtype: str) -> np.ndarray:
-    """``ulp`` of values already rounded to ``dtype`` (held in float64)."""
+    """``ulp`` (float64) of values already rounded to ``dtype`` (and held in it): the spacing of the dtype
+    at |x| (subnormal spacing at 0), capped at the spacing of the largest binade (max and inf)."""
     info = finfo(dtype)
-    rounded = np.abs(rounded)
-    # frexp: x = m 2^k with m in [0.5, 1), so e = k - 1 exactly (log2 rounds up just below a power of 2)
-    exponent = np.frexp(np.minimum(rounded, float(info.max)))[1] - 1
-    exponent = np.maximum(np.where(rounded > 0, exponent, info.minexp), info.minexp)
-    return np.ldexp(1.0, exponent - info.nmant)
+    largest = float(np.ldexp(1.0, info.maxexp - 1 - info.nmant))
+    with np.errstate(over="ignore"):  # spacing(max) overflows to inf
+        spacing = np.spacing(np.minimum(np.abs(rounded), info.max)).astype(np.float64)
+    # NaN has the smallest spacing, as the exponent of the old frexp form fell back to the smallest
+    return np.minimum(np.nan_to_num(spacing, nan=float(info.smallest_subnormal), posinf=largest), largest)
 
 
 def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False,
@@ -167,12 +168,13 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     truth_w = truth.astype(work, copy=False)
     truth64 = truth_w.astype(np.float64, copy=False)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
-    expected = truth64.astype(numpy_dtype(dtype)).astype(np.float64)
+    in_dtype = truth64.astype(numpy_dtype(dtype))
+    expected = in_dtype.astype(np.float64)
     if np.isfinite(expected).all() and np.isfinite(got64).all():  # the usual case: no masks, no copies
         mismatch = np.zeros(truth_w.shape, dtype=bool)
         diff = np.asarray((got64 if work is np.float64 else got64.astype(work)) - truth_w)
         err = np.abs(diff, out=diff) if work is np.float64 else np.abs(diff).astype(np.float64)
-        finite_truth, rounded = truth64, expected
+        finite_truth, rounded = truth64, in_dtype
     else:
         nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
         mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
@@ -180,7 +182,7 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
         err = np.zeros(truth_w.shape, dtype=np.float64)
         err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
         finite_truth = np.where(finite, truth64, 0.0)
-        rounded = np.where(finite, expected, 0.0)  # finite_truth rounded to the dtype
+        rounded = np.where(finite, in_dtype, in_dtype.dtype.type(0))  # finite_truth rounded to the dtype
     ulps = _ulp_of_rounded(rounded, dtype)
     b = bound(finite_truth, scale, dtype, kappa, flush, ulps)
     ratio = np.divide(err, b, out=np.zeros(err.shape), where=err != 0)
