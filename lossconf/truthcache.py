@@ -6,8 +6,9 @@ source of ``lossconf.reference``, NumPy's version and the machine), so a changed
 reads an old truth. Entries live under ``$XDG_CACHE_HOME/lossconf/truths`` (``~/.cache`` by
 default; ``LOSSCONF_TRUTH_CACHE`` overrides, ``off`` disables). Two runs may share the directory:
 each entry is written to a temporary file and renamed into place (atomic), and a torn or unreadable
-entry is treated as missing. The directory is bounded (``LOSSCONF_TRUTH_CACHE_MB``, default 1024):
-past the bound, least recently used entries go first.
+entry is treated as missing. The directory is bounded (``LOSSCONF_TRUTH_CACHE_MB``, default 4096;
+the torch and JAX default runs alone fill 1.2 GB, so a 1 GiB bound evicted truths every run): past the
+bound, least recently used entries go first.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class TruthCache:
     def __init__(self, directory: Path | None, max_bytes: int | None = None) -> None:
         self.directory = directory
         self.max_bytes = max_bytes if max_bytes is not None else int(
-            os.environ.get("LOSSCONF_TRUTH_CACHE_MB", "1024")) << 20
+            os.environ.get("LOSSCONF_TRUTH_CACHE_MB", "4096")) << 20
         self.hits = self.misses = 0
 
     def _path(self, key: str) -> Path:
