@@ -106,7 +106,7 @@ def compare_rows(
     the worst element of each block. This is how a batched framework call is judged cheaply. A large
     result is judged in chunks of rows, so the comparison's temporaries stay small."""
     got, truth = np.asarray(got), np.asarray(truth)
-    scale = np.asarray(scale, dtype=np.float64)
+    scale = np.asarray(scale)  # float32 scales (linear_cross_entropy's) become float64 chunk by chunk in bound()
     per_row = max(1, math.prod(got.shape[1:]))
     step = max(1, CHUNK_ELEMENTS // per_row)
     with np.errstate(all="ignore"):
@@ -143,7 +143,7 @@ def _combine(parts: list[Comparison]) -> Comparison:
 @dataclass(frozen=True)
 class _Elementwise:
     truth: np.ndarray
-    expected: np.ndarray
+    expected: np.ndarray | None  # the truth rounded to the dtype (None where no non-finite mismatch can occur)
     got: np.ndarray
     err: np.ndarray
     bound: np.ndarray
@@ -155,6 +155,8 @@ class _Elementwise:
 
 def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _Elementwise:
     work = np.longdouble if np.asarray(truth).dtype == np.longdouble else np.float64
+    if work is np.float64 and _all_finite(got, truth, dtype):
+        return _elementwise_finite(got, truth, scale, dtype, kappa, flush)
     got64 = np.asarray(got).astype(np.float64)
     truth_w = np.asarray(truth).astype(work)
     truth64 = truth_w.astype(np.float64)
@@ -171,6 +173,31 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     ratio = np.where(err == 0, 0.0, err / b)
     ratio = np.where(mismatch, np.inf, ratio)
     return _Elementwise(truth64, expected, got64, err, b, ratio, ulps, scale, mismatch)
+
+
+def _all_finite(got, truth, dtype: str) -> bool:
+    """Whether every result is finite and every truth finite and within the dtype's range (so that no
+    element can be a non-finite mismatch): two reductions instead of the masks of the general path."""
+    top = float(finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(got).all()) and bool(np.max(np.abs(truth), initial=0.0) <= top)
+
+
+def _elementwise_finite(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _Elementwise:
+    """``_elementwise`` where ``_all_finite`` holds: the same numbers, a third of the passes over the
+    arrays (a [V, D] weight gradient is judged in ~0.1 s instead of ~0.3 s)."""
+    got64 = np.asarray(got, dtype=np.float64)
+    truth64 = np.asarray(truth, dtype=np.float64)
+    err = np.asarray(np.subtract(got64, truth64))  # 0-d stays an array
+    np.abs(err, out=err)
+    ulps = ulp(truth64, dtype)
+    b = bound(truth64, scale, dtype, kappa, flush, ulps)
+    with np.errstate(invalid="ignore"):
+        ratio = np.asarray(err / b)
+    if np.isnan(ratio).any():
+        ratio[err == 0] = 0.0
+    scale = np.broadcast_to(scale, truth64.shape)  # read at one index by _worst: no float64 copy
+    return _Elementwise(truth64, None, got64, err, b, ratio, ulps, scale, np.zeros(truth64.shape, bool))
 
 
 def _worst(e: _Elementwise, block: slice | tuple, row_offset: int = 0) -> Comparison:
