@@ -295,7 +295,8 @@ class _Scales:
         c_max = float(np.max(self.coef, initial=0) + np.max(self.off, initial=0) * cw_max
                       + np.max(self.lab, initial=0))
         a_max, big = acc.largest(), max(q.v, q.n)
-        x_max = max(float(np.max(np.abs(_f64(q.h)), initial=0)), float(np.max(np.abs(q.w), initial=0)))
+        x_max = max(float(np.max(np.abs(_f64(q.h)), initial=0)),  # no |W| copy of a [V, D] weight:
+                    float(np.max(q.w, initial=0)), -float(np.min(q.w, initial=0)))
         bracket = 1 + big * r + self.f * (2 + 2 * a_max + np.log(q.v)) + 2 * self.d_acc * a_max
         largest = 2 * big * x_max * c_max * bracket
         sd = self.dtype = scale_dtype(call.first, largest)
