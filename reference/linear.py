@@ -15,6 +15,13 @@ two inputs is exact (at most 2 x 24 significant bits) and a logit carries only t
 D-term sum; np.longdouble for float64 inputs (NumPy has no BLAS for long double: slow, meant for small
 cases; ``benchmarks/reference_accuracy.py`` style measurement in ``tests/test_reference_linear.py``).
 Inputs must be finite: the fused APIs have no defined limits for inf/NaN hidden states or weights.
+
+Cost (``benchmarks/scale.py``): three float64 BLAS products per call (logits, G W, G^T h; pass 1's logits
+are kept for pass 2 up to ``LOGITS_CACHE_BYTES``, else recomputed: four) and two float32 products for
+the gradient scales. The scales are magnitudes, so float32 (24 bits, gamma_V ~ V 2^-24 on sums of
+non-negative terms) changes them by < 2e-6 relative, far inside what kappa absorbs; the truths
+themselves never leave float64/long double. A = ||h|| ||W|| + |b| is rank one plus a bias, so its sums
+over v are matrix-vector products and it is never formed as [N, V].
 """
 
 from __future__ import annotations
