@@ -18,10 +18,12 @@ memory <= 25% of the input's bytes.
 states [ROWS, D] and projection [CLASSES, D], reduction mean; sides ``reference`` (what a check computes:
 value, both gradients and their error-model scales, streamed over the vocabulary), ``torch``
 (F.linear_cross_entropy, options=None: logits materialised), ``torch_chunked`` (default
-LinearCrossEntropyOptions()) and ``check`` (one whole lossconf check of torch's options=None path: case,
-worker call through shared memory, truths, judging of the three quantities; its wall time against the
-framework call's time measured inside the worker). Outputs are the gradients (the reference's float64
-gradients and scales, 4x torch's float32 gradient bytes); "working" is what each side needs besides them.
+LinearCrossEntropyOptions()) and ``check`` (whole lossconf checks: case, worker call through shared
+memory, truths, judging of the three quantities; wall time against the framework call's time measured
+inside the worker; F.linear_cross_entropy computing the truths, then LinearCrossEntropyLoss sharing them,
+as further implementations and modes of a run do). Outputs are the gradients (the reference's float64
+gradients, float32 gradient scales: 3x torch's float32 gradient bytes); "working" is what each side needs
+besides them.
 """
 
 from __future__ import annotations
@@ -96,32 +98,42 @@ def _torch_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray, chunked: boo
     return float(loss), sum(g.numel() * g.element_size() for g in (x.grad, lw.grad))
 
 
-def _check_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[float, int, float, float]:
-    """One lossconf check as the runner makes it: the case, torch's F.linear_cross_entropy in its worker
-    (arrays through shared memory), the reference's truths, every quantity judged in columns."""
+def _check_linear(h: np.ndarray, w: np.ndarray, labels: np.ndarray) -> tuple[float, int, list]:
+    """lossconf checks as the runner makes them: the case, a torch implementation in its worker (arrays
+    through shared memory), the reference's truths, every quantity judged in columns. First
+    F.linear_cross_entropy (its truths computed), then LinearCrossEntropyLoss on the same case (truths
+    shared, as every further implementation and mode of a run shares them); a small warm-up check first
+    pays imports and first calls. Returns (value, gradient bytes, [(check seconds, framework seconds)])."""
     from lossconf.adapters.loading import load_adapter
     from lossconf.cases import make_case
     from lossconf.reference import CATALOG
     from lossconf.supervisor import Worker
     from lossconf.verdicts import Truths, cast_inputs, judge_columns
 
-    case = make_case("scale", "linear_cross_entropy", h, labels, kind="random",
-                     params={"linear_weight": w, "reduction": "mean"})
-    worker = Worker(load_adapter("torch").target, timeout=3600)
-    try:
-        worker.request(("describe",))  # started and loaded before the clock
+    def check(impl: str, case, truths: Truths) -> tuple[float, float, float, int]:
         start = time.perf_counter()
         first, second, params = cast_inputs(case, "float32")
-        value, grads, framework_seconds = worker.call("linear_cross_entropy", "float32", first, second, params)
-        truths = Truths()
+        value, grads, framework_seconds = worker.call(impl, "float32", first, second, params)
         verdicts = [judge_columns([case], "float32", q, got, truths)[0]
                     for q, got in zip(CATALOG["linear_cross_entropy"].quantities, (value, *grads), strict=True)]
         seconds = time.perf_counter() - start
+        if not all(verdicts):
+            raise SystemExit(f"{impl}: a quantity did not pass: {verdicts}")
+        return seconds, framework_seconds, float(value), sum(g.nbytes for g in grads)
+
+    def case(name: str, rows: int, classes: int):
+        return make_case(name, "linear_cross_entropy", h[:rows], labels[:rows] % classes, kind="random",
+                         params={"linear_weight": w[:classes], "reduction": "mean"})
+
+    worker = Worker(load_adapter("torch").target, timeout=3600)
+    try:
+        worker.request(("describe",))  # started and loaded before the clock
+        check("linear_cross_entropy", case("warm-up", 8, 64), Truths())
+        big, truths = case("scale", len(h), len(w)), Truths()
+        runs = [check(impl, big, truths) for impl in ("linear_cross_entropy", "LinearCrossEntropyLoss")]
     finally:
         worker.close()
-    if not all(verdicts):
-        raise SystemExit(f"a quantity did not pass: {verdicts}")
-    return float(value), sum(g.nbytes for g in grads), seconds, framework_seconds
+    return runs[0][2], runs[0][3], [r[:2] for r in runs]
 
 
 def linear_side(name: str, rows: int, hidden: int, classes: int, seed: int) -> dict:
@@ -133,18 +145,18 @@ def linear_side(name: str, rows: int, hidden: int, classes: int, seed: int) -> d
         import lossconf.reference.numpy_ref  # noqa: F401
     baseline = _peak_rss()
     start = time.perf_counter()
-    framework_seconds = None
+    checks = None
     if name == "reference":
         value, out_bytes = _reference_linear(h, w, labels)
     elif name == "check":
-        value, out_bytes, _, framework_seconds = _check_linear(h, w, labels)
+        value, out_bytes, checks = _check_linear(h, w, labels)
     else:
         value, out_bytes = _torch_linear(h, w, labels, chunked=name == "torch_chunked")
     seconds = time.perf_counter() - start
     extra = _peak_rss() - baseline
     return {"side": name, "seconds": seconds, "value": value, "input_bytes": h.nbytes + w.nbytes,
             "extra_bytes": extra, "output_bytes": out_bytes, "working_bytes": extra - out_bytes,
-            "framework_seconds": framework_seconds}
+            "checks": checks}
 
 
 def side(name: str, rows: int, classes: int, seed: int) -> dict:
@@ -227,10 +239,12 @@ def linear_main(args: argparse.Namespace) -> None:
               f"{ref['working_bytes'] / GIB:.2f} vs {r['working_bytes'] / GIB:.2f} GiB, extra peak "
               f"{ref['extra_bytes'] / GIB:.2f} vs {r['extra_bytes'] / GIB:.2f} GiB")
     check = results["check"]
-    print(f"check (case, torch worker through shared memory, truths, judging): {check['seconds']:.2f} s wall, "
-          f"{check['seconds'] / check['framework_seconds']:.2f}x the {check['framework_seconds']:.2f} s of the "
-          f"framework call inside it (target <= 2x); its process's extra peak {check['extra_bytes'] / GIB:.2f} GiB "
-          f"(the torch worker's own memory is torch's side)")
+    for (seconds, framework), what in zip(check["checks"], ("F.linear_cross_entropy, truths computed",
+                                                            "LinearCrossEntropyLoss, truths shared"), strict=True):
+        print(f"check ({what}; case, torch worker through shared memory, judging): {seconds:.2f} s wall, "
+              f"{seconds / framework:.2f}x the {framework:.2f} s of the framework call inside it (target <= 2x)")
+    print(f"check process's extra peak {check['extra_bytes'] / GIB:.2f} GiB (the torch worker's own memory is "
+          "torch's side)")
 
 
 if __name__ == "__main__":

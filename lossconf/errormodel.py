@@ -114,7 +114,7 @@ def compare_rows(
     the worst element of each block. This is how a batched framework call is judged cheaply. A large
     result is judged in chunks of rows, so the comparison's temporaries stay small."""
     got, truth = np.asarray(got), np.asarray(truth)
-    scale = np.asarray(scale, dtype=np.float64)
+    scale = np.asarray(scale)  # float32 scales (linear_cross_entropy's) become float64 chunk by chunk in bound()
     per_row = max(1, math.prod(got.shape[1:]))
     step = max(1, CHUNK_ELEMENTS // per_row)
     with np.errstate(all="ignore"):

@@ -15,11 +15,19 @@ two inputs is exact (at most 2 x 24 significant bits) and a logit carries only t
 D-term sum; np.longdouble for float64 inputs (NumPy has no BLAS for long double: slow, meant for small
 cases; ``benchmarks/reference_accuracy.py`` style measurement in ``tests/test_reference_linear.py``).
 Inputs must be finite: the fused APIs have no defined limits for inf/NaN hidden states or weights.
+
+Cost (``benchmarks/scale.py``): three float64 BLAS products per call (logits, G W, G^T h; pass 1's logits
+are kept for pass 2 up to ``LOGITS_CACHE_BYTES``, else recomputed: four) and two float32 products for
+the gradient scales. The scales are magnitudes, so float32 (24 bits, gamma_V ~ V 2^-24 on sums of
+non-negative terms) changes them by < 2e-6 relative, far inside what kappa absorbs; the truths
+themselves never leave float64/long double. A = ||h|| ||W|| + |b| is rank one plus a bias, so its sums
+over v are matrix-vector products and it is never formed as [N, V].
 """
 
 from __future__ import annotations
 
 import functools
+import os
 
 import ml_dtypes
 import numpy as np
@@ -30,6 +38,7 @@ from lossconf.reference.numpy_ref import Call, _check_params, _float_array
 from lossconf.reference.softmax_family import _smoothing_levels
 
 CHUNK_ELEMENTS = 1 << 20  # logits per chunk (8 MiB of float64): large enough for BLAS, small beside W
+LOGITS_CACHE_BYTES = 256 << 20  # pass 1 keeps its logits for pass 2 up to this size (one GEMM of four fewer)
 
 
 def accumulation_dtype(dtype) -> np.dtype:
@@ -70,11 +79,11 @@ def check_inputs(loss, first: np.ndarray, second, params: dict) -> np.ndarray:
     for name, a in arrays.items():
         if a.dtype != first.dtype:
             raise TypeError(f"{name}: expected the hidden states' dtype {first.dtype}, got {a.dtype}")
-        if not np.all(np.isfinite(a.astype(np.float64))):
+        if not np.isfinite(a).all():  # no float64 copy of a [V, D] weight
             raise ValueError(f"{name}: expected finite values (inf/NaN have no defined fused-loss limit)")
     if params.get("weight") is not None:
         cw = params["weight"] = _float_array("weight", params["weight"])
-        if cw.shape != (v,) or not np.all(cw.astype(np.float64) >= 0):
+        if cw.shape != (v,) or not np.all(cw >= 0):
             raise ValueError(f"weight: expected non-negative class weights of shape ({v},), got shape {cw.shape}")
     _check_params(loss, first, {**params, "weight": None})
     if second is None:
@@ -90,14 +99,22 @@ def check_inputs(loss, first: np.ndarray, second, params: dict) -> np.ndarray:
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
-    """``a`` as float64 (no copy when it already is: the scales of float32 and half inputs)."""
+    """``a`` as float64 (no copy when it already is)."""
     return np.asarray(a, np.float64)
 
 
-def _chunks(v: int, rows: int):
+def _chunks(v: int, rows: int) -> list[slice]:
     step = chunk_classes(rows)
-    for start in range(0, v, step):
-        yield slice(start, min(start + step, v))
+    return [slice(start, min(start + step, v)) for start in range(0, v, step)]
+
+
+def scale_dtype(first: np.ndarray, largest: float) -> np.dtype:
+    """Where the gradient scales are computed: float32 for float16/bfloat16/float32 inputs (a scale is a
+    magnitude: float32's 24 bits and a gamma_V of ~V 2^-24 on sums of non-negative terms are plenty, and
+    float32 GEMMs cost half), float64 for float64 inputs or when an entry could come near float32's
+    range (``largest``: an upper estimate of any scale entry)."""
+    small = first.dtype.itemsize <= 4 and largest < 1e36
+    return np.dtype(np.float32 if small else np.float64)
 
 
 class _Problem:
@@ -121,32 +138,24 @@ class _Problem:
         w_y = np.ones(self.n, wd) if self.cw is None else self.cw[self.y]
         self.lab = (self.on - self.off) * w_y  # extra target weight at the label: w_y (on - off)
         self.total = self.off * (self.v if self.cw is None else np.sum(self.cw)) + self.lab  # T = sum_v w_v t_v
+        self.steps = _chunks(self.v, self.n)
+        # pass 1's logits kept for pass 2 while they are small: one GEMM of four saved, else recomputed
+        self.kept_logits: list | None = [] if self.n * self.v * wd.itemsize <= LOGITS_CACHE_BYTES else None
 
     def w_chunk(self, sl: slice) -> np.ndarray:
         return self.w[sl].astype(self.work)
 
-    def logits(self, sl: slice, w: np.ndarray) -> np.ndarray:
+    def logits(self, i: int, w: np.ndarray) -> np.ndarray:
+        """Chunk ``i``'s logits h W_chunk^T + b_chunk; pass 2 gets pass 1's when they were kept (and may
+        overwrite them: it is their last use)."""
+        if self.kept_logits is not None and i < len(self.kept_logits):
+            return self.kept_logits[i]
         z = self.h @ w.T
         if self.b is not None:
-            z += self.b[sl]
+            z += self.b[self.steps[i]]
+        if self.kept_logits is not None:
+            self.kept_logits.append(z)
         return z
-
-    @functools.cached_property
-    def abs_h(self) -> np.ndarray:
-        return _f64(np.abs(self.h))
-
-    @functools.cached_property
-    def norm_h(self) -> np.ndarray:
-        return np.sqrt(np.sum(self.abs_h**2, axis=1))
-
-    def accuracy(self, sl: slice, w: np.ndarray) -> np.ndarray:
-        """A = ||h|| ||W_v|| + |b_v| (float64) >= sum_d |h_d| |W_vd| + |b_v| (Cauchy-Schwarz): what a computed
-        logit's error is relative to; an outer product instead of a third GEMM (looser by <= sqrt(D),
-        ~1.6 for random vectors)."""
-        a = np.multiply.outer(self.norm_h, np.sqrt(np.sum(_f64(w) ** 2, axis=1)))
-        if self.b is not None:
-            a += _f64(np.abs(self.b[sl]))
-        return a
 
     def label_in(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
         """Rows whose label lies in the chunk, and the label's column in the chunk."""
@@ -157,25 +166,85 @@ class _Problem:
         return np.ones(sl.stop - sl.start, like.dtype) if self.cw is None else self.cw[sl]
 
 
+class _Accuracy:
+    """A_iv = ||h_i|| ||W_v|| + |b_v| (float64) >= sum_d |h_d| |W_vd| + |b_v| (Cauchy-Schwarz): what a
+    computed logit's error is relative to. Rank one plus a bias, so it is never formed as an [N, V] array:
+    sum_v e_iv A_iv is two matrix-vector products."""
+
+    def __init__(self, q: _Problem) -> None:
+        self.norm_h = np.sqrt(np.einsum("nd,nd->n", _f64(q.h), _f64(q.h)))
+        self.norm_w = np.empty(q.v)  # filled chunk by chunk in pass 1
+        self.abs_b = None if q.b is None else np.abs(_f64(q.b))
+
+    def fill(self, sl: slice, w: np.ndarray) -> None:
+        w = _f64(w)
+        self.norm_w[sl] = np.sqrt(np.einsum("vd,vd->v", w, w))
+
+    def weighted(self, e: np.ndarray, sl: slice) -> np.ndarray:
+        """sum_v e_iv A_iv over the chunk ``sl`` (e >= 0)."""
+        e = _f64(e)
+        out = self.norm_h * (e @ self.norm_w[sl])
+        return out if self.abs_b is None else out + e @ self.abs_b[sl]
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """A_iv at (rows, cols)."""
+        out = self.norm_h[rows] * self.norm_w[cols]
+        return out if self.abs_b is None else out + self.abs_b[cols]
+
+    def largest(self) -> float:
+        return float(np.max(self.norm_h, initial=0) * np.max(self.norm_w, initial=0)
+                     + (0 if self.abs_b is None else np.max(self.abs_b, initial=0)))
+
+
+@functools.cache
+def _blas():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def blas_threads() -> int:
+    """BLAS threads for the reference's products: half the cores this process may use, at least one. The
+    framework workers run beside the truths, and OpenBLAS threads that outnumber the free cores spin
+    (``benchmarks/scale.py``, 256 x 256 x 32768 on 2 loaded cores: 0.39 s of CPU on one thread, 1.1-2.6 s on two)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
 def linear_cross_entropy(call: Call, scales: bool) -> Reference:
     """Value, d/dh (``grad``), d/dW (``grads["grad_linear_weight"]``) and their scales, streamed over V."""
+    with _blas().limit(limits=blas_threads(), user_api="blas"):
+        return _streamed(call, scales)
+
+
+def _streamed(call: Call, scales: bool) -> Reference:
     q = _Problem(call)
     wd, n = call.work, q.n
+    acc = _Accuracy(q) if scales else None
+    smoothing = q.off != 0
     m = np.full(n, -np.inf, wd)
     s = np.zeros(n, wd)
-    swz = np.zeros(n, wd)  # sum_v w_v z_v
+    swz = np.zeros(n, wd)  # sum_v w_v z_v (label smoothing only)
     z_y = np.zeros(n, wd)
-    acc_p = np.zeros(n)  # sum_v exp(z_v - m) A_v, rescaled with s
-    for sl in _chunks(q.v, n):
-        z = q.logits(sl, q.w_chunk(sl))
+    acc_e = np.zeros(n)  # sum_v exp(z_v - m) A_v, rescaled with s
+    abs_wz = np.zeros(n)  # sum_v |w_v| |z_v| (label smoothing only)
+    for i, sl in enumerate(q.steps):  # pass 1: online log-sum-exp
+        w = q.w_chunk(sl)
+        z = q.logits(i, w)
         m_new = np.maximum(m, np.max(z, axis=1))
         rescale = np.exp(m - m_new)
-        e = np.exp(z - m_new[:, None])
+        e = z - m_new[:, None]
+        np.exp(e, out=e)
         s = s * rescale + np.sum(e, axis=1)
-        if scales:
-            acc_p = acc_p * _f64(rescale) + np.sum(_f64(e) * q.accuracy(sl, q.w_chunk(sl)), axis=1)
         m = m_new
-        swz += z @ q.class_weights(sl, z)
+        if scales:
+            acc.fill(sl, w)
+            acc_e = acc_e * _f64(rescale) + acc.weighted(e, sl)
+        if smoothing:
+            cw = q.class_weights(sl, z)
+            swz += z @ cw
+            if scales:
+                abs_wz += _f64(np.abs(z)) @ _f64(np.abs(cw))
         rows, cols = q.label_in(sl)
         z_y[rows] = z[rows, cols]
     lse = m + np.log(s)
@@ -188,53 +257,125 @@ def linear_cross_entropy(call: Call, scales: bool) -> Reference:
     lab = np.where(q.kept, q.lab / d, 0).astype(wd)
     dh = np.zeros((n, q.d), wd)
     dw = np.empty((q.v, q.d), wd)
-    if scales:
-        sv = np.zeros(n)
-        sdh = np.zeros((n, q.d))
-        sdw = np.zeros((q.v, q.d))
-        p_acc = (acc_p / _f64(s))[:, None]  # sum_c p_c A_c
-        lse64 = np.abs(_f64(lse))[:, None]
-        f = sum_factor(q.v)
-        r = accumulation_ratio(call.first.dtype)
-        d_acc = q.d * r  # gamma_D / u_dtype
-        # an entry of G below the dtype's smallest normal number may underflow (flush-to-zero on XLA/TF CPU):
-        # off by up to that number, times |W| (|h|) in the products
-        dt = call.first.dtype
-        under = float(ml_dtypes.finfo(dt).smallest_normal) / UNIT_ROUNDOFF[dtype_name(dt)]
-        sdw += under * np.sum(q.abs_h, axis=0)
-    for sl in _chunks(q.v, n):
+    sc = _Scales(call, q, acc, acc_e / _f64(s), lse, z_y, (coef, off_rows, lab)) if scales else None
+    for i, sl in enumerate(q.steps):  # pass 2: G and the two products
         w = q.w_chunk(sl)
-        z = q.logits(sl, w)
-        p = np.exp(z - lse[:, None])
-        cw = q.class_weights(sl, z)
-        g = coef[:, None] * p - off_rows[:, None] * cw  # T p - w t (off the label), / denominator
+        z = q.logits(i, w)
+        abs_z = sc.abs_logits(z) if scales else None  # before z becomes p in place
+        p = np.subtract(z, lse[:, None], out=z)
+        np.exp(p, out=p)
+        g = coef[:, None] * p
+        if smoothing:
+            g -= off_rows[:, None] * q.class_weights(sl, z)  # T p - w t (off the label), / denominator
         rows, cols = q.label_in(sl)
         g[rows, cols] -= lab[rows]
         dh += g @ w
         dw[sl] = g.T @ q.h
         if scales:
-            wt = _f64(np.abs(off_rows[:, None] * cw))  # |w_v t_v| / denominator
-            wt[rows, cols] += _f64(np.abs(lab[rows]))
-            tp = _f64(np.abs(coef[:, None] * p))  # |T| p / denominator
-            abs_w = _f64(np.abs(w))
-            a = q.accuracy(sl, w)
-            size = 1 + _f64(np.abs(z)) + lse64
-            sv += np.sum(f * wt * size + d_acc * (tp + wt) * a, axis=1)
-            sg = f * (tp + wt) * size + d_acc * tp * (a + p_acc)
-            ag = _f64(np.abs(g))  # G rounded to the dtype (1) and summed over V or N rows
-            sdh += ((1 + q.v * r) * ag + sg) @ abs_w + under * np.sum(abs_w, axis=0)
-            sdw[sl] += ((1 + n * r) * ag + sg).T @ q.abs_h
-    if scales and call.reduction == "mean":
-        sv *= float(d)  # the value scale is per sample (undivided); _reduce divides the sum
-    if not scales:
-        sv = sdh = sdw = None
+            sc.add_chunk(sl, abs_z, p, g, rows, cols)
+    if scales:
+        ref = _reduce(call, value, dh, sc.value(abs_wz), sc.finish_dh(), d)
     else:
-        sv[~q.kept] = 0
-    ref = _reduce(call, value, dh, sv, sdh, d)
+        ref = _reduce(call, value, dh, None, None, d)
     if call.reduction == "mean" and not q.kept.any() and call.params["all_ignored"] == "zero":
         ref.value = np.asarray(0, wd)
-    ref.grads["grad_linear_weight"] = (dw, sdw)
+    ref.grads["grad_linear_weight"] = (dw, sc.sdw if scales else None)
     return ref
+
+
+class _Scales:
+    """The error-model scales (catalog): of the value per sample (undivided: ``_reduce`` divides the mean),
+    and of the two gradients, ((1 + V r) |G| + g) |W| and ((1 + N r) |G| + g)^T |h|, two GEMMs per chunk
+    in ``scale_dtype`` with g_iv = f (|T| p_iv + |w_v t_iv|)(1 + |z_iv| + |lse_i|) + D r |T| p_iv (A_iv +
+    sum_c p_ic A_ic), f = 1 + log2 V, built without materialising A."""
+
+    def __init__(self, call: Call, q: _Problem, acc: _Accuracy, p_acc: np.ndarray, lse, z_y, coefs) -> None:
+        self.q, self.acc, self.p_acc = q, acc, p_acc
+        self.f = sum_factor(q.v)
+        r = accumulation_ratio(call.first.dtype)
+        self.d_acc = q.d * r  # gamma_D / u_dtype
+        self.c_dh, self.c_dw = 1 + q.v * r, 1 + q.n * r  # G rounded to the dtype, then gamma_V / gamma_N
+        abs_lse = np.abs(_f64(lse))
+        self.abs_lse, self.size_y = abs_lse, 1 + np.abs(_f64(z_y)) + abs_lse  # 1 + |z| + |lse| at the label
+        self.coef, self.off, self.lab = (np.abs(_f64(c)) for c in coefs)
+        cw_max = 1.0 if q.cw is None else float(np.max(np.abs(_f64(q.cw)), initial=0))
+        c_max = float(np.max(self.coef, initial=0) + np.max(self.off, initial=0) * cw_max
+                      + np.max(self.lab, initial=0))
+        a_max, big = acc.largest(), max(q.v, q.n)
+        x_max = max(float(np.max(np.abs(_f64(q.h)), initial=0)),  # no |W| copy of a [V, D] weight:
+                    float(np.max(q.w, initial=0)), -float(np.min(q.w, initial=0)))
+        bracket = 1 + big * r + self.f * (2 + 2 * a_max + np.log(q.v)) + 2 * self.d_acc * a_max
+        largest = 2 * big * x_max * c_max * bracket
+        sd = self.dtype = scale_dtype(call.first, largest)
+        # an entry of G below the dtype's smallest normal number may underflow (flush-to-zero on XLA/TF CPU):
+        # off by up to that number, times |W| (|h|) in the products
+        dt = call.first.dtype
+        self.under = float(ml_dtypes.finfo(dt).smallest_normal) / UNIT_ROUNDOFF[dtype_name(dt)]
+        self.abs_h = np.abs(call.first).astype(sd)
+        self.sdh = np.zeros((q.n, q.d), sd)
+        self.sdw = np.empty((q.v, q.d), sd)
+        self.sdw[...] = self.under * np.sum(self.abs_h, axis=0, dtype=np.float64)
+        self.sum_abs_w = np.zeros(q.d)
+        # the bracket of |T| p_iv: f (1 + |lse_i|) + D r (sum_c p_ic A_ic) + f |z_iv| + D r A_iv
+        # the bracket of f |T| p_iv, over f: |z_iv| + [(1 + |lse_i|) + D r (sum_c p_ic A_ic) / f] + (D r / f) A_iv,
+        # its rank-two part (A_iv = ||h_i|| ||W_v|| + |b_v|) one small product: rows [n, k] @ cols [k, chunk]
+        row_const = (1 + abs_lse) + self.d_acc * p_acc / self.f
+        parts = [row_const, self.d_acc / self.f * acc.norm_h] + ([] if acc.abs_b is None else [np.ones(q.n)])
+        self.rank_rows = np.stack(parts, axis=1).astype(sd)
+        self.f_coef = (self.f * self.coef).astype(sd)[:, None]
+
+    def abs_logits(self, z: np.ndarray) -> np.ndarray:
+        out = np.empty(z.shape, self.dtype)
+        return np.abs(z, out=out)
+
+    def _rank_cols(self, sl: slice) -> np.ndarray:
+        cols = [np.ones(sl.stop - sl.start), self.acc.norm_w[sl]]
+        if self.acc.abs_b is not None:
+            cols.append(self.d_acc / self.f * self.acc.abs_b[sl])
+        return np.stack(cols).astype(self.dtype)
+
+    def add_chunk(self, sl: slice, abs_z: np.ndarray, p: np.ndarray, g: np.ndarray, rows, cols) -> None:
+        """Add chunk ``sl``'s share to the gradient scales (abs_z is overwritten)."""
+        q, sd, f = self.q, self.dtype, self.f
+        t = np.matmul(self.rank_rows, self._rank_cols(sl))
+        t += abs_z
+        if q.off != 0:  # f |w_v t_v| (1 + |z| + |lse|) off the label, before t is scaled by p
+            cw = np.abs(_f64(q.class_weights(sl, g))).astype(sd)
+            np.add(abs_z, (1 + self.abs_lse).astype(sd)[:, None], out=abs_z)
+            abs_z *= (f * self.off).astype(sd)[:, None]
+            abs_z *= cw
+        np.multiply(t, p, out=t)
+        t *= self.f_coef
+        if q.off != 0:
+            t += abs_z
+        t[rows, cols] += (f * self.lab[rows] * self.size_y[rows]).astype(sd)  # f |w_y t_y| (1 + |z_y| + |lse|)
+        ag = np.abs(g, out=abs_z)  # abs_z's last use is over
+        abs_w = np.abs(q.w[sl]).astype(sd)
+        self.sum_abs_w += np.sum(abs_w, axis=0, dtype=np.float64)
+        both = np.multiply(ag, sd.type(self.c_dh))
+        both += t
+        self.sdh += both @ abs_w
+        np.multiply(ag, sd.type(self.c_dw), out=both)
+        both += t
+        self.sdw[sl] += both.T @ self.abs_h
+
+    def finish_dh(self) -> np.ndarray:
+        self.sdh += (self.under * self.sum_abs_w).astype(self.dtype)
+        return self.sdh
+
+    def value(self, abs_wz: np.ndarray) -> np.ndarray:
+        """Per sample, undivided: sum_v [f |w_v t_v| (1 + |z_v| + |lse|) + D r (|T| p_v + |w_v t_v|) A_v], each
+        sum over v in closed form (|w_v t_v| = |off| |w_v| + |lab| at the label)."""
+        q, acc, f, kept = self.q, self.acc, self.f, self.q.kept
+        lab = np.where(kept, np.abs(_f64(q.lab)), 0)
+        total = np.where(kept, np.abs(_f64(q.total)), 0)
+        sv = f * lab * self.size_y + self.d_acc * (total * self.p_acc + lab * acc.at(np.arange(q.n), q.y))
+        if q.off != 0:
+            cw = np.ones(q.v) if q.cw is None else np.abs(_f64(q.cw))
+            cw_a = acc.norm_h * (cw @ acc.norm_w) + (0 if acc.abs_b is None else cw @ acc.abs_b)
+            off = abs(float(q.off))
+            sv += np.where(kept, off * (f * (np.sum(cw) * (1 + self.abs_lse) + abs_wz) + self.d_acc * cw_a), 0)
+        return sv
 
 
 def _denominator(call: Call, q: _Problem):

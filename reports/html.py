@@ -110,6 +110,7 @@ def _view(results: dict) -> dict:
     # further gradients (linear_cross_entropy's grad_linear_weight) get columns of their own
     quantities = [*QUANTITIES, *sorted({c["quantity"] for c in checks} - set(QUANTITIES))]
     columns = [(d, q) for d in dtypes for q in quantities]
+    headers = [quantity_header(q) for q in quantities]
     adapters = sorted({c["adapter"] for c in checks} | {a for a, _ in impls})
     losses = [loss for loss in CATALOG if loss in {c["loss"] for c in checks} | {i["loss"] for i in impls.values()}]
 
@@ -130,6 +131,7 @@ def _view(results: dict) -> dict:
             for dtype, quantity in columns:
                 cell_checks = by_cell.get((adapter, name, mode, dtype, quantity), [])
                 cell = {**_cell(cell_checks), **lead(cell_checks, cases)}
+                cell["applicable"] = loss not in CATALOG or quantity in CATALOG[loss].quantities
                 if cell["detail"]:
                     cell_number += 1
                     cell["anchor"] = f"cell-{cell_number}"
@@ -143,7 +145,10 @@ def _view(results: dict) -> dict:
                          "default_mode": default_mode,
                          "anchor": row_anchor(adapter, name if default_mode else f"{name}@{mode}"),
                          "verdicts": " ".join(sorted(row_verdicts))})
-        groups.append({"loss": loss, "rows": rows})
+        spec = CATALOG.get(loss)
+        shown = [quantity_header(q, spec.inputs[0].name) for q in spec.quantities] if spec else []
+        listed = " · ".join(f"{h['label']} ({h['title']})" for h in shown) if len(shown) > 2 else ""
+        groups.append({"loss": loss, "rows": rows, "quantities": listed})
 
     by_verdict = Counter(c["verdict"] for c in checks)
     by_adapter = {a: Counter(c["verdict"] for c in checks if c["adapter"] == a) for a in adapters}
@@ -155,6 +160,7 @@ def _view(results: dict) -> dict:
     return {
         "verdicts": VERDICTS,
         "columns": columns,
+        "headers": headers,  # one per quantity, repeated under every dtype
         "dtypes": dtypes,
         "adapters": adapters,
         "losses": losses,
@@ -223,6 +229,18 @@ def _cell(checks: list[dict]) -> dict:
         "detail": any(v not in ("pass",) for v in counts),
         "anchor": None,
     }
+
+
+def quantity_header(quantity: str, first: str = "first input") -> dict:
+    """A matrix column's short label and its meaning: "grad_linear_weight" reads "grad W", d loss / d linear_weight
+    (``first``: the name of the loss's first input, what "grad" differentiates)."""
+    if quantity == "value":
+        return {"label": "value", "title": "the loss value", "quantity": quantity}
+    if quantity == "grad":
+        return {"label": "grad", "title": f"d loss / d {first}", "quantity": quantity}
+    param = quantity.removeprefix("grad_")
+    short = {"linear_weight": "W", "linear_bias": "b"}.get(param, param)
+    return {"label": f"grad {short}", "title": f"d loss / d {param}", "quantity": quantity}
 
 
 def _cell_details(results, cell, checks, adapter, name, loss, dtype, quantity, cases, impls, finding_of) -> dict:

@@ -162,14 +162,16 @@ def invalid_view(results: dict, cases: dict) -> list[dict]:
         for case_id in sorted({c["case"] for c in mine}, key=lambda i: (cases[i]["loss"], i)):
             cells = []
             for loss, impl in impls:
-                value, grad = by_key.get((case_id, impl, "value")), by_key.get((case_id, impl, "grad"))
+                value = by_key.get((case_id, impl, "value"))
                 if loss != cases[case_id]["loss"] or value is None:
                     continue
-                shown = [c for c in (value, grad) if c is not None]
+                grads = [c for q in CATALOG[loss].quantities[1:] if (c := by_key.get((case_id, impl, q)))]
+                shown = [value, *grads]
                 worst = _worst(c["verdict"] for c in shown)
                 what = behaviour(value) if value["verdict"] != "unsupported" else "unsupported"
-                if grad is not None and grad["verdict"] not in ("unsupported", value["verdict"]):
-                    what += f" (grad: {behaviour(grad)})"
+                for grad in grads:  # every gradient that behaves otherwise than the value
+                    if grad["verdict"] not in ("unsupported", value["verdict"]):
+                        what += f" ({grad['quantity']}: {behaviour(grad)})"
                 known = next((c["known"] for c in shown if c.get("known")), None)
                 cells.append({"impl": impl, "verdict": worst, "what": what, "known": known,
                               "title": " | ".join(f"{c['quantity']}: {c['message']}" for c in shown)})

@@ -236,3 +236,25 @@ def test_ulp_is_the_dtype_spacing_also_just_below_a_power_of_two(dtype):
     below = np.nextafter(powers, np.zeros(1, npd))
     values = np.concatenate([powers, below])
     assert np.array_equal(ulp(values.astype(np.float64), dtype), np.spacing(values).astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_all_finite_shortcut_judges_like_the_general_path(dtype):
+    """Where every result and truth is finite, the comparison's shortcut gives the general path's numbers."""
+    from lossconf import errormodel
+
+    rng = np.random.default_rng(3)
+    truth = rng.standard_normal((40, 7)) * np.logspace(-30, 3, 7)
+    got = rounded(truth * (1 + rng.standard_normal(truth.shape) * 1e-3), dtype)
+    got[0, 0], truth[1, 1] = truth[0, 0], 0.0  # exact and zero
+    scale = np.abs(truth).astype(np.float32) * 3
+    fast = errormodel._elementwise(got, truth, scale, dtype, 2.0, False)
+    assert not fast.mismatch.any()
+    slow_got = got.astype(np.float64)
+    slow_got[5, 5] = np.nan  # one non-finite result sends the whole array down the general path
+    slow = errormodel._elementwise(slow_got, truth, scale, dtype, 2.0, False)
+    keep = np.ones(truth.shape, bool)
+    keep[5, 5] = False
+    for name in ("err", "bound", "ratio", "ulp"):
+        np.testing.assert_array_equal(getattr(fast, name)[keep], getattr(slow, name)[keep], err_msg=name)
+    assert slow.ratio[5, 5] == np.inf

@@ -525,3 +525,31 @@ def test_method_states_the_seed_sweep_the_registry_was_verified_on(results, tmp_
     text = " ".join("".join(page.text).split())
     assert "Known deviations verified over 3 seeds (0–2, 64 random cases per loss" in text
     assert "on torch 2.13.0+cpu: 3 of 4 entries reproduced" in text
+
+
+def test_matrix_shows_every_quantity_of_a_loss_with_several_gradients(results, tmp_path):
+    """linear_cross_entropy's third quantity (d/dW) gets its own column under every dtype, labelled and
+    explained; losses without it show those cells as not applicable, not as missing checks."""
+    lce, api = "linear_cross_entropy", "torch.nn.functional.linear_cross_entropy"
+    results["cases"].append({"id": "rand_lce_000", "loss": lce, "kind": "random", "shape": [4, 8],
+                             "second_shape": [4], "params": {"reduction": "mean"}, "dtypes": None,
+                             "provenance": {"seed": 7}, "note": "", "magnitude": 3.0, "first": None, "second": None})
+    results["implementations"].append({"adapter": "torch", "name": "linear_cross_entropy", "loss": lce, "api": api,
+                                       "dtypes": ["float32"], "params": [], "reductions": ["mean"], "variant": None,
+                                       "composed": False, "grad": True, "note": "", "source": "F.linear_ce\n"})
+    for quantity, verdict in (("value", "pass"), ("grad", "pass"), ("grad_linear_weight", "fail")):
+        results["checks"].append(_check("torch", "linear_cross_entropy", api, "rand_lce_000", lce, "float32",
+                                        quantity, verdict))
+    results["summary"] = summarize(results["checks"])
+    html, page = _render(results, tmp_path)
+    dtype_heads = [a for t, a in page.tags if t == "th" and a.get("class") == "dtype"]
+    assert len(dtype_heads) == 4 and all(a["colspan"] == "3" for a in dtype_heads)
+    titles = [a.get("title") for t, a in page.tags if t == "th" and a.get("class") == "q"]
+    assert titles.count("d loss / d linear_weight (grad_linear_weight)") == 4
+    assert "grad W (d loss / d linear_weight)" in "".join(page.text)  # the loss's heading lists its quantities
+    row = html[html.index('id="row-torch-linear_cross_entropy"'):]
+    row = row[:row.index("</tr>")]
+    assert row.count('data-worst="fail"') == 1 and 'class="cell na"' not in row
+    ce_row = html[html.index('id="row-torch-cross_entropy-probs"'):]
+    ce_row = ce_row[:ce_row.index("</tr>")]
+    assert ce_row.count('class="cell na"') == 4  # one grad W cell per dtype
