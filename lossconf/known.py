@@ -91,8 +91,9 @@ class Known:
 
     def covers(self, version: str | Mapping) -> bool:
         """Whether the framework version is inside the registered ``versions`` range (local part ignored)."""
-        if isinstance(version, Mapping):  # an adapter's environment: its version, and its libraries'
-            version = str(version.get(self.package or "version", ""))
+        if isinstance(version, Mapping):  # an adapter's environment: its version; a library's among its flags
+            env = version
+            version = str(env.get("flags", {}).get(self.package, "") if self.package else env.get("version", ""))
         try:
             return Version(version.split("+")[0]) in SpecifierSet(self.versions)
         except InvalidVersion:
