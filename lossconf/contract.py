@@ -297,13 +297,13 @@ class ContractBattery:
 
     def _known_error(self, c: ContractCheck) -> str | None:
         """The id of a known entry saying this implementation raises here (no input conditions), or None."""
-        version = self.desc.get("environment", {}).get("version", "")
+        version = self.desc.get("environment", {})  # the adapter's and its libraries' versions
         return next((k.id for k in self.known for quantity in ("value", "grad") if k.matches(
             self.adapter, c.impl, quantity, c.dtype, c.case, version, frozenset({"error"}))), None)
 
     def _judge_invalid(self, c: ContractCheck, impl: dict, case: Case, value, grad, exc) -> tuple[str, str]:
         """Raise or NaN on every quantity; a silent number fails unless documented (variant, known)."""
-        version = self.desc.get("environment", {}).get("version", "")
+        version = self.desc.get("environment", {})  # the adapter's and its libraries' versions
         out = []
         for quantity, got in (("value", value), ("grad", grad)):
             if quantity == "grad" and not impl["grad"]:

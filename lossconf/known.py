@@ -6,9 +6,12 @@ on, so that it holds for every seed: a ``model`` (a computation in ``lossconf.kn
 reproduces the deviating result; the check is known only when the result agrees with the model
 within the error-model bound), ``inputs`` conditions computed from the case, and ``when``
 conditions on the result. Case ids are allowed only for document and edge cases, whose inputs are
-fixed; a random case id would tie the entry to one seed. Each run reports per entry whether it still reproduces:
-``reproduced`` (some matched check deviates), ``stale`` (it matched checks but none deviates any
-more: the upstream bug is probably fixed) or ``unused`` (it matched nothing in this run).
+fixed; a random case id would tie the entry to one seed. A file is one adapter's (its stem), or one
+library's shared by several adapters (``SHARED``: ``keras.toml`` holds what Keras 3 does on every
+backend, written once and matched for each Keras adapter, its ``versions`` Keras's own). Each run
+reports per entry whether it still reproduces: ``reproduced`` (some matched check deviates), ``stale``
+(it matched checks but none deviates any more: the upstream bug is probably fixed) or ``unused``
+(it matched nothing in this run).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import fnmatch
 import sys
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -37,6 +41,8 @@ WHEN = {
                               "dtype's smallest normal number",
 }
 FIXED_CASE_PREFIXES = ("edge_", "doc", "inv_")  # case kinds whose inputs do not depend on the seed
+# a library run by several adapters: its file's entries hold for each of them, versions are the library's
+SHARED = {"keras": ("tensorflow", "keras_jax", "keras_torch")}
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,17 @@ class Known:
     model: str = ""  # a computation the result must agree with (known_models.MODELS)
 
     modes: tuple[str, ...] = ()  # execution modes it occurs in (empty: every mode)
+    package: str = ""  # whose version ``versions`` is (a SHARED library's; empty: the adapter's own)
 
-    def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str,
+    def matches(self, adapter: str, impl: str, quantity: str, dtype: str, case: str, version: str | Mapping,
                 facts: frozenset[str] | None = frozenset(), mode: str = "") -> bool:
         """Whether this entry covers the check (and the framework version is in range).
 
-        ``facts`` are what is true of the check and its inputs (``lossconf.verdicts.check_facts``);
-        every ``when`` and ``inputs`` condition of the entry must be among them (``None``: the
-        conditions are not looked at). The ``model`` is checked by the caller, which has the arrays.
+        ``version`` is the adapter's version or its environment record (where an entry of a shared
+        library finds that library's version). ``facts`` are what is true of the check and its inputs
+        (``lossconf.verdicts.check_facts``); every ``when`` and ``inputs`` condition of the entry must
+        be among them (``None``: the conditions are not looked at). The ``model`` is checked by the
+        caller, which has the arrays.
         """
         if adapter != self.adapter or self.impl not in ("*", impl):  # "*": every implementation
             return False
@@ -80,8 +89,11 @@ class Known:
             return False
         return self.covers(version)
 
-    def covers(self, version: str) -> bool:
+    def covers(self, version: str | Mapping) -> bool:
         """Whether the framework version is inside the registered ``versions`` range (local part ignored)."""
+        if isinstance(version, Mapping):  # an adapter's environment: its version; a library's among its flags
+            env = version
+            version = str(env.get("flags", {}).get(self.package, "") if self.package else env.get("version", ""))
         try:
             return Version(version.split("+")[0]) in SpecifierSet(self.versions)
         except InvalidVersion:
@@ -93,7 +105,7 @@ class Known:
         fields = ("id", "adapter", "impl", "quantity", "versions", "link", "description")
         return cls(**{f: d[f] for f in fields}, dtypes=tuple(d.get("dtypes", ())), cases=tuple(d.get("cases", ())),
                    when=tuple(d.get("when", ())), inputs=tuple(d.get("inputs", ())), model=d.get("model") or "",
-                   modes=tuple(d.get("modes", ())))
+                   modes=tuple(d.get("modes", ())), package=d.get("package") or "")
 
     def describe(self) -> dict:
         """JSON-ready form for results.json."""
@@ -101,14 +113,21 @@ class Known:
             "id": self.id, "adapter": self.adapter, "impl": self.impl, "quantity": self.quantity,
             "dtypes": list(self.dtypes), "cases": list(self.cases), "when": list(self.when),
             "inputs": list(self.inputs), "model": self.model,
-            "modes": list(self.modes), "versions": self.versions,
+            "modes": list(self.modes), "versions": self.versions, "package": self.package,
             "link": self.link, "description": self.description,
         }
 
 
 def load_known_file(path: Path, adapter: str | None = None) -> list[Known]:
-    """The known deviations in one TOML file; ``adapter`` defaults to each entry's or the file stem."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    """The known deviations in one TOML file; ``adapter`` defaults to each entry's or the file stem.
+
+    A SHARED library's file (``keras.toml``) gives each entry once per adapter that runs the library,
+    with the same id, versions being the library's.
+    """
+    path = Path(path)
+    if adapter is None and path.stem in SHARED:
+        return [replace(k, package=path.stem) for name in SHARED[path.stem] for k in load_known_file(path, name)]
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     entries = []
     for raw in data.get("known", []):
         missing = [k for k in _REQUIRED if not raw.get(k)]
@@ -170,12 +189,13 @@ def _modes(path: Path, raw: dict, adapter: str) -> tuple[str, ...]:
 
 
 def load_known(directory: Path = KNOWN_DIR) -> list[Known]:
-    """Every known deviation in ``directory/*.toml`` (the file stem is the adapter name)."""
-    entries = [k for path in sorted(directory.glob("*.toml")) for k in load_known_file(path)]
-    ids = [k.id for k in entries]
+    """Every known deviation in ``directory/*.toml`` (the file stem is the adapter or SHARED library name)."""
+    files = [load_known_file(path) for path in sorted(directory.glob("*.toml"))]
+    # a shared file's entry is one id on several adapters: count each file's ids on its first adapter
+    ids = [k.id for file in files for k in file if k.adapter == file[0].adapter]
     if len(ids) != len(set(ids)):
         raise ValueError(f"known deviations: duplicate ids in {directory}")
-    return entries
+    return [k for file in files for k in file]
 
 
 def adapter_known(adapter) -> list[Known]:

@@ -53,6 +53,12 @@ def _difference_above_sqrt_max(first, second, params, dtype, loss="") -> bool:
     return bool(np.any(d[np.isfinite(d)] > np.sqrt(float(finfo(dtype).max))))
 
 
+def _difference_exactly_zero(first, second, params, dtype, loss="") -> bool:
+    if second is None or np.issubdtype(np.asarray(second).dtype, np.integer):  # bfloat16 is no np.floating
+        return False
+    return bool(np.any(_f64(first) == _f64(second)))  # shapes that do not pair: ValueError, so it does not hold
+
+
 def _label_inexact_in_dtype(first, second, params, dtype, loss="") -> bool:
     if second is None or not np.issubdtype(np.asarray(second).dtype, np.integer):
         return False
@@ -174,6 +180,8 @@ INPUTS: dict[str, tuple[str, Condition]] = {
     "difference_above_sqrt_max": (
         "some |x - y| exceeds the square root of the dtype's largest number (its square overflows)",
         _difference_above_sqrt_max),
+    "difference_exactly_zero": (
+        "some x equals its target y exactly in the dtype (where |x - y| has its kink)", _difference_exactly_zero),
     "label_inexact_in_dtype": (
         "some integer label is not exactly representable in the dtype under test (above 256 in bfloat16, "
         "2048 in float16)", _label_inexact_in_dtype),

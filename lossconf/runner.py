@@ -348,7 +348,7 @@ class Run:
         """Run the adapter's jobs on its worker(s): an adapter declaring ``workers = n`` (JAX: XLA
         compiles every new shape on one core) gets n processes pulling from one queue."""
         plan = self.plans[name]
-        version = plan.desc["environment"].get("version", "")
+        version = plan.desc["environment"]  # known entries read their package's version from it
         start = time.perf_counter()
         pending = iter(plan.jobs)
         lock = threading.Lock()
@@ -376,7 +376,7 @@ class Run:
             w.close()
         self.timings[name] = time.perf_counter() - start
 
-    def _run_job(self, w: Worker, job: Job, adapter: str, version: str) -> None:
+    def _run_job(self, w: Worker, job: Job, adapter: str, version: dict) -> None:
         flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         first, second, params = concat(job)
         if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
@@ -458,7 +458,7 @@ class Run:
                     records.append(slim(jsonsafe(rec)))
         self._emit_all(records)
 
-    def _one_by_one(self, w: Worker, job: Job, adapter: str, version: str) -> None:
+    def _one_by_one(self, w: Worker, job: Job, adapter: str, version: dict) -> None:
         for case in job.cases:
             ids = [i for i in job.check_ids if f"-{case.id}-" in i]
             self._run_job(w, Job(job.impl, job.dtype, [case], ids, job.mode, job.default_mode), adapter, version)

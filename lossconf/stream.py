@@ -105,7 +105,7 @@ def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: b
                 env[key] = {**env.get(key, {}), a["name"]: a[key]}
     known = []
     for k in header["known"]:
-        hits = [c for c in checks if c.get("known") == k["id"]]
+        hits = [c for c in checks if c.get("known") == k["id"] and c["adapter"] == k["adapter"]]
         status = "unused" if not hits else ("reproduced" if any(c["verdict"] == "known" for c in hits) else "stale")
         known.append({**k, "status": status})
     return {

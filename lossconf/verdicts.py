@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -311,7 +311,7 @@ def passing_record(case: Case, adapter: str, impl: dict, dtype: str, quantity: s
     }
 
 
-def apply_known(record: dict, case: Case, known: list[Known], version: str) -> dict:
+def apply_known(record: dict, case: Case, known: list[Known], version: str | Mapping) -> dict:
     """Turn a fail or error matching a registered deviation into ``known``; mark passes it covers.
 
     An entry with a model matches a fail only where the result agrees with the model within the

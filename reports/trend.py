@@ -44,7 +44,7 @@ def builds(results: dict) -> dict[str, list[dict]]:
         base, at, _ = name.partition("@")
         if at:
             found[base].append({"adapter": name, "version": env.get("version", ""), "device": env.get("device", ""),
-                                "flags": env.get("flags", {})})
+                                "flags": env.get("flags", {}), "environment": env})
     out = {}
     for base, items in sorted(found.items()):
         if len(items) < 2:
@@ -92,7 +92,7 @@ def _known_row(entry: dict, items: list[dict], by_build: dict[str, list[dict]], 
         hits = [c for c in in_scope if c["verdict"] in DEVIATES and anywhere.matches(
             known.adapter, c["impl"], c["quantity"], c["dtype"], c["case"], "0", _facts(c, inputs))]
         status = "reproduces" if hits else ("does not reproduce" if in_scope else "not run")
-        registered = known.covers(b["version"])
+        registered = known.covers(b["environment"])  # a shared library's entry reads that library's version
         if hits:
             reproduces.append(b["label"])
         if hits and not registered:

@@ -185,4 +185,4 @@ def test_known_keras_empty_batch_is_not_reduced(fw) -> None:
     so 'sum' is an empty array instead of the scalar 0."""
     empty = np.zeros((0,), np.float32)
     value, _ = fw.call("BinaryCrossentropy(from_logits)", F32, empty, empty, {"reduction": "sum"})
-    assert value.shape == (0,)  # a scalar is expected; see lossconf/known/tensorflow.toml
+    assert value.shape == (0,)  # a scalar is expected; see lossconf/known/keras.toml

@@ -63,6 +63,16 @@ def test_loader_accepts_mechanisms_and_fixed_case_ids(tmp_path) -> None:
     assert (entry.model, entry.inputs, entry.when) == ("clip_64", ("label_smoothing",), ("marginal",))
 
 
+def test_a_shared_keras_entry_is_matched_on_every_keras_adapter_by_keras_version() -> None:
+    entries = [k for k in load_known() if k.id == "keras-empty-batch-cce-logits"]
+    assert sorted(k.adapter for k in entries) == ["keras_jax", "keras_torch", "tensorflow"]
+    entry = next(k for k in entries if k.adapter == "tensorflow")
+    args = ("tensorflow", entry.impl, "value", "float32", "edge_sce_n0_sum")
+    assert entry.matches(*args, {"version": "2.21.0", "flags": {"keras": "3.15.1"}}, frozenset({"error"}))
+    assert not entry.matches(*args, {"version": "2.21.0", "flags": {"keras": "2.15.0"}}, frozenset({"error"}))
+    assert not entry.matches("keras_jax", *args[1:], {"version": "3.15.1", "flags": {"keras": "3.15.1"}})
+
+
 def test_shipped_registry_names_no_random_case() -> None:
     assert KNOWN, "no known deviations loaded"
     for entry in KNOWN.values():
@@ -77,6 +87,9 @@ CONDITIONS = [
     ("difference_above_sqrt_max",
      make_case("c", "mean_squared_error", [[300.0, 1.0]], [[0.0, 1.0]], kind="edge"),
      make_case("c", "mean_squared_error", [[250.0, 1.0]], [[0.0, 1.0]], kind="edge"), "float16"),
+    ("difference_exactly_zero",  # bfloat16 arrays are not np.floating
+     make_case("c", "mean_absolute_error", [[0.5, 1.0]], [[0.5, 0.0]], kind="edge"),
+     make_case("c", "mean_absolute_error", [[0.5, 1.0]], [[0.25, 0.0]], kind="edge"), "bfloat16"),
     ("label_inexact_in_dtype",
      make_case("c", "sparse_softmax_cross_entropy", np.zeros((1, 300)), [257], kind="edge"),
      make_case("c", "sparse_softmax_cross_entropy", np.zeros((1, 300)), [256], kind="edge"), "bfloat16"),
