@@ -6,11 +6,13 @@ compiled mode that alone deviates, or a Keras backend that alone fails, is a sin
 
 - ``suspect_reference``: two or more frameworks fail, their finite results agree with each other
   within their bounds, and no framework passes: the truth itself is suspect (re-check it with the
-  oracle; frameworks sharing one approximation look the same);
+  oracle; frameworks sharing one approximation look the same). Modes of one adapter are not
+  independent witnesses against the truth, so they need a second adapter to corroborate them;
 - ``shared_deviation``: two or more frameworks fail and agree with each other, but another framework
   passes (which corroborates the truth), or they agree on NaN where the truth is not NaN (or on
   inf where it is finite), which no correct evaluation returns: they share a deviation;
-- ``single_framework``: exactly one framework fails while the others pass: the finding is its own.
+- ``single_framework``: exactly one framework fails while the others pass, or one adapter fails in
+  several modes and agrees with itself: the finding is its own.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def analyze(results: dict) -> list[dict]:
                 kind, message = "shared_deviation", (
                     f"{names} agree on NaN (or inf) where the truth is not: a shared "
                     "formula that overflows or cancels, not a reference problem")
+            elif len({c["adapter"] for c in failing}) == 1:
+                kind, message = "single_framework", (
+                    f"only {failing[0]['adapter']} fails, alike in its modes ({names}); no other "
+                    "framework checks this")
             else:
                 kind, message = "suspect_reference", (
                     f"{names} fail and agree with each other within their bounds: re-check the "

@@ -409,6 +409,17 @@ def test_agreement_flags_a_suspect_reference_when_frameworks_agree_against_the_t
     assert findings[0]["adapters"] == ["jax", "tensorflow", "torch"]
 
 
+def test_agreement_does_not_suspect_the_reference_on_the_modes_of_one_framework_alone():
+    """Two modes of one adapter agreeing with each other are one witness, not two."""
+    results = _agreement_checks(truth_ok=False)
+    results["checks"] = results["checks"][:1] * 2
+    results["checks"] = [dict(c, mode=m) for c, m in zip(results["checks"], ("eager", "jit"), strict=True)]
+    (finding,) = analyze(results)
+    assert finding["kind"] == "single_framework" and finding["adapters"] == ["torch@eager", "torch@jit"]
+    results["checks"].append(_agreement_checks(truth_ok=False)["checks"][1])  # a second adapter agrees
+    assert [f["kind"] for f in analyze(results)] == ["suspect_reference"]
+
+
 def test_agreement_is_silent_when_frameworks_agree_with_the_truth():
     assert analyze(_agreement_checks(truth_ok=True)) == []
 
