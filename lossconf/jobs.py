@@ -81,6 +81,24 @@ def make_jobs(impl: dict, dtype: str, cases: list[Case], ids: dict, batch: bool,
     return jobs
 
 
+def input_elements(case: Case) -> int:
+    """Elements of a case's inputs, array params included (linear CE's weight is a param)."""
+    arrays = [case.first, case.second, *(v for v in case.params.values() if isinstance(v, np.ndarray))]
+    return sum(a.size for a in arrays if a is not None)
+
+
+def large_cases_last(jobs: list[Job]) -> list[Job]:
+    """The same jobs, those of large single cases moved last and grouped by (case, dtype): a truth too
+    large for the truth cache is held only until the next one is needed, so every implementation and
+    mode checked on a large case should follow each other (it was recomputed per implementation)."""
+    def key(job: Job) -> tuple:
+        case = job.cases[0]
+        if len(job.cases) > 1 or input_elements(case) < MAX_BATCH_ELEMENTS:
+            return (0,)
+        return (1, case.id, job.dtype)
+    return sorted(jobs, key=key)  # stable: the other jobs keep their order
+
+
 def concat(job: Job) -> tuple[np.ndarray, np.ndarray | None, dict]:
     parts = [cast_inputs(c, job.dtype) for c in job.cases]
     first = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]

@@ -31,7 +31,7 @@ from lossconf import __version__, capability
 from lossconf.adapters.loading import load_adapter
 from lossconf.cases import KINDS, MAX_PARAM_ELEMENTS, Case, all_cases
 from lossconf.invalid import run_invalid_job
-from lossconf.jobs import Job, concat, make_jobs, signature
+from lossconf.jobs import Job, concat, large_cases_last, make_jobs, signature
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, slim
 from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
@@ -326,7 +326,7 @@ class Run:
                 if mode[0] in desc.get("bounded_modes", ()) and self.config.compile_shapes:
                     mode_jobs = self._bound_shapes(desc, mode[0], mode_jobs)
                 jobs += mode_jobs
-        return jobs, unsupported
+        return large_cases_last(jobs), unsupported
 
     def _bound_shapes(self, desc: dict, mode: str, jobs: list[Job]) -> list[Job]:
         """Keep the jobs of the ``compile_shapes`` shape signatures covering the most cases (each
