@@ -391,3 +391,22 @@ def test_condition_entry_needs_its_condition() -> None:
         == "known"
     assert _verdict("torch-mse-float16-square-overflow", under, "float16", "value", np.float16(np.inf))["verdict"] \
         == "fail"
+
+
+def test_a_flushed_subnormal_does_not_hide_a_marginal_shortfall() -> None:
+    """TensorFlow flushes float32 subnormals (a declared variant) and its logistic is 4 ulp off near 0.43: the
+    fail is judged with flush allowed, so it is the 4-ulp shortfall, and 'marginal' holds; without the flush
+    the flushed 1e-38 is the worst element (ratio 6e4) and nothing explains it."""
+    x = np.array([-87.5, -0.28])
+    case = make_case("edge_test_ftz", "sigmoid", x, kind="edge")
+    truth = (1 / (1 + np.exp(-x.astype(np.float32).astype(np.float64)))).astype(np.float32)
+    got = np.array([0.0, np.float32(truth[1]) + 4 * np.spacing(truth[1])], dtype=np.float32)
+    impl = {"name": "sigmoid", "api": "tf.math.sigmoid", "variant": None}
+    verdicts = {}
+    for flush in (True, False):
+        record = base_record(case, "tensorflow", impl, "float32", "value", mode="eager")
+        judge(record, case, impl, "float32", got, Truths(), flush)
+        verdicts[flush] = apply_known(record, case, list(KNOWN.values()), VERSION["tensorflow"])
+    assert verdicts[True]["verdict"] == "known" and verdicts[True]["known"] == "tf-sigmoid-float32-4-ulp"
+    assert verdicts[True]["ratio"] < 2
+    assert verdicts[False]["verdict"] == "fail"
