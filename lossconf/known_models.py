@@ -49,8 +49,10 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 def _difference_above_sqrt_max(first, second, params, dtype, loss="") -> bool:
     if second is None or not np.issubdtype(np.asarray(second).dtype, np.floating):
         return False
-    d = np.abs(_f64(first) - _f64(second))  # shapes that do not pair: ValueError, so it does not hold
-    return bool(np.any(d[np.isfinite(d)] > np.sqrt(float(finfo(dtype).max))))
+    with np.errstate(invalid="ignore", over="ignore"):  # the difference as computed in the dtype
+        d = _f64(first) - _f64(second)  # shapes that do not pair: ValueError, so it does not hold
+        d = np.abs(d[np.isfinite(d)].astype(numpy_dtype(dtype)).astype(np.float64))
+    return bool(np.any(d > np.sqrt(float(finfo(dtype).max))))
 
 
 def _difference_exactly_zero(first, second, params, dtype, loss="") -> bool:
@@ -78,14 +80,22 @@ def _label_smoothing(first, second, params, dtype, loss="") -> bool:
     return float(params.get("label_smoothing", 0.0) or 0.0) > 0
 
 
+def _logits(first, params: dict, loss: str) -> np.ndarray:
+    """The class logits in float64: the first input, or h W^T + b for the fused linear cross entropy."""
+    if loss != "linear_cross_entropy":
+        return _f64(first)
+    z = _f64(first) @ _f64(params["linear_weight"]).T
+    return z if params.get("linear_bias") is None else z + _f64(params["linear_bias"])
+
+
 def _smoothing_sum_overflows(first, second, params, dtype, loss="") -> bool:
     """torch forms the smoothing term -sum_c w_c log_softmax(x)_c per sample, and for 'sum'/'mean'
-    sums it over the batch, in the dtype, before scaling by eps / C."""
+    sums it over the batch, in the dtype, before scaling by eps / C (x = h W^T + b for linear CE)."""
     if not _label_smoothing(first, second, params, dtype):
         return False
     axis = _class_axis(params)
     with np.errstate(all="ignore"):
-        terms = -_log_softmax(_f64(first), axis)
+        terms = -_log_softmax(_logits(first, params, loss), axis)
         if isinstance(params.get("weight"), np.ndarray):
             shape = [1] * terms.ndim
             shape[axis] = -1
@@ -178,7 +188,8 @@ def _first_square_subnormal(first, second, params, dtype, loss="") -> bool:
 Condition = Callable[[np.ndarray, np.ndarray | None, dict, str, str], bool]
 INPUTS: dict[str, tuple[str, Condition]] = {
     "difference_above_sqrt_max": (
-        "some |x - y| exceeds the square root of the dtype's largest number (its square overflows)",
+        "some |x - y|, rounded to the dtype, exceeds the square root of the dtype's largest number (its square "
+        "in the dtype overflows; float16: x - y rounding to 256 from 255.94 up)",
         _difference_above_sqrt_max),
     "difference_exactly_zero": (
         "some x equals its target y exactly in the dtype (where |x - y| has its kink)", _difference_exactly_zero),
@@ -189,7 +200,8 @@ INPUTS: dict[str, tuple[str, Condition]] = {
     "all_labels_ignored": ("every label equals ignore_index (a fully padded batch)", _all_labels_ignored),
     "smoothing_sum_overflows": (
         "label smoothing is on and the smoothing term, -log_softmax(x) summed over classes (times the class "
-        "weights) and, for 'sum'/'mean', over the batch, exceeds the dtype's largest number",
+        "weights) and, for 'sum'/'mean', over the batch, exceeds the dtype's largest number (x = h W^T + b for "
+        "the linear cross entropy)",
         _smoothing_sum_overflows),
     "batch_sum_overflows": (
         "reduction 'mean' and the per-sample losses sum past the dtype's largest number (a mean formed as "
@@ -242,14 +254,57 @@ def _reference(loss: str, first, second, params: dict, variant: str | None) -> t
     return ref.value, ref.grad, ref.scale_value, ref.scale_grad
 
 
-def _clip_64(loss, inputs: Inputs, dtype, variant) -> tuple:
-    """The reference on logits clipped to max(x) - 64 along the class axis (-inf becomes max - 64)."""
-    first, second, params = inputs
+def _clipped_64(first: np.ndarray, params: dict) -> np.ndarray:
+    """Logits clipped to max(x) - 64 along the class axis (-inf becomes max - 64), in float64."""
     x = _f64(first)
     if x.size:
         with np.errstate(invalid="ignore"):
             x = np.maximum(x, np.max(x, axis=_class_axis(params), keepdims=True) - CLIP)
-    return _reference(loss, x, second, params, variant)
+    return x
+
+
+def _clip_64(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The reference on logits clipped to max(x) - 64 along the class axis (-inf becomes max - 64)."""
+    first, second, params = inputs
+    return _reference(loss, _clipped_64(first, params), second, params, variant)
+
+
+def _clip_64_mean_over_all_samples(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Both Paddle mechanisms at once: logits clipped at max(x) - 64, and 'mean' dividing by every sample."""
+    first, second, params = inputs
+    return _mean_over_all_samples(loss, (_clipped_64(first, params), second, params), dtype, variant)
+
+
+def _class_sum_in_dtype(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Soft-label CE -sum_c t_c log p_c as Paddle's CPU kernel forms it: p the softmax of x - max(x) clipped at
+    -64 (or the given probabilities), p, log p and t log p each rounded to the dtype, the class sum
+    accumulated in class order in the dtype (log 0 read as -1e20); value only, gradient and scales clip_64's."""
+    first, second, params = inputs
+    probs = loss == "categorical_cross_entropy"
+    value, grad, s_value, s_grad = (_reference(loss, first, second, params, variant) if probs
+                                    else _clip_64(loss, inputs, dtype, variant))
+    dt, axis = numpy_dtype(dtype), _class_axis(params)
+    x = np.moveaxis(_f64(first), axis, -1)
+    if not x.size:
+        return value, grad, s_value, s_grad
+    if probs:
+        p = x
+    else:
+        e = np.exp(np.maximum(x - x.max(axis=-1, keepdims=True), -CLIP))
+        p = e / e.sum(axis=-1, keepdims=True)
+    if loss == "sparse_softmax_cross_entropy":  # label smoothing on one-hot labels, the class axis last
+        t = np.eye(x.shape[-1])[np.asarray(second)]
+    else:
+        t = np.moveaxis(_f64(second), axis, -1)
+    eps = float(params.get("label_smoothing", 0.0) or 0.0)
+    t = ((1 - eps) * t + eps / x.shape[-1] if eps else t).astype(dt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(p.astype(dt)).astype(dt)
+        terms = t * np.where(np.isneginf(log_p), np.asarray(-1e20).astype(dt), log_p)
+    rows = -np.cumsum(terms, axis=-1, dtype=dt)[..., -1].astype(np.float64)  # in class order, in the dtype
+    reduction = params.get("reduction", "none")
+    value = rows if reduction == "none" else np.sum(rows) / (rows.size if reduction == "mean" else 1)
+    return np.asarray(value), grad, s_value, s_grad
 
 
 def _warpctc_probability_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
@@ -262,6 +317,86 @@ def _warpctc_probability_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
         with np.errstate(invalid="ignore"):
             x = np.maximum(_log_softmax(x, -1), np.log(float(finfo(dtype).smallest_normal)))
     return _reference(loss, x, second, params, variant)
+
+
+TF_LOG_ZERO = float(np.float32(np.log(1e-307)))  # tf ctc_state_log_probs: log(0) stood in for, -706.9
+
+
+def _tf_ctc_states(labels: np.ndarray, blank: int, c: int) -> tuple:
+    """TensorFlow's dense CTC state machine for one padded label row of width S (ctc_ops._ctc_state_trans):
+    label states 0..S (0: nothing emitted yet), blank states S+1..2S+1; returns the log transition counts
+    [to, from] and per state the class it emits (-1: none) and the class its posterior goes to (-1: none)."""
+    s = len(labels)
+    new = np.where(labels < blank, labels + 1, labels)  # TF moves the blank to class 0
+    old = np.where(new == 0, blank, np.where(new <= blank, new - 1, new))  # and back to the caller's classes
+    emits = np.concatenate([[-1], old, np.full(s + 1, blank)])
+    posterior = np.concatenate([[-1], np.where(new == 0, -1, old), np.full(s + 1, blank)])
+    trans = np.eye(2 * (s + 1))  # path counts, added like TF's scatter_nd adds duplicate indices
+    trans[1, 0] += 1  # start -> label 1; with S = 0 state 1 is blank 0, so that transition counts twice
+    for j in range(s + 1):
+        trans[s + 1 + j, j] += 1  # label j -> blank j
+        if j < s:
+            trans[j + 1, s + 1 + j] += 1  # blank j -> label j + 1
+        if 2 <= j <= s and labels[j - 2] != labels[j - 1]:
+            trans[j, j - 1] += 1  # label j - 1 -> label j unless repeated
+    with np.errstate(divide="ignore"):
+        return np.log(trans), emits, posterior
+
+
+def _ctc_log_zero_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """TensorFlow's dense CTC (ctc_ops.ctc_loss_and_grad, 'none' only): the states other than the start and the
+    true final ones begin and end at log(1e-307) = -706.9 instead of -inf. The loss is -log of the paths from
+    the start with end weights 1 (true final states) or 1e-307 (any other); the gradient is softmax minus the
+    per-frame normalised posterior of a forward pass also started at 1e-307 in every state; scales the
+    reference's."""
+    first, second, params = inputs
+    ref_value, ref_grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    if params.get("reduction", "none") != "none" or not np.size(first):
+        return ref_value, ref_grad, s_value, s_grad
+    x, labels = _f64(first), np.asarray(second)
+    n, t_max, c = x.shape
+    blank = int(params.get("blank", 0)) % c
+    t_len = np.full(n, t_max) if params.get("input_lengths") is None else np.asarray(params["input_lengths"])
+    l_len = np.full(n, labels.shape[1]) if params.get("target_lengths") is None else \
+        np.asarray(params["target_lengths"])
+    value, grad = np.zeros(n), np.zeros_like(x)
+    for i in range(n):
+        ti, li = int(t_len[i]), int(l_len[i])
+        trans, emits, posterior = _tf_ctc_states(labels[i], blank, c)
+        states = len(emits)
+        lp = _log_softmax(x[i, :ti], -1)
+        obs = np.where(emits >= 0, lp[:, np.maximum(emits, 0)], -np.inf)  # [T_i, states]
+        start, final = np.full(states, TF_LOG_ZERO), np.full(states, TF_LOG_ZERO)
+        start[0] = final[li] = final[labels.shape[1] + 1 + li] = 0.0
+        alphas, a = [], start
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for t in range(ti):
+                a = _lse_rows(a[None, :] + trans) + obs[t]
+                alphas.append(a)
+            betas, b = [final], final
+            for t in range(ti - 1, -1, -1):
+                b = _lse_rows(trans.T + (obs[t] + b)[None, :])
+                betas.append(b)
+            betas = betas[::-1]  # betas[t]: frames t.. from each state before frame t
+            value[i] = -betas[0][0]
+            for t in range(ti):
+                fb = alphas[t] + betas[t + 1]
+                post = np.exp(fb - _lse_rows(fb[None, :])[0])
+                gamma = np.zeros(c)
+                np.add.at(gamma, posterior[posterior >= 0], post[posterior >= 0])
+                grad[i, t] = np.exp(lp[t]) - gamma
+    # the posterior mass the floor adds went through exponents up to |log 1e-307| + the loss: u times that
+    moved = np.abs(np.where(np.isfinite(ref_grad), grad - ref_grad, grad))
+    run = np.asarray(s_value, dtype=np.float64).reshape(n, 1, 1) + abs(TF_LOG_ZERO)
+    s_grad = np.asarray(s_grad, dtype=np.float64) + moved * (1 + 2 * np.where(np.isfinite(run), run, 0.0))
+    return value, grad, s_value, s_grad
+
+
+def _lse_rows(a: np.ndarray) -> np.ndarray:
+    """log(sum(exp)) along the last axis; a row of -inf gives -inf."""
+    m = np.max(a, axis=-1)
+    safe = np.where(np.isfinite(m), m, 0.0)
+    return safe + np.log(np.sum(np.exp(a - safe[..., None]), axis=-1))
 
 
 def _bce_backward_eps(loss, inputs: Inputs, dtype, variant, eps: float = BCE_EPS) -> tuple:
@@ -356,11 +491,63 @@ def _focal_on_clipped_sigmoid(loss, inputs: Inputs, dtype, variant) -> tuple:
     return value, grad, s_value, s_grad
 
 
+def _two_log_bce_backward_in_dtype(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Gradient of -mean(z log p + (1 - z) log(1 - p)) as autodiff forms it op by op in the dtype (Keras on
+    TensorFlow): the upstream g = fl(fl(1 / N) / C) for 'mean' over [N, C] (1 otherwise), then
+    fl(fl(-g z) fl(1 / p)) - fl(fl(-g fl(1 - z)) fl(1 / fl(1 - p))), each step rounded; value and scales the
+    reference's (of the declared variant)."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    dt = numpy_dtype(dtype)
+    p, z = np.asarray(first).astype(dt), np.asarray(second).astype(dt)
+    one = np.asarray(1).astype(dt)
+    if params.get("reduction") == "mean" and p.size:
+        g = (one / np.asarray(max(p.size // p.shape[-1], 1)).astype(dt)).astype(dt)
+        g = (g / np.asarray(p.shape[-1]).astype(dt)).astype(dt)
+    else:
+        g = one
+    with np.errstate(all="ignore"):
+        d_log_p = ((-g * z).astype(dt) * (one / p).astype(dt)).astype(dt)
+        d_log_q = ((-g * (one - z).astype(dt)).astype(dt) * (one / (one - p).astype(dt)).astype(dt)).astype(dt)
+        g_p = (d_log_p - d_log_q).astype(dt)
+    return value, g_p.astype(np.float64), s_value, s_grad
+
+
+PACKET_BYTES = 32  # Eigen's packet on Paddle's x86 CPU build (AVX2): 8 float32 or 4 float64 lanes
+
+
+def _mean_in_packet_lanes(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """'mean' as Eigen's full reduction forms it (Paddle's mean_all): the elementwise losses rounded to the
+    dtype, accumulated in order in each lane of a 32-byte packet, the lanes added pairwise (halving), then the
+    scalar tail, then divided by n, all in the dtype; gradient and scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    if params.get("reduction") != "mean" or not np.size(first):  # paddle.sum is another kernel
+        return value, grad, s_value, s_grad
+    dt = np.dtype(numpy_dtype(dtype))
+    terms = np.ravel(evaluate(loss, first, second, scales=False, **{**params, "reduction": "none"}).value)
+    terms = terms.astype(np.float64).astype(dt)
+    lanes = PACKET_BYTES // dt.itemsize
+    body = len(terms) // lanes * lanes
+    acc = np.cumsum(terms[:body].reshape(-1, lanes), axis=0, dtype=dt)[-1] if body else np.zeros(lanes, dt)
+    while len(acc) > 1:  # predux: halves added lane-wise
+        acc = (acc[: len(acc) // 2] + acc[len(acc) // 2:]).astype(dt)
+    total = np.cumsum(np.concatenate([acc, terms[body:]]), dtype=dt)[-1]
+    return np.asarray(total / dt.type(terms.size), dtype=np.float64), grad, s_value, s_grad
+
+
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
     "warpctc_probability_floor": ("CTC on class probabilities floored at the dtype's smallest normal number "
                                   "(-log 1.2e-38 = 87.3 per frame at most in float32)", _warpctc_probability_floor),
+    "ctc_log_zero_floor": ("TensorFlow's dense CTC with impossible start and end states at log(1e-307) = -706.9 "
+                           "instead of -inf", _ctc_log_zero_floor),
     "clip_64": ("log-probabilities of logits clipped to max(x) - 64 along the class axis", _clip_64),
+    "clip_64_mean_over_all_samples": ("clip_64 and mean_over_all_samples together (Paddle's hard-label "
+                                      "cross_entropy with ignored labels)", _clip_64_mean_over_all_samples),
+    "class_sum_in_dtype": ("soft-label CE -sum_c t_c log p_c with p (clipped at -64), log p and each term "
+                           "rounded to the dtype and the class sum accumulated in order in the dtype",
+                           _class_sum_in_dtype),
     "bce_backward_eps": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 in the dtype",
                          _bce_backward_eps),
     "bce_backward_eps_float32": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 a float32 "
@@ -372,6 +559,12 @@ MODELS: dict[str, tuple[str, Model]] = {
                                  "before the binary CE", _focal_on_clipped_sigmoid),
     "computed_in_float32": ("computed in float32 with float32 constants, the result rounded to the dtype "
                             "(a compiler upcasting float16/bfloat16 arithmetic)", _computed_in_float32),
+    "two_log_bce_backward_in_dtype": ("binary CE gradient -g z / p + g (1 - z) / (1 - p) formed op by op in the "
+                                      "dtype, the upstream g = 1 / (N C) of 'mean' applied first (autodiff of the "
+                                      "two-log form)", _two_log_bce_backward_in_dtype),
+    "mean_in_packet_lanes": ("'mean' of the elementwise losses accumulated in order per lane of a 32-byte "
+                             "packet, lanes added pairwise, in the dtype (Eigen's full reduction)",
+                             _mean_in_packet_lanes),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
                                  _smoothing_over_last_axis),
 }

@@ -210,12 +210,16 @@ def judge(
                           message="conforms to " + " with ".join(names))
             return record
     record["_got"] = got  # for known-deviation models; apply_known takes it out of the record
+    record["_flush"] = flush
     claimed = impl.get("variant")
-    if claimed:  # explain the failure against the semantics the implementation declares
-        v_truth, v_scale = truth_of(truths.get(case, dtype, claimed), quantity, case.loss)
-        cmp = compare(got, v_truth, v_scale, dtype, k)
+    if claimed or flush:  # explain the failure against the semantics the implementation declares
+        v_truth, v_scale = (truth_of(truths.get(case, dtype, claimed), quantity, case.loss) if claimed
+                            else (truth, scale))
+        # with flush-to-zero declared, a flushed subnormal is not the error to report (nor to judge 'marginal' by)
+        cmp = compare(got, v_truth, v_scale, dtype, k, flush=flush)
         _fill(record, cmp, got, v_truth, k)
-        record["variant"] = claimed
+        if claimed:
+            record["variant"] = claimed
     why = cmp.nonfinite_mismatch or f"error {cmp.error:.3g} = {cmp.ulps:.3g} ulp exceeds bound {cmp.bound:.3g}"
     record.update(verdict="fail", message=f"does not conform to {claimed}: {why}" if claimed else why)
     return record
@@ -319,7 +323,7 @@ def apply_known(record: dict, case: Case, known: list[Known], version: str | Map
     case pattern or input condition covers is tagged ``stale`` (the deviation did not reproduce
     here); the run reports an entry as stale when none of its checks reproduce it.
     """
-    got = record.pop("_got", None)
+    got, flush = record.pop("_got", None), record.pop("_flush", False)
     quantity, dtype = record["quantity"], record["dtype"]
     candidates = [k for k in known if k.matches(record["adapter"], record["impl"], quantity, dtype,
                                                 record["case"], version, facts=None,
@@ -330,7 +334,8 @@ def apply_known(record: dict, case: Case, known: list[Known], version: str | Map
     facts = check_facts(record, case, {name for k in candidates for name in k.inputs})
     candidates = [k for k in candidates if set(k.when) | set(k.inputs) <= facts]
     if record["verdict"] in ("fail", "error"):
-        match = next((k for k in candidates if not k.model or _agrees_with_model(k.model, record, case, got)), None)
+        match = next((k for k in candidates if not k.model or _agrees_with_model(k.model, record, case, got, flush)),
+                     None)
         if match is not None:
             record.update(verdict="known", known=match.id,
                           message=f"{record['message']} (known {match.id}: {match.description})")
@@ -341,8 +346,9 @@ def apply_known(record: dict, case: Case, known: list[Known], version: str | Map
     return record
 
 
-def _agrees_with_model(model: str, record: dict, case: Case, got: np.ndarray | None) -> bool:
-    """Whether the result agrees with the known deviation's model within the error-model bound."""
+def _agrees_with_model(model: str, record: dict, case: Case, got: np.ndarray | None, flush: bool = False) -> bool:
+    """Whether the result agrees with the known deviation's model within the error-model bound (allowing
+    flush-to-zero where the adapter declares it for the dtype)."""
     if got is None:
         return False
     quantity, dtype = record["quantity"], record["dtype"]
@@ -350,7 +356,7 @@ def _agrees_with_model(model: str, record: dict, case: Case, got: np.ndarray | N
     truth, scale = truth_of(out, quantity, case.loss)
     if truth is None or np.shape(truth) != np.shape(got):
         return False
-    return compare(np.asarray(got), truth, scale, dtype, kappa(case.loss, quantity)).ok
+    return compare(np.asarray(got), truth, scale, dtype, kappa(case.loss, quantity), flush=flush).ok
 
 
 def summarize(checks: list[dict]) -> dict:

@@ -292,10 +292,104 @@ def test_warpctc_probability_floor_explains_paddle_ctc_on_a_large_logit_gap() ->
     assert _verdict(entry, case, "float32", "value", np.float32([50.0]))["verdict"] == "fail"
 
 
+def test_clip_64_mean_over_all_samples_explains_both_paddle_mechanisms_at_once() -> None:
+    """A logit gap of 100 (clipped: costs 64) and one of two labels ignored ('mean' divides by 2, not 1)."""
+    x = np.array([[0.0, 100.0], [0.0, 1.0]])
+    case = make_case("edge_test_both", "sparse_softmax_cross_entropy", x, [0, -100], kind="edge",
+                     params={"reduction": "mean", "ignore_index": -100})
+    clipped = 64 + np.log1p(np.exp(-64))
+    entry = "paddle-ce-clip-64-mean-negative-ignore-index"
+    assert _verdict(entry, case, "float64", "value", clipped / 2, "all_ignored_zero").get("known") == entry
+    # each mechanism alone is another entry's model, not this one's; 40 is none of them
+    assert _verdict(entry, case, "float64", "value", clipped, "all_ignored_zero").get("known") == "paddle-ce-clip-64"
+    assert _verdict(entry, case, "float64", "value", 50.0, "all_ignored_zero").get("known") \
+        == "paddle-ce-mean-negative-ignore-index"
+    assert _verdict(entry, case, "float64", "value", 40.0, "all_ignored_zero")["verdict"] == "fail"
+
+
+def test_class_sum_in_dtype_explains_paddle_soft_label_sum_in_order() -> None:
+    """Uniform soft labels over 1000 equal logits: -sum t log p accumulated term by term in float32 drifts
+    6.8x the pairwise bound; the same sum with one term dropped is not that computation."""
+    x, t = np.zeros((1, 1000)), np.full((1, 1000), 1e-3)
+    case = make_case("edge_test_soft", "softmax_cross_entropy", x, t, kind="edge", params={"reduction": "none"})
+    terms = t.astype(np.float32) * np.log(np.full(1000, 1e-3, dtype=np.float32))
+    total = np.float32(0)
+    for term in terms[0]:
+        total = np.float32(total + term)
+    entry = "paddle-ce-soft-label-class-sum-in-order"
+    assert _verdict(entry, case, "float32", "value", np.float32([-total]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32([-total + terms[0, 0]]))["verdict"] == "fail"
+
+
+def test_mean_in_packet_lanes_explains_paddle_mean_all() -> None:
+    """64,000 equal terms 0.1 summed in 8 float32 lanes (8,000 each), lanes added pairwise, divided by n."""
+    x, y = np.full((64, 1000), 0.1), np.zeros((64, 1000))
+    case = make_case("edge_test_mean", "mean_absolute_error", x, y, kind="edge", params={"reduction": "mean"})
+    lanes = np.zeros(8, np.float32)
+    for row in np.abs(x - y).astype(np.float32).reshape(-1, 8):
+        lanes = (lanes + row).astype(np.float32)
+    while len(lanes) > 1:
+        lanes = (lanes[: len(lanes) // 2] + lanes[len(lanes) // 2:]).astype(np.float32)
+    got = np.float32(lanes[0] / np.float32(64000))
+    entry = "paddle-l1-mean-all-packet-lanes"
+    assert _verdict(entry, case, "float32", "value", got)["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32(got * (1 + 1e-4)))["verdict"] == "fail"
+
+
+def test_two_log_bce_backward_in_dtype_explains_keras_float16_gradient() -> None:
+    """'mean' over 64 x 1000 in float16: g = 1/64/1000 = 1.6e-5 is already subnormal; -g (1 - z) with
+    1 - z = 2e-3 rounds to a few subnormal spacings before 1 / (1 - p) = 1024 amplifies it."""
+    p, z = np.full((64, 1000), 0.999), np.full((64, 1000), 0.998)
+    case = make_case("edge_test_bce", "binary_cross_entropy", p, z, kind="edge", params={"reduction": "mean"})
+    h = np.float16
+    p16, z16, one = p.astype(h), z.astype(h), h(1)
+    g = h(h(one / h(64)) / h(1000))
+    d_log_p = (-g * z16).astype(h) * (one / p16).astype(h)
+    d_log_q = (-g * (one - z16).astype(h)).astype(h) * (one / (one - p16).astype(h)).astype(h)
+    got = (d_log_p.astype(h) - d_log_q.astype(h)).astype(h)
+    entry, variant = "keras-bce-probs-float16-grad-upstream-first", "clip_probabilities_1e-7"
+    assert _verdict(entry, case, "float16", "grad", got, variant)["verdict"] == "known"
+    assert _verdict(entry, case, "float16", "grad", (got * 2).astype(h), variant)["verdict"] == "fail"
+
+
+def test_ctc_log_zero_floor_explains_tensorflow_on_an_improbable_target() -> None:
+    """One frame, logits [800, 0], label 1: the truth is 800, but TF's blank state may end at log(1e-307), so
+    the loss is -log(e^-800 + 1e-307) = 706.89 and the posterior sits on the blank: gradient [0, 0] for the
+    truth's [1, -1] (TensorFlow 2.21 returns 706.8936 and [1.1e-6, 0])."""
+    case = make_case("edge_test_ctc", "ctc", [[[800.0, 0.0]]], [[1]], kind="edge")
+    floor = np.float64(np.float32(np.log(1e-307)))
+    entry = "tf-ctc-log-zero-floor"
+    assert _verdict(entry, case, "float32", "value", np.float32([-np.logaddexp(-800.0, floor)]))["verdict"] \
+        == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32([750.0]))["verdict"] == "fail"
+    assert _verdict(entry, case, "float32", "grad", np.float32([[[1.1e-6, 0.0]]]))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", np.float32([[[0.5, -0.5]]]))["verdict"] == "fail"
+
+
+def test_difference_condition_looks_at_the_difference_rounded_to_the_dtype() -> None:
+    """255.95 - 0 rounds to 256 in float16, whose square overflows (the true square 65510 does not)."""
+    def holds(d: float) -> bool:
+        case = make_case("edge_test_d", "mean_squared_error", [[d]], [[0.0]], kind="edge")
+        return "difference_above_sqrt_max" in input_facts(cast_inputs(case, "float16"), "float16", case.loss)
+    assert holds(255.95) and not holds(255.9)
+
+
+def test_smoothing_overflow_uses_the_logits_of_the_linear_cross_entropy() -> None:
+    """h W^T spreads the classes 600 apart: the smoothing term overflows float16 though h itself is small."""
+    w = np.linspace(-300, 300, 1000)[:, None]
+    case = make_case("edge_test_lce", "linear_cross_entropy", [[1.0]], [0], kind="edge",
+                     params={"linear_weight": w, "label_smoothing": 0.1, "reduction": "sum"})
+    assert "smoothing_sum_overflows" in input_facts(cast_inputs(case, "float16"), "float16", case.loss)
+    small = make_case("edge_test_lce", "linear_cross_entropy", [[1.0]], [0], kind="edge",
+                      params={"linear_weight": w / 100, "label_smoothing": 0.1, "reduction": "sum"})
+    assert "smoothing_sum_overflows" not in input_facts(cast_inputs(small, "float16"), "float16", small.loss)
+
+
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
               "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid",
-              "warpctc_probability_floor"}
+              "warpctc_probability_floor", "clip_64_mean_over_all_samples", "class_sum_in_dtype",
+              "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
@@ -310,3 +404,22 @@ def test_condition_entry_needs_its_condition() -> None:
         == "known"
     assert _verdict("torch-mse-float16-square-overflow", under, "float16", "value", np.float16(np.inf))["verdict"] \
         == "fail"
+
+
+def test_a_flushed_subnormal_does_not_hide_a_marginal_shortfall() -> None:
+    """TensorFlow flushes float32 subnormals (a declared variant) and its logistic is 4 ulp off near 0.43: the
+    fail is judged with flush allowed, so it is the 4-ulp shortfall, and 'marginal' holds; without the flush
+    the flushed 1e-38 is the worst element (ratio 6e4) and nothing explains it."""
+    x = np.array([-87.5, -0.28])
+    case = make_case("edge_test_ftz", "sigmoid", x, kind="edge")
+    truth = (1 / (1 + np.exp(-x.astype(np.float32).astype(np.float64)))).astype(np.float32)
+    got = np.array([0.0, np.float32(truth[1]) + 4 * np.spacing(truth[1])], dtype=np.float32)
+    impl = {"name": "sigmoid", "api": "tf.math.sigmoid", "variant": None}
+    verdicts = {}
+    for flush in (True, False):
+        record = base_record(case, "tensorflow", impl, "float32", "value", mode="eager")
+        judge(record, case, impl, "float32", got, Truths(), flush)
+        verdicts[flush] = apply_known(record, case, list(KNOWN.values()), VERSION["tensorflow"])
+    assert verdicts[True]["verdict"] == "known" and verdicts[True]["known"] == "tf-sigmoid-float32-4-ulp"
+    assert verdicts[True]["ratio"] < 2
+    assert verdicts[False]["verdict"] == "fail"
