@@ -15,7 +15,7 @@ import pytest
 
 from lossconf.reference import CATALOG, DTYPES
 from lossconf.runner import DEFAULT_ADAPTERS
-from lossconf.testing import ConformanceSession, Item
+from lossconf.testing import ACCEPTED, ConformanceSession, Item
 
 BUDGET = int(os.environ.get("LOSSCONF_TEST_BUDGET", "64"))
 MATRIX = [pytest.param(adapter, loss, dtype, id=f"{adapter}:{loss}-{dtype}", marks=pytest.mark.xdist_group(adapter))
@@ -47,3 +47,21 @@ def test_conformance(adapter_session, adapter, loss, dtype):
     if outcome == "skip":
         pytest.skip(why)
     assert outcome == "pass", why
+
+
+def test_a_failing_check_fails_its_loss_dtype_test_with_every_failing_check_explained():
+    """The grouping keeps each check's verdict: a zoo adapter (mean for sum) fails its (loss, dtype) test."""
+    from lossconf.adapters.loading import load_adapter
+
+    reason = load_adapter("torch").available()
+    if reason:
+        pytest.skip(reason)
+    zoo = f"{os.path.dirname(__file__)}/bugzoo/zoo.py:SumForMean"
+    session = ConformanceSession((zoo,), budget=2, losses=("mean_squared_error",), dtypes=("float32",), by_loss=True)
+    items = {i.id: i for i in session.items}
+    assert list(items) == ["zoo_sum_for_mean:mean_squared_error-float32"]
+    outcome, why = session.outcome(items["zoo_sum_for_mean:mean_squared_error-float32"])
+    assert outcome == "fail"
+    failing = [c for c in session.results()["checks"] if c["verdict"] not in (*ACCEPTED, "unsupported")]
+    assert failing and all(f"{c['id']}: " in why for c in failing), why
+    assert why.count("reproduce:") == len(failing)
