@@ -36,7 +36,7 @@ class ConformanceSession:
 
     def __init__(self, adapters: tuple[str, ...], *, budget: int = 64, seed: int = 0,
                  dtypes: tuple[str, ...] | None = None, losses: tuple[str, ...] | None = None,
-                 out: Path | None = None, timeout: float = 120.0) -> None:
+                 out: Path | None = None, timeout: float = 120.0, by_loss: bool = False) -> None:
         if out is None:  # a folder of our own: removed with the session, at the latest when Python exits
             out = Path(tempfile.mkdtemp(prefix="lossconf-pytest-"))
             weakref.finalize(self, shutil.rmtree, out, True)
@@ -44,6 +44,7 @@ class ConformanceSession:
         self.config = RunConfig(out=out, adapters=adapters, losses=losses, seed=seed, budget=budget,
                                 timeout=timeout, **kwargs)
         self.run = Run(self.config)
+        self.by_loss = by_loss  # one item per (adapter, loss, dtype) instead of per (implementation, dtype, case)
         self.run.prepare()
         self._results: dict | None = None
         self.items = self._items()
@@ -55,14 +56,17 @@ class ConformanceSession:
         items += [Item(f"{name}:failed-to-load", broken=reason)
                   for name, reason in sorted(env["failed_adapters"].items())]
         groups: dict[str, Item] = {}
+
+        def add(cid: str, loss: str, dtype: str) -> None:
+            key = f"{cid.split(':', 1)[0]}:{loss}-{dtype}" if self.by_loss else _item_id(cid)
+            groups.setdefault(key, Item(key)).check_ids.append(cid)
+
         for plan in self.run.plans.values():
             for rec in plan.unsupported:
-                item = groups.setdefault(_item_id(rec["id"]), Item(_item_id(rec["id"])))
-                item.check_ids.append(rec["id"])
+                add(rec["id"], rec["loss"], rec["dtype"])
             for job in plan.jobs:
                 for cid in job.check_ids:
-                    item = groups.setdefault(_item_id(cid), Item(_item_id(cid)))
-                    item.check_ids.append(cid)
+                    add(cid, job.impl["loss"], job.dtype)
         return items + sorted(groups.values(), key=lambda i: i.id)
 
     def results(self) -> dict:

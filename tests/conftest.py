@@ -67,3 +67,16 @@ def real_run(tmp_path_factory):
         return load(out / "results.json")
 
     return go
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (pyproject.toml), tests sharing costly set-up go to one xdist worker, so it
+    is paid once: tests/test_adapter_<name>.py form the group <name>, which test_conformance's <name> matrix
+    joins (each framework's worker processes are started by one xdist worker, not by both), and the tests
+    of a module using one of its module-scoped fixtures (a real run, a browser) form that module's group."""
+    for item in items:
+        if item.path.stem.startswith("test_adapter_"):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem.removeprefix("test_adapter_")))
+        elif any(d.scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))

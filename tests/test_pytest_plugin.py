@@ -48,8 +48,14 @@ def test_without_the_option_the_plugin_adds_nothing(workdir):
     assert "lossconf::" not in proc.stdout
 
 
-def test_zoo_member_fails_with_explanations(workdir):
-    proc = _pytest(workdir, "--lossconf-adapter", f"{ZOO}:SumForMean", *SMALL)
+@pytest.fixture(scope="module")
+def zoo_run(workdir) -> subprocess.CompletedProcess:
+    """One plain (no xdist) plugin run on a zoo member, shared by the tests that read it."""
+    return _pytest(workdir, "--lossconf-adapter", f"{ZOO}:SumForMean", *SMALL)
+
+
+def test_zoo_member_fails_with_explanations(zoo_run):
+    proc = zoo_run
     assert proc.returncode == 1, proc.stdout[-3000:]
     outcomes = _outcomes(proc.stdout)
     assert outcomes["lossconf::contract:zoo_sum_for_mean:mse_loss-float32-mean_of_none"] == "FAILED"
@@ -72,9 +78,9 @@ def test_correct_adapter_passes_and_collects_readable_ids(workdir):
     assert set(outcomes.values()) <= {"PASSED", "SKIPPED"}
 
 
-def test_xdist_workers_collect_the_same_items_and_agree(workdir):
+def test_xdist_workers_collect_the_same_items_and_agree(workdir, zoo_run):
     pytest.importorskip("xdist")
-    plain = _outcomes(_pytest(workdir, "--lossconf-adapter", f"{ZOO}:SumForMean", *SMALL).stdout)
+    plain = _outcomes(zoo_run.stdout)
     proc = _pytest(workdir, "-n", "2", "--lossconf-adapter", f"{ZOO}:SumForMean", *SMALL)
     assert "Different tests were collected" not in proc.stdout + proc.stderr
     assert proc.returncode == 1, proc.stdout[-3000:]
