@@ -1,21 +1,16 @@
 """Seed sweep: the default matrix over many seeds, to show that the verdicts do not hang on one draw.
 
-Document and edge cases do not depend on the seed, so they run once; the random cases of every
-seed run together in one conformance run (one worker start per framework, batched as usual), each
-case id tagged with its seed (``rand_softmax_003@s7``). The summary lists, per implementation, the
-unexplained fails and errors and, per known deviation, the seeds under which it reproduced.
+Each seed is its own run in ``<out>/seed-<n>/`` (so memory stays that of one run, a worker that
+accumulated compiled shapes starts afresh, and an interrupted sweep resumes seed by seed); document
+and edge cases do not depend on the seed, so they run with the first seed only. A ``SeedSweep``
+keeps of each run only what the summary needs: per implementation the unexplained fails and errors
+and, per known deviation, the seeds under which it reproduced.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from dataclasses import replace
-
-from lossconf.cases import Case
-from lossconf.random_cases import random_cases
-
-_SEEDED = re.compile(r"@s(\d+)$")
+from collections import Counter, defaultdict
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -29,34 +24,67 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-def seeded_cases(seeds: list[int], budget: int, losses=None) -> list[Case]:
-    """The random cases of every seed, ids tagged with the seed (``rand_softmax_003@s7``)."""
-    return [replace(c, id=f"{c.id}@s{seed}") for seed in seeds for c in random_cases(seed, budget, losses)]
+def case_seed(case_id: str, seed: int) -> str:
+    """The seed a case of a run with ``seed`` depends on: ``seed`` for random cases, 'fixed' for the others."""
+    return str(seed) if case_id.startswith("rand_") else "fixed"
 
 
-def case_seed(case_id: str) -> str:
-    """The seed a sweep case came from, or 'fixed' for document and edge cases."""
-    m = _SEEDED.search(case_id)
-    return m[1] if m else "fixed"
+class SeedSweep:
+    """The summary of a sweep, fed one run (one seed) at a time."""
 
+    def __init__(self, seeds: list[int]) -> None:
+        self.seeds = seeds
+        self.unexplained: dict[str, list[dict]] = defaultdict(list)
+        self.reproduced: dict[str, set[str]] = defaultdict(set)
+        self.known_ids: dict[str, None] = {}
+        self.by_verdict: Counter = Counter()
+        self.by_adapter: dict[str, Counter] = defaultdict(Counter)
+        self.versions: dict[str, str] = {}
+        self.budget: int | None = None
+        self.complete = True
 
-def summarize_sweep(results: dict) -> dict:
-    """Per implementation the unexplained fails/errors; per known deviation the seeds it reproduced on."""
-    unexplained: dict[str, list[dict]] = defaultdict(list)
-    reproduced: dict[str, set[str]] = defaultdict(set)
-    for c in results["checks"]:
-        if c["verdict"] in ("fail", "error"):
-            unexplained[f"{c['adapter']}:{c['impl']}"].append(
-                {"id": c["id"], "verdict": c["verdict"], "seed": case_seed(c["case"]), "message": c["message"]})
-        elif c["verdict"] == "known":
-            reproduced[c["known"]].add(case_seed(c["case"]))
-    known = {k["id"]: sorted(reproduced.get(k["id"], ()), key=lambda s: (s != "fixed", int(s) if s.isdigit() else 0))
-             for k in results["known"] if k["adapter"] in results["summary"]["by_adapter"]}
-    return {
-        "seeds": results.get("sweep_seeds", []), "summary": results["summary"],
-        "unexplained": dict(sorted(unexplained.items())),
-        "known": known,
-    }
+    def add(self, results: dict, seed: int) -> None:
+        """Fold one seed's results into the summary."""
+        for c in results["checks"]:
+            where = case_seed(c["case"], seed)
+            self.by_verdict[c["verdict"]] += 1
+            self.by_adapter[c["adapter"]][c["verdict"]] += 1
+            if c["verdict"] in ("fail", "error"):
+                self.unexplained[f"{c['adapter']}:{c['impl']}"].append(
+                    {"id": c["id"], "verdict": c["verdict"], "seed": where, "message": c["message"]})
+            elif c["verdict"] == "known":
+                self.reproduced[c["known"]].add(where)
+        ran = results["summary"]["by_adapter"]
+        self.known_ids.update((k["id"], None) for k in results["known"] if k["adapter"] in ran)
+        adapters = results["environment"].get("adapters", {})
+        self.versions.update({a: env.get("version", "") for a, env in adapters.items()})
+        self.budget = results.get("budget")
+        self.complete = self.complete and bool(results.get("complete"))
+
+    def summary(self) -> dict:
+        """Counts, the unexplained fails/errors per implementation, and where each known deviation reproduced."""
+        def order(s: str) -> tuple:
+            return (s != "fixed", int(s) if s.isdigit() else 0)
+
+        return {
+            "seeds": self.seeds,
+            "summary": {"total": sum(self.by_verdict.values()), "by_verdict": dict(self.by_verdict),
+                        "by_adapter": {a: dict(v) for a, v in self.by_adapter.items()}},
+            "unexplained": dict(sorted(self.unexplained.items())),
+            "known": {k: sorted(self.reproduced.get(k, ()), key=order) for k in self.known_ids},
+        }
+
+    def record(self) -> dict:
+        """What the report's method section states: seeds, budget, framework versions, unexplained counts."""
+        per_adapter: dict[str, int] = defaultdict(int)
+        for impl, rows in self.unexplained.items():
+            per_adapter[impl.split(":")[0]] += len(rows)
+        return {
+            "seeds": self.seeds, "budget": self.budget, "complete": self.complete, "versions": self.versions,
+            "unexplained": {a: per_adapter.get(a, 0) for a in self.versions},
+            "known_reproduced": sum(1 for k in self.known_ids if self.reproduced.get(k)),
+            "known_total": len(self.known_ids),
+        }
 
 
 def format_sweep(summary: dict, limit: int = 5) -> str:
@@ -77,18 +105,3 @@ def format_sweep(summary: dict, limit: int = 5) -> str:
     for kid, where in summary["known"].items():
         lines.append(f"  {kid}: {', '.join(where) if where else 'nowhere'}")
     return "\n".join(lines)
-
-
-def verification_record(results: dict, summary: dict) -> dict:
-    """What the report's method section states: seeds, budget, framework versions, unexplained counts."""
-    adapters = results["environment"].get("adapters", {})
-    per_adapter: dict[str, int] = defaultdict(int)
-    for impl, rows in summary["unexplained"].items():
-        per_adapter[impl.split(":")[0]] += len(rows)
-    return {
-        "seeds": summary["seeds"], "budget": results.get("budget"), "complete": results.get("complete"),
-        "versions": {a: env.get("version", "") for a, env in adapters.items()},
-        "unexplained": {a: per_adapter.get(a, 0) for a in adapters},
-        "known_reproduced": sum(1 for where in summary["known"].values() if where),
-        "known_total": len(summary["known"]),
-    }

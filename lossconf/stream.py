@@ -103,10 +103,14 @@ def assemble(header: dict, adapters: list[dict], checks: list[dict], complete: b
         for key in ("skipped_adapters", "failed_adapters"):
             if key in a:
                 env[key] = {**env.get(key, {}), a["name"]: a[key]}
+    verdicts_of: dict[tuple[str, str], set[str]] = {}  # (adapter, known id) -> verdicts of the checks it names
+    for c in checks:
+        if c.get("known"):
+            verdicts_of.setdefault((c["adapter"], c["known"]), set()).add(c["verdict"])
     known = []
     for k in header["known"]:
-        hits = [c for c in checks if c.get("known") == k["id"] and c["adapter"] == k["adapter"]]
-        status = "unused" if not hits else ("reproduced" if any(c["verdict"] == "known" for c in hits) else "stale")
+        hits = verdicts_of.get((k["adapter"], k["id"]))
+        status = "unused" if not hits else ("reproduced" if "known" in hits else "stale")
         known.append({**k, "status": status})
     return {
         **{k: v for k, v in header.items() if k not in ("environment", "known")},
