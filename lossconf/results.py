@@ -147,8 +147,9 @@ def merge(shards: list[dict]) -> dict:
             env[key] = {**s["environment"].get(key, {}), **env.get(key, {})}
         known_impls = {(i["adapter"], i["name"]) for i in base["implementations"]}
         base["implementations"] += [i for i in s["implementations"] if (i["adapter"], i["name"]) not in known_impls]
-        known_cases = {c["id"] for c in base["cases"]}
-        base["cases"] += [c for c in s["cases"] if c["id"] not in known_cases]
+        cases = {c["id"]: c for c in base["cases"]}  # a shard may store inputs another one left out
+        cases.update({c["id"]: c for c in s["cases"] if c["id"] not in cases or c.get("first") is not None})
+        base["cases"] = list(cases.values())
         for c in s["checks"]:
             old = checks.get(c["id"])
             repeated += old is not None

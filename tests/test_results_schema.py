@@ -55,3 +55,28 @@ def test_packing_keeps_every_field_and_passing_checks_keep_no_arrays():
     assert all("got_values" not in slim(c) and "truth_values" not in slim(c) for c in passing)
     known = next(c for c in checks if c["verdict"] == "known")
     assert slim(known)["got_values"] == known["got_values"] and slim(known)["error"] == known["error"]
+
+
+def test_a_passing_random_case_is_stored_without_inputs_and_replays_to_the_same_ones(tmp_path):
+    """results.json keeps a random case's inputs only when one of its checks is detailed; the others replay by id
+    (what reproductions fall back to) to exactly the inputs an older file stored."""
+    import numpy as np
+
+    from lossconf.cases import case_by_id
+    from lossconf.stream import write_results
+
+    old = load(SCHEMA1)
+    stored = {c["id"]: c for c in old["cases"] if c["kind"] == "random" and c["first"] is not None}  # small ones
+    assert len(stored) >= 2
+    checks = old["checks"]
+    detailed = next(c for c in checks if c["case"] in stored and c["verdict"] == "pass")
+    detailed["verdict"] = "fail"  # one random case now has a detailed check: its inputs stay
+    new = load(write_results(old, tmp_path / "results.json"))
+    kept = {c["id"]: c for c in new["cases"]}
+    assert kept[detailed["case"]]["first"] == stored[detailed["case"]]["first"]
+    dropped = [i for i in stored if i != detailed["case"]]
+    assert dropped and all(kept[i]["first"] is None and kept[i]["second"] is None for i in dropped)
+    assert all(kept[c["id"]]["first"] is not None for c in old["cases"] if c["kind"] != "random")
+    for i in dropped:
+        replayed = case_by_id(i, new["seed"], new["budget"])
+        np.testing.assert_array_equal(replayed.first.ravel(), np.ravel(stored[i]["first"]))
