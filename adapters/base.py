@@ -82,6 +82,9 @@ class Impl:
     grad: bool = True
     restrict: Callable[[dict, tuple, tuple | None], str | Reason | None] | None = None
     note: str = ""
+    # call in a forked child of the worker: a C-level crash on some inputs (a signal) then costs a fork,
+    # not a new worker importing its framework again (Paddle's warpctc: ~40 SIGFPEs per default run)
+    isolate: bool = False
 
     def __post_init__(self) -> None:
         loss = get_loss(self.loss)

@@ -68,8 +68,8 @@ class Worker:
             self.close()
             raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
         status, reply = self._receive(timeout or self.timeout)
-        if status == "error":
-            raise WorkerFailure("error", reply)
+        if status in ("error", "crash"):  # "crash": an isolated call died in its child; the worker lives on
+            raise WorkerFailure(status, reply)
         return reply
 
     def _receive(self, timeout: float):

@@ -11,7 +11,10 @@ The worker imports its adapter (and so its framework) and answers requests over 
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
 
-The parent (``lossconf.supervisor.Worker``) enforces timeouts and restarts a dead worker.
+The parent (``lossconf.supervisor.Worker``) enforces timeouts and restarts a dead worker. An
+implementation declared ``isolate`` (one that some inputs crash at C level) is called in a forked
+child of the worker, so such a crash costs a fork rather than a new worker and framework import; the
+reply is then ``("crash", message)``.
 
 A worker normally runs in this interpreter (multiprocessing spawn). When ``LOSSCONF_WORKER_PYTHON``
 names another interpreter (``lossconf sweep``: one virtual environment per framework version) it
@@ -27,6 +30,7 @@ import importlib
 import inspect
 import multiprocessing as mp
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -36,7 +40,9 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -169,21 +175,76 @@ def serve(target: str, conn: Connection) -> None:
                 # a single-mode adapter is called without a mode (third-party adapters predating modes)
                 mode = adapter.mode_of(rest[1] if len(rest) > 1 else "")
                 mode = (mode,) if len(adapter.modes) > 1 else ()
-                first, second = unshare(first), unshare(second)
-                start = time.perf_counter()
-                value, grad = adapter.value_and_grad(_impl(impls, impl_name), first, second, params, dtype, *mode)
-                seconds = time.perf_counter() - start
-                del first, second  # the inputs' mappings go before the results are written
-                reply = (share(value, directory), share(grad, directory), seconds)
+                impl = _impl(impls, impl_name)
+                call = partial(_call, adapter, impl, [unshare(first), unshare(second)], params, dtype, mode, directory)
+                del first, second
+                reply = _forked(call) if getattr(impl, "isolate", False) and hasattr(os, "fork") else call()
             elif kind == "exec":
                 module, _, func = request[1].partition(":")
                 reply = getattr(importlib.import_module(module), func)(adapter, *request[2])
             else:
                 raise ValueError(f"unknown request {kind!r}")
             conn.send(("ok", reply))
+        except CallCrashed as exc:
+            conn.send(("crash", str(exc)))
         except BaseException as exc:  # the adapter's error becomes the check's message
             detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             conn.send(("error", detail[-2000:]))
+
+
+def _call(adapter, impl, inputs: list, params: dict, dtype: str, mode: tuple, directory: str | None) -> tuple:
+    """One framework call: (value, grad, seconds), the results shared through ``directory``."""
+    first, second = inputs
+    inputs.clear()  # the inputs' mappings go before the results are written
+    start = time.perf_counter()
+    value, grad = adapter.value_and_grad(impl, first, second, params, dtype, *mode)
+    seconds = time.perf_counter() - start
+    del first, second
+    return share(value, directory), share(grad, directory), seconds
+
+
+class CallCrashed(Exception):
+    """An isolated call's child process died (a signal) instead of answering."""
+
+
+def _forked(call: Callable[[], tuple]) -> tuple:
+    """``call()`` in a forked child (the framework is already imported there); its reply, or its exception
+    re-raised, comes back through a pipe; CallCrashed when the child dies instead."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave without running the worker's cleanup
+        os.close(read)
+        try:
+            _die_with_parent()
+            out = ("ok", call())
+        except BaseException as exc:
+            out = ("error", exc)
+        try:
+            with os.fdopen(write, "wb") as f:
+                pickle.dump(out, f)
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        data = f.read()  # to EOF before waiting: a large reply would block the child on a full pipe
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        raise CallCrashed(f"process died (exit code {code}) in an isolated call (a forked child of the worker)")
+    kind, reply = pickle.loads(data)
+    if kind == "error":
+        raise reply
+    return reply
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the worker dies (the supervisor kills a hung worker, not its child)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _impl(impls: dict, name: str):

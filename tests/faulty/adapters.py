@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -80,6 +81,16 @@ class Dies(_Faulty):
     def fault(self, value, grad):
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(60)  # SIGKILL is asynchronous; never return a result
+
+
+class DiesIsolated(Dies):
+    """Dies like ``Dies``, in implementations declared ``isolate``: only the forked child of the call dies."""
+
+    name = "torch_dies_isolated"
+
+    def implementations(self):
+        """Torch's table with every log_softmax row isolated."""
+        return [replace(i, isolate=True) if i.loss == "log_softmax" else i for i in super().implementations()]
 
 
 class WrongShapes(_Faulty):
