@@ -363,6 +363,9 @@ def cmd_sweep_seeds(args: argparse.Namespace) -> int:
         results = load(done) if args.resume and done.exists() else None
         if results is None or not results["complete"] or results.get("config") != seed_config.identity():
             results = _execute(seed_config, resume=args.resume)
+        if results["interrupted"]:
+            print(f"interrupted at seed {seed}: {_summary_line(results)}; --resume continues the sweep")
+            return 130
         sweep.add(results, seed)
         del results  # one seed's records at a time
         print(f"seed {seed} ({i + 1}/{len(seeds)}): {sum(len(r) for r in sweep.unexplained.values())} "
