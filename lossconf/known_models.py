@@ -536,6 +536,26 @@ def _mean_in_packet_lanes(loss, inputs: Inputs, dtype, variant) -> tuple:
     return np.asarray(total / dt.type(terms.size), dtype=np.float64), grad, s_value, s_grad
 
 
+def _cosine_sums_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Paddle's cosine_similarity: w12 = sum(x1 x2), w1 = sum(x1 x1), w2 = sum(x2 x2) along the axis, each
+    product rounded to the dtype and summed in order in the dtype, then w12 / sqrt(max(w1 w2, eps^2)) in the
+    dtype; gradient and scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    if not np.size(first):
+        return value, grad, s_value, s_grad
+    dt, axis = np.dtype(numpy_dtype(dtype)), _class_axis(params)
+    x1, x2 = (np.moveaxis(np.asarray(a).astype(dt), axis, -1) for a in (first, second))
+
+    def total(a: np.ndarray) -> np.ndarray:
+        return np.cumsum(a.astype(dt), axis=-1, dtype=dt)[..., -1]
+
+    w12, w1, w2 = total(x1 * x2), total(x1 * x1), total(x2 * x2)
+    eps = dt.type(1e-8)  # the variant cosine_product_floor_1e-8
+    cos = w12 / np.sqrt(np.maximum(w1 * w2, eps * eps))
+    return np.asarray(cos, dtype=np.float64), grad, s_value, s_grad
+
+
 Model = Callable[[str, Inputs, str, str | None], tuple]
 MODELS: dict[str, tuple[str, Model]] = {
     "warpctc_probability_floor": ("CTC on class probabilities floored at the dtype's smallest normal number "
@@ -565,6 +585,8 @@ MODELS: dict[str, tuple[str, Model]] = {
     "mean_in_packet_lanes": ("'mean' of the elementwise losses accumulated in order per lane of a 32-byte "
                              "packet, lanes added pairwise, in the dtype (Eigen's full reduction)",
                              _mean_in_packet_lanes),
+    "cosine_sums_in_order": ("cosine similarity with its three sums along the axis accumulated in order in the "
+                             "dtype (Paddle's sum over a reduced axis)", _cosine_sums_in_order),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
                                  _smoothing_over_last_axis),
 }

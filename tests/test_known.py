@@ -336,6 +336,21 @@ def test_mean_in_packet_lanes_explains_paddle_mean_all() -> None:
     assert _verdict(entry, case, "float32", "value", np.float32(got * (1 + 1e-4)))["verdict"] == "fail"
 
 
+def test_cosine_sums_in_order_explains_paddle_cosine_similarity() -> None:
+    """1 followed by 999 terms 1e-8: each in-order float64 addition rounds 1e-8 down by 0.27 ulp(1), some 270 ulp
+    in all, where a pairwise sum stays within a few ulp."""
+    x1, x2 = np.array([[1.0] + [1e-8] * 999]), np.ones((1, 1000))
+    case = make_case("edge_test_cos", "cosine_similarity", x1, x2, kind="edge", params={"reduction": "none"})
+    w12 = w1 = w2 = 0.0
+    for a, b in zip(x1[0], x2[0], strict=True):  # the three sums, in order, in float64
+        w12, w1, w2 = w12 + a * b, w1 + a * a, w2 + b * b
+    got = np.array([w12 / np.sqrt(max(w1 * w2, 1e-16))])
+    entry, variant = "paddle-cosine-sums-in-order", "cosine_product_floor_1e-8"
+    assert _verdict(entry, case, "float64", "value", got, variant)["verdict"] == "known"
+    truth = _verdict(entry, case, "float64", "value", got, variant)["truth"]
+    assert _verdict(entry, case, "float64", "value", truth + 2 * (got - truth), variant)["verdict"] == "fail"
+
+
 def test_two_log_bce_backward_in_dtype_explains_keras_float16_gradient() -> None:
     """'mean' over 64 x 1000 in float16: g = 1/64/1000 = 1.6e-5 is already subnormal; -g (1 - z) with
     1 - z = 2e-3 rounds to a few subnormal spacings before 1 / (1 - p) = 1024 amplifies it."""
@@ -389,7 +404,7 @@ def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
               "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid",
               "warpctc_probability_floor", "clip_64_mean_over_all_samples", "class_sum_in_dtype",
-              "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor"}
+              "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor", "cosine_sums_in_order"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
