@@ -18,6 +18,6 @@ report: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-chromium.sh
-	$(VENV)/bin/python -m pytest -n 2
+	$(VENV)/bin/python -m pytest -n 2 --durations=20
 
 .PHONY: install report test
