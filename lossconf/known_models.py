@@ -513,6 +513,42 @@ def _two_log_bce_backward_in_dtype(loss, inputs: Inputs, dtype, variant) -> tupl
     return value, g_p.astype(np.float64), s_value, s_grad
 
 
+def _sum_in_order(a: np.ndarray, axis: int, acc) -> np.ndarray:
+    """The sum along ``axis`` accumulated element by element in order in dtype ``acc`` (the axis kept)."""
+    return np.cumsum(a, axis=axis, dtype=acc).take([-1], axis=axis)
+
+
+def _class_sums_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Keras's -sum(t log(clip(p / sum(p)))) as TensorFlow computes it along a class axis that is not the last:
+    sum(p), the class sum of the loss and, in the gradient, the class sum of the divide's gradient
+    g_q (-p / S) / S each accumulated in class order in the dtype (float32 for bfloat16), every other step one
+    op rounded to the dtype (g_q = (-g t) (1 / q), g = 1 or fl(1 / n) for 'mean'). A last class axis, which
+    TensorFlow reduces vectorised, gets the reference; scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    ndim = np.ndim(first)
+    axis = _class_axis(params) % max(ndim, 1)
+    if not np.size(first) or axis == ndim - 1:
+        return value, grad, s_value, s_grad
+    dt = np.dtype(numpy_dtype(dtype))
+    acc = np.float32 if dtype == "bfloat16" else dt
+    p, t = np.asarray(first).astype(dt), np.asarray(second).astype(dt)
+    lo, hi = (dt.type(b) for b in clip_bounds(1e-7, dt))
+    one = dt.type(1)
+    with np.errstate(all="ignore"):
+        total = _sum_in_order(p, axis, acc).astype(dt)
+        q = (p / total).astype(dt)
+        log_q = np.log(np.clip(q, lo, hi)).astype(dt)
+        rows = -np.squeeze(_sum_in_order((t * log_q).astype(dt), axis, acc).astype(np.float64), axis)
+        reduction = params.get("reduction", "none")
+        g = (one / dt.type(rows.size)).astype(dt) if reduction == "mean" else one
+        g_q = np.where((q >= lo) & (q <= hi), ((-g * t).astype(dt) * (one / q).astype(dt)).astype(dt), dt.type(0))
+        g_total = _sum_in_order((g_q * ((-p / total).astype(dt) / total).astype(dt)).astype(dt), axis, acc)
+        g_p = ((g_q / total).astype(dt) + g_total.astype(dt)).astype(dt)
+    value = rows if reduction == "none" else np.sum(rows) / (rows.size if reduction == "mean" else 1)
+    return np.asarray(value), g_p.astype(np.float64), s_value, s_grad
+
+
 PACKET_BYTES = 32  # Eigen's packet on Paddle's x86 CPU build (AVX2): 8 float32 or 4 float64 lanes
 
 
@@ -546,11 +582,7 @@ def _cosine_sums_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
         return value, grad, s_value, s_grad
     dt, axis = np.dtype(numpy_dtype(dtype)), _class_axis(params)
     x1, x2 = (np.moveaxis(np.asarray(a).astype(dt), axis, -1) for a in (first, second))
-
-    def total(a: np.ndarray) -> np.ndarray:
-        return np.cumsum(a.astype(dt), axis=-1, dtype=dt)[..., -1]
-
-    w12, w1, w2 = total(x1 * x2), total(x1 * x1), total(x2 * x2)
+    w12, w1, w2 = (_sum_in_order(a.astype(dt), -1, dt)[..., 0] for a in (x1 * x2, x1 * x1, x2 * x2))
     eps = dt.type(1e-8)  # the variant cosine_product_floor_1e-8
     cos = w12 / np.sqrt(np.maximum(w1 * w2, eps * eps))
     return np.asarray(cos, dtype=np.float64), grad, s_value, s_grad
@@ -582,6 +614,9 @@ MODELS: dict[str, tuple[str, Model]] = {
     "two_log_bce_backward_in_dtype": ("binary CE gradient -g z / p + g (1 - z) / (1 - p) formed op by op in the "
                                       "dtype, the upstream g = 1 / (N C) of 'mean' applied first (autodiff of the "
                                       "two-log form)", _two_log_bce_backward_in_dtype),
+    "class_sums_in_order": ("Keras's categorical CE on probabilities along a class axis that is not the last, as "
+                            "TensorFlow reduces it: sum(p), the loss's class sum and its gradient's each "
+                            "accumulated in class order in the dtype (float32 for bfloat16)", _class_sums_in_order),
     "mean_in_packet_lanes": ("'mean' of the elementwise losses accumulated in order per lane of a 32-byte "
                              "packet, lanes added pairwise, in the dtype (Eigen's full reduction)",
                              _mean_in_packet_lanes),

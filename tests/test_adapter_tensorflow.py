@@ -180,6 +180,27 @@ def test_known_sparse_labels_rounded_in_bfloat16(fw) -> None:
     assert float(value[0]) > correct + 4  # it scored class 256 (logit 0): log(e^5 + 299) = 6.1
 
 
+def test_known_keras_cce_probs_sums_a_middle_class_axis_in_order(fw) -> None:
+    """Known deviation: 1000 equal probabilities fl16(1e-3) as targets and predictions along axis 1 in float16.
+    TensorFlow sums the classes one by one in float16 (sum(p) = 0.9785, not 1.0004), and the loss too; the
+    term-by-term rendition gives 7.527 where the truth is 1.0004 log(1000) = 6.9105. Along the last axis it is
+    within a few ulp."""
+    h = np.float16
+    p = np.full((1, 1000, 2), 1e-3).astype(h)
+    total = h(0)
+    for v in p[0, :, 0]:
+        total = h(total + v)
+    term, loss = h(p[0, 0, 0] * h(np.log(h(p[0, 0, 0] / total)))), h(0)
+    for _ in range(1000):
+        loss = h(loss - term)
+    value, _ = fw.call("CategoricalCrossentropy(probs)", "float16", p, p, {"axis": 1})
+    assert np.all(np.abs(value.astype(np.float64) - float(loss)) <= 2 * float(np.spacing(loss)))
+    truth = 1000 * float(h(1e-3)) * math.log(1000)
+    assert float(loss) - truth > 0.5  # see lossconf/known/tensorflow.toml keras-tf-cce-probs-class-sums-in-order
+    last, _ = fw.call("CategoricalCrossentropy(probs)", "float16", np.moveaxis(p, 1, -1), np.moveaxis(p, 1, -1))
+    assert np.all(np.abs(last.astype(np.float64) - truth) <= 4 * float(np.spacing(h(truth))))
+
+
 def test_known_keras_empty_batch_is_not_reduced(fw) -> None:
     """Known deviation: Keras's reduce_values returns the (0,)-shaped values of an empty batch unreduced,
     so 'sum' is an empty array instead of the scalar 0."""
