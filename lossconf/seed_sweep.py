@@ -98,7 +98,7 @@ def format_sweep(summary: dict, limit: int = 5) -> str:
     for adapter in summary["summary"]["by_adapter"]:
         lines.append(f"{adapter}: {per_adapter.get(adapter, 0)} unexplained fail/error")
     for impl, rows in summary["unexplained"].items():
-        by_seed = sorted({r["seed"] for r in rows})
+        by_seed = sorted({r["seed"] for r in rows}, key=lambda s: (s != "fixed", int(s) if s.isdigit() else 0))
         lines.append(f"  {impl}: {len(rows)} (seeds {', '.join(by_seed)})")
         lines += [f"    {r['verdict']} {r['id']}: {r['message'][:160]}" for r in rows[:limit]]
     lines.append("known deviations (where they reproduced):")
