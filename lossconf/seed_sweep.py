@@ -29,6 +29,11 @@ def case_seed(case_id: str, seed: int) -> str:
     return str(seed) if case_id.startswith("rand_") else "fixed"
 
 
+def _seed_order(seed: str) -> tuple:
+    """'fixed' first, then seeds in numeric order."""
+    return (seed != "fixed", int(seed) if seed.isdigit() else 0)
+
+
 class SeedSweep:
     """The summary of a sweep, fed one run (one seed) at a time."""
 
@@ -63,15 +68,12 @@ class SeedSweep:
 
     def summary(self) -> dict:
         """Counts, the unexplained fails/errors per implementation, and where each known deviation reproduced."""
-        def order(s: str) -> tuple:
-            return (s != "fixed", int(s) if s.isdigit() else 0)
-
         return {
             "seeds": self.seeds,
             "summary": {"total": sum(self.by_verdict.values()), "by_verdict": dict(self.by_verdict),
                         "by_adapter": {a: dict(v) for a, v in self.by_adapter.items()}},
             "unexplained": dict(sorted(self.unexplained.items())),
-            "known": {k: sorted(self.reproduced.get(k, ()), key=order) for k in self.known_ids},
+            "known": {k: sorted(self.reproduced.get(k, ()), key=_seed_order) for k in self.known_ids},
         }
 
     def record(self) -> dict:
@@ -98,7 +100,7 @@ def format_sweep(summary: dict, limit: int = 5) -> str:
     for adapter in summary["summary"]["by_adapter"]:
         lines.append(f"{adapter}: {per_adapter.get(adapter, 0)} unexplained fail/error")
     for impl, rows in summary["unexplained"].items():
-        by_seed = sorted({r["seed"] for r in rows}, key=lambda s: (s != "fixed", int(s) if s.isdigit() else 0))
+        by_seed = sorted({r["seed"] for r in rows}, key=_seed_order)
         lines.append(f"  {impl}: {len(rows)} (seeds {', '.join(by_seed)})")
         lines += [f"    {r['verdict']} {r['id']}: {r['message'][:160]}" for r in rows[:limit]]
     lines.append("known deviations (where they reproduced):")
