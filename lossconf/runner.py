@@ -529,10 +529,17 @@ def _case_plan(case: Case) -> dict:
             "second_shape": None if case.second is None else list(case.second.shape)}
 
 
+def _finite_max_abs(a: np.ndarray, block: int = 1 << 22) -> float:
+    """max |x| over the finite elements (0 if none), in blocks: a large case's filtered copy and its
+    absolute values would cost twice its 1 GiB again."""
+    flat = a.reshape(-1)
+    return max((float(np.max(np.abs(b), where=np.isfinite(b), initial=0.0))
+                for b in (flat[i:i + block] for i in range(0, flat.size, block))), default=0.0)
+
+
 def _case_json(case: Case) -> dict:
     d = case.describe()
-    finite = case.first[np.isfinite(case.first)] if case.first.size else case.first
-    d["magnitude"] = float(np.max(np.abs(finite))) if finite.size else 0.0
+    d["magnitude"] = _finite_max_abs(case.first)
     small = case.first.size + (0 if case.second is None else case.second.size) <= 256 and all(
         not isinstance(v, np.ndarray) or v.size <= MAX_PARAM_ELEMENTS for v in case.params.values())
     d["first"] = case.first.tolist() if small else None
