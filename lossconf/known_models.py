@@ -419,6 +419,150 @@ def _bce_backward_eps_float32(loss, inputs: Inputs, dtype, variant) -> tuple:
     return _bce_backward_eps(loss, inputs, dtype, variant, eps=float(np.float32(BCE_EPS)))
 
 
+# -- torch autograd and Paddle warpctc in the dtype (seed-sweep triage) -----------------------------
+
+def _ce_upstream(loss: str, second, params: dict, x: np.ndarray) -> np.ndarray | None:
+    """w_c t'_c times the reduction's factor per sample, the class axis last: minus the gradient torch's
+    cross_entropy hands log_softmax's backward (t' the smoothed target; None where 'mean' has no weight)."""
+    c = x.shape[-1]
+    eps = float(params.get("label_smoothing", 0.0) or 0.0)
+    w = np.ones(c) if params.get("weight") is None else _f64(params["weight"])
+    if loss == "sparse_softmax_cross_entropy":
+        y = np.asarray(second)
+        kept = np.ones(y.shape, bool) if params.get("ignore_index") is None else y != params["ignore_index"]
+        t = np.eye(c)[np.where(kept, y, 0)] * (1 - eps) + eps / c
+        t = t * kept[..., None]
+        total = np.sum(np.where(kept, w[np.where(kept, y, 0)], 0.0))  # torch's 'mean' denominator
+    else:
+        t = (1 - eps) * np.moveaxis(_f64(second), _class_axis(params), -1) + eps / c
+        total = float(np.prod(x.shape[:-1]))
+    if params.get("reduction") == "mean":
+        return None if total == 0 else w * t / total
+    return w * t
+
+
+def _log_softmax_backward_class_sum_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Cross entropy's gradient as torch's autograd forms it when the classes are not the last axis (> 2-D input):
+    log_softmax's backward g - softmax(x) sum_c g_c with g = -w t' (per sample factor of the reduction), the class
+    sum accumulated in class order in the dtype (_vec_log_softmax_backward); value and scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    axis = _class_axis(params) % max(np.ndim(first), 1)
+    if np.ndim(first) < 3 or axis == np.ndim(first) - 1 or not np.size(first):  # last axis: another kernel
+        return value, grad, s_value, s_grad
+    dt = numpy_dtype(dtype)
+    x = np.moveaxis(_f64(first), axis, -1)
+    upstream = _ce_upstream(loss, second, params, x)
+    if upstream is None:
+        return value, grad, s_value, s_grad
+    g = (-upstream).astype(dt)
+    total = np.cumsum(g, axis=-1, dtype=dt)[..., -1:].astype(np.float64)  # in class order, in the dtype
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = np.exp(_log_softmax(x, -1))
+        model = g.astype(np.float64) - p * total
+    return value, np.moveaxis(model, -1, axis), s_value, s_grad
+
+
+def _cosine_backward_in_dtype(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """The gradient of torch's cosine_similarity, sum((x / n_x) (y / n_y)) with n = max(|v|, eps), as its autograd
+    forms it op by op in the dtype: b / n_x + (sum_j -b_j ((x_j / n_x) / n_x)) (x / |x|), b = y / n_y, each
+    step rounded (subnormal where 1 / |x| is below the smallest normal number); value and scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    dt, axis = numpy_dtype(dtype), _class_axis(params)
+    if not np.size(first) or np.shape(first) != np.shape(second):
+        return value, grad, s_value, s_grad
+
+    def fl(a):
+        return np.asarray(a, dtype=np.float64).astype(dt).astype(np.float64)
+
+    x, y = _f64(first), _f64(second)
+    eps = fl(1e-8)
+    with np.errstate(all="ignore"):
+        norm_x = fl(np.sqrt(np.sum(x * x, axis=axis, keepdims=True)))  # linalg_vector_norm accumulates wider
+        norm_y = fl(np.sqrt(np.sum(y * y, axis=axis, keepdims=True)))
+        nx, ny = np.maximum(norm_x, eps), np.maximum(norm_y, eps)
+        b = fl(y / ny)
+        direct = fl(b / nx)  # DivBackward: grad / other
+        grad_norm = fl(np.sum(fl(-b * fl(fl(x / nx) / nx)), axis=axis, keepdims=True))  # -grad (self / other) / other
+        model = fl(direct + fl(grad_norm * np.where(norm_x == 0, 0.0, fl(x / norm_x))))  # norm backward, p = 2
+    return value, model, s_value, s_grad
+
+
+def _log_plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """warp-ctc's ctc_helper::log_plus in the arrays' dtype: log1p(exp(-|a - b|)) + max(a, b), -inf the identity."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = np.log1p(np.exp(-np.abs(a - b))) + np.maximum(a, b)
+    return np.where(np.isneginf(a), b, np.where(np.isneginf(b), a, out))
+
+
+def _shifted(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` moved k places along its axis (back for k < 0), filled with -inf (False for a mask)."""
+    fill = np.full(abs(k), False if a.dtype == bool else -np.inf, dtype=a.dtype)
+    return np.concatenate([fill, a])[: len(a)] if k > 0 else np.concatenate([a, fill])[-k:]
+
+
+def _ctc_zero_log_posterior(logp: np.ndarray, states: np.ndarray, classes: int) -> np.ndarray:
+    """[T, C] mask of the frames and classes whose log posterior sum o = log sum_s alpha_s beta_s (each beta
+    including its own frame's log p, as in warp-ctc) is exactly 0.0, alphas, betas and o formed in logp's dtype."""
+    t_len, s_len = logp.shape
+    neg = np.asarray(-np.inf, dtype=logp.dtype)
+    skip = np.zeros(s_len, bool)  # s - 2 -> s: a label that is not a repeat of the one before
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    alpha, beta = np.full(logp.shape, neg), np.full(logp.shape, neg)
+    alpha[0, :2] = logp[0, :2]
+    beta[-1, -2:] = logp[-1, -2:]
+    for t in range(1, t_len):
+        prev = alpha[t - 1]
+        total = _log_plus(prev, _shifted(prev, 1))
+        total = np.where(skip, _log_plus(total, _shifted(prev, 2)), total)
+        alpha[t] = total + logp[t]
+    for t in range(t_len - 2, -1, -1):
+        nxt = beta[t + 1]
+        total = _log_plus(nxt, _shifted(nxt, -1))
+        total = np.where(_shifted(skip, -2), _log_plus(total, _shifted(nxt, -2)), total)
+        beta[t] = total + logp[t]
+    both = alpha + beta
+    out = np.full((t_len, classes), neg)
+    for s in range(s_len):  # warp-ctc's reduce-by-key, in state order
+        out[:, states[s]] = _log_plus(out[:, states[s]], both[:, s])
+    return out == 0
+
+
+def _warpctc_zero_log_sentinel(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Paddle's warpctc gradient (CpuCTC::compute_betas_and_grad): p - posterior as warpctc_probability_floor, but p
+    itself at every frame and class whose log posterior sum o = log sum_s alpha_s beta_s, formed in the dtype, is
+    exactly 0.0 (log 1: all the mass on one certain path), which warpctc takes for 'no path' like -inf."""
+    from lossconf.reference.sequence import needed_frames
+
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _warpctc_probability_floor(loss, inputs, dtype, variant)
+    if not np.size(first):
+        return value, grad, s_value, s_grad
+    dt = numpy_dtype(dtype)
+    x, labels = np.asarray(first).astype(dt), np.asarray(second)
+    n, t_max, c = x.shape
+    blank = int(params.get("blank", 0)) % c
+    t_len = np.full(n, t_max) if params.get("input_lengths") is None else np.asarray(params["input_lengths"])
+    l_len = np.full(n, labels.shape[1]) if params.get("target_lengths") is None else \
+        np.asarray(params["target_lengths"])
+    grad = np.array(grad, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))  # warp-ctc's softmax: the sum in class order, floored
+        probs = np.maximum(e / np.cumsum(e, axis=-1, dtype=dt)[..., -1:], finfo(dtype).smallest_normal).astype(dt)
+    for i in range(n):
+        ti, target = int(t_len[i]), labels[i, : int(l_len[i])]
+        if ti == 0 or needed_frames(target) > ti:  # warp-ctc returns 0 and leaves the gradient 0
+            continue
+        states = np.full(2 * len(target) + 1, blank)
+        states[1::2] = target
+        with np.errstate(all="ignore"):
+            sentinel = _ctc_zero_log_posterior(np.log(probs[i, :ti][:, states]), states, c)
+        factor = 1 / (n * max(len(target), 1)) if params.get("reduction") == "mean" else 1.0
+        grad[i, :ti] = np.where(sentinel, probs[i, :ti].astype(np.float64) * factor, grad[i, :ti])
+    return value, grad, s_value, s_grad
+
+
 def _mean_over_all_samples(loss, inputs: Inputs, dtype, variant) -> tuple:
     """reduction 'mean' as the sum over kept samples divided by every sample, ignored ones included."""
     first, second, params = inputs
@@ -604,6 +748,15 @@ MODELS: dict[str, tuple[str, Model]] = {
                          _bce_backward_eps),
     "bce_backward_eps_float32": ("binary CE backward (p - z) / max(p (1 - p), 1e-12), the 1e-12 a float32 "
                                  "constant, then in the dtype", _bce_backward_eps_float32),
+    "log_softmax_backward_class_sum_in_order": ("cross entropy's gradient as torch's log_softmax backward forms it "
+                                                "over a class axis that is not last: g - softmax(x) sum_c g_c, "
+                                                "g = -w t', the class sum in class order in the dtype",
+                                                _log_softmax_backward_class_sum_in_order),
+    "cosine_backward_in_dtype": ("cosine similarity's gradient b / n_x - (sum_j b_j x_j / n_x^2) x / |x| formed op by "
+                                 "op in the dtype as torch's autograd does (b = y / n_y)", _cosine_backward_in_dtype),
+    "warpctc_zero_log_sentinel": ("warpctc's CTC gradient with probabilities floored, p instead of p - posterior "
+                                  "where the log posterior sum is exactly 0.0 in the dtype",
+                                  _warpctc_zero_log_sentinel),
     "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
     "float32_arithmetic": ("the computation (or part of it) in float32: the truth within float32's error bound",
                            _float32_arithmetic),

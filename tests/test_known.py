@@ -444,12 +444,67 @@ def test_smoothing_overflow_uses_the_logits_of_the_linear_cross_entropy() -> Non
     assert "smoothing_sum_overflows" not in input_facts(cast_inputs(small, "float16"), "float16", small.loss)
 
 
+def test_class_sum_in_order_explains_torch_class_axis_1_smoothing_gradient() -> None:
+    """Classes on axis 1 of [1, 1000, 1], equal logits, smoothing 0.2: g = -t' (-0.8002 at the label, -2e-4
+    elsewhere) summed class by class in float32 drifts 2.6e-5 from -1, so each gradient p - t' is off by p times
+    that, 2x the bound; the same gradient with the drift doubled is not that computation."""
+    c, eps = 1000, 0.2
+    case = make_case("edge_test_ce3d", "sparse_softmax_cross_entropy", np.zeros((1, c, 1)), np.zeros((1, 1), int),
+                     kind="edge", params={"reduction": "none", "label_smoothing": eps, "axis": 1})
+    g = np.full(c, -eps / c)
+    g[0] -= 1 - eps
+    g = g.astype(np.float32)
+    total = np.float32(0)
+    for term in g:
+        total = np.float32(total + term)
+    torch_like = (g - np.float64(total) / c).astype(np.float32).reshape(1, c, 1)
+    doubled = (g - (2 * np.float64(total) + 1) / c).astype(np.float32).reshape(1, c, 1)
+    entry = "torch-ce-class-axis-1-grad-class-sum-in-order"
+    assert _verdict(entry, case, "float32", "grad", torch_like)["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", doubled)["verdict"] == "fail"
+    # a 2-D input takes torch's last-axis kernel, which the model leaves to the reference
+    flat = make_case("edge_test_ce2d", "sparse_softmax_cross_entropy", np.zeros((1, c)), np.zeros(1, int),
+                     kind="edge", params={"reduction": "none", "label_smoothing": eps, "axis": 1})
+    assert _verdict(entry, flat, "float32", "grad", torch_like.reshape(1, c))["verdict"] == "fail"
+
+
+def test_cosine_backward_in_dtype_explains_torch_float16_subnormal_gradient() -> None:
+    """|x| ~ 4.5e4 in float16: (x / n) / n and both parts of the gradient b / n - c x / (n |x|) lie below float16's
+    smallest normal number, so autograd's op-by-op gradient cancels to the wrong subnormal spacing."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(1000, 1000, (1, 1000))
+    y = x + rng.normal(0, 30, (1, 1000))
+    case = make_case("edge_test_cos", "cosine_similarity", x, y, kind="edge", params={"axis": 1})
+    h = np.float16
+    x16, y16 = x.astype(h), y.astype(h)
+    nx = np.sqrt(np.sum(x16.astype(np.float64) ** 2, axis=1, keepdims=True)).astype(h)
+    ny = np.sqrt(np.sum(y16.astype(np.float64) ** 2, axis=1, keepdims=True)).astype(h)
+    b = y16 / ny
+    part = (np.sum((-b * ((x16 / nx) / nx)).astype(np.float64), axis=1, keepdims=True)).astype(h)
+    torch_like = b / nx + part * (x16 / nx)
+    entry, variant = "torch-cosine-float16-grad-subnormal-intermediates", "cosine_norm_floor_1e-8"
+    assert _verdict(entry, case, "float16", "grad", torch_like, variant)["verdict"] == "known"
+    assert _verdict(entry, case, "float16", "grad", b / nx, variant)["verdict"] == "fail"
+
+
+def test_warpctc_zero_log_sentinel_explains_paddle_gradient_one_on_a_certain_path() -> None:
+    """One frame, logits [0, 100], label 1: p(1) rounds to 1 in float32, so alpha + beta of the label state is
+    log 1 + log 1 = 0.0 exactly and warpctc, reading 0.0 as 'no path', returns p = 1 where p - posterior is 0;
+    the blank has no path (-inf) and keeps p, floored at 1.2e-38."""
+    case = make_case("edge_test_ctc", "ctc", [[[0.0, 100.0]]], [[1]], kind="edge")
+    tiny = np.finfo(np.float32).tiny
+    entry, variant = "paddle-ctc-zero-log-posterior-grad", "ctc_mean_over_target_lengths"
+    assert _verdict(entry, case, "float32", "grad", np.float32([[[tiny, 1.0]]]), variant)["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", np.float32([[[tiny, 0.5]]]), variant)["verdict"] == "fail"
+
+
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
               "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid",
               "warpctc_probability_floor", "clip_64_mean_over_all_samples", "class_sum_in_dtype",
               "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor",
-              "cosine_sums_in_order", "class_sums_in_order"}
+              "cosine_sums_in_order", "class_sums_in_order", "log_softmax_backward_class_sum_in_order",
+              "cosine_backward_in_dtype", "warpctc_zero_log_sentinel"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
