@@ -460,35 +460,139 @@ def _float32_arithmetic(loss, inputs: Inputs, dtype, variant) -> tuple:
     agrees with it, a wrong formula does not. kappa u S' = kappa u32 S + u32 |truth| >= the float32 bound."""
     first, second, params = inputs
     value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    return value, grad, *_widened_to_float32(dtype, (s_value, value), (s_grad, grad))
+
+
+def _widened_to_float32(dtype: str, *scaled: tuple) -> tuple:
+    """Each (scale, truth) pair's scale widened to float32's bound: u32 / u (S + |truth|)."""
     widen = float(finfo("float32").eps / 2) / float(finfo(dtype).eps / 2)
     with np.errstate(invalid="ignore"):
-        s_value, s_grad = (widen * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0))
-                           for s, t in ((s_value, value), (s_grad, grad)))
-    return value, grad, s_value, s_grad
+        return tuple(widen * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0)) for s, t in scaled)
 
 
-def _focal_on_clipped_sigmoid(loss, inputs: Inputs, dtype, variant) -> tuple:
-    """Focal loss a_t q^gamma ce with p = sigmoid(x) rounded to the dtype and ce the binary CE of p clipped to
-    Keras's [fl(1e-7), fl(1 - 1e-7)] (0 gradient where clipped); q = 1 - p_t of the unclipped p."""
+def _rounding(dtype) -> Callable[[np.ndarray], np.ndarray]:
+    """fl_d: a float64 array rounded to ``dtype`` and back (overflowing to inf)."""
+    dt = numpy_dtype(dtype)
+
+    def fl(a):
+        with np.errstate(over="ignore"):
+            return np.asarray(a, dtype=np.float64).astype(dt).astype(np.float64)
+    return fl
+
+
+def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Keras's binary_focal_crossentropy(from_logits=True) as the jax backend computes it, each op in the dtype:
+    p = 1 / (1 + exp(-x)) (lax.logistic has no HLO op: logistic_impl), pc = jnp.clip(p, fl(1e-7), fl(1 - 1e-7)),
+    ce = -(z log pc + (1 - z) log(1 - pc)) unguarded (0 * log 0 = NaN), q = 1 - (z p + (1 - z)(1 - p)) (cancels
+    for p near 0 or 1), a_t q^gamma ce; the gradient is jax.vjp's chain of the same ops (pow's JVP gamma
+    q^(gamma - 1), log's g / x, a clip bound that p equals passes half, logistic's p (1 - p)); scales the
+    reference's."""
     first, second, params = inputs
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+    fl = _rounding(dtype)
     x, z = _f64(first), _f64(second)
     alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
     lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
     with np.errstate(all="ignore"):
-        p = (1 / (1 + np.exp(-x))).astype(numpy_dtype(dtype)).astype(np.float64)
+        p = fl(1 / fl(1 + fl(np.exp(-x))))
         pc = np.clip(p, lo, hi)
-        ce = -(np.where(z == 0, 0.0, z * np.log(pc)) + np.where(z == 1, 0.0, (1 - z) * np.log1p(-pc)))
-        dp = p * (1 - p)  # the sigmoid's backward
-        dce = np.where((p >= lo) & (p <= hi), (pc - z) / (pc * (1 - pc)), 0.0) * dp
-        q = z * (1 - p) + (1 - z) * p
-        a_t = 1.0 if alpha is None else alpha * z + (1 - alpha) * (1 - z)
-        dfocal = 0.0 if gamma == 0 else gamma * q ** (gamma - 1) * (1 - 2 * z) * dp * ce
-        value, grad = a_t * q**gamma * ce, a_t * (dfocal + q**gamma * dce)
+        log_p, log_q = fl(np.log(pc)), fl(np.log(fl(1 - pc)))
+        ce = -fl(fl(z * log_p) + fl(fl(1 - z) * log_q))
+        q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
+        focal = fl(q**gamma)
+        a_t = 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z))
+        value = a_t * fl(focal * ce)
+        n = max(x.size, 1) if params.get("reduction") == "mean" else 1
+        g = a_t / n  # the upstream gradient of each element
+        d_q = g * ce * (gamma * q ** (gamma - 1))
+        d_ce = g * focal
+        d_pc = -(d_ce * z) / pc + (d_ce * (1 - z)) / fl(1 - pc)
+        half = np.where(p == lo, 0.5, p > lo) * np.where(p == hi, 0.5, p < hi)  # max/min split a tie
+        d_p = -d_q * z + d_q * (1 - z) + d_pc * half
+        grad = d_p * (p * (1 - p))
     if params.get("reduction") in ("sum", "mean"):
-        n = max(x.size, 1) if params["reduction"] == "mean" else 1
-        value, grad = np.sum(value) / n, grad / n
+        value = np.sum(value) / n
     return value, grad, s_value, s_grad
+
+
+def _torch_sigmoid(x: np.ndarray, dtype) -> np.ndarray:
+    """torch's CPU sigmoid: 1 / (1 + exp(-x)) op by op in the dtype, float32 for float16/bfloat16 (then rounded)."""
+    fl, work = _rounding(dtype), _rounding(dtype if dtype == "float64" else "float32")
+    with np.errstate(over="ignore"):
+        return fl(work(1 / work(1 + work(np.exp(-x)))))
+
+
+def _torch_clipped_bce(p: np.ndarray, z: np.ndarray, upstream, dtype) -> tuple:
+    """Keras's binary_crossentropy on the torch backend: pc = torch.clip(p, fl(1e-7), fl(1 - 1e-7)), then
+    F.binary_cross_entropy's CPU kernel (each log clamped at -100) and its backward
+    g (pc - z) / max((1 - pc) pc, EPSILON) op by op in the dtype (EPSILON = 1e-12 as a float, then the dtype),
+    passed where lo <= p <= hi (clamp's backward). (value, d value / dp) elementwise."""
+    fl = _rounding(dtype)
+    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
+    eps = fl(np.float32(BCE_EPS))
+    with np.errstate(all="ignore"):
+        pc = np.clip(p, lo, hi)
+        log_p, log_q = (np.maximum(fl(np.log(pc)), -100.0), np.maximum(fl(np.log1p(-pc)), -100.0))
+        value = fl(fl(fl(z - 1) * log_q) - fl(z * log_p))
+        d_pc = fl(fl(upstream * fl(pc - z)) / np.maximum(fl(fl(1 - pc) * pc), eps))
+    return value, np.where((p >= lo) & (p <= hi), d_pc, 0.0)
+
+
+def _keras_upstream(params: dict, first: np.ndarray, dtype) -> float:
+    """The gradient reaching each element of a Keras elementwise loss: 1, or fl(fl(1 / N) / C) for
+    'sum_over_batch_size' (ops.divide_no_nan by N, then the mean over the last axis C)."""
+    if params.get("reduction") != "mean" or not np.size(first):
+        return 1.0
+    fl = _rounding(dtype)
+    c = np.shape(first)[-1] if np.ndim(first) else 1
+    return float(fl(fl(1 / max(np.size(first) // c, 1)) / c))
+
+
+def _keras_bce_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """keras.losses.BinaryCrossentropy on probabilities, torch backend: ``_torch_clipped_bce`` (a probability that
+    rounds to 1 beside its clip bound, float16/bfloat16, costs 100 (1 - z) instead of inf), averaged; scales the
+    reference's."""
+    first, second, params = inputs
+    _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+    p, z = _f64(first), _f64(second)
+    value, grad = _torch_clipped_bce(p, z, _keras_upstream(params, p, dtype), dtype)
+    if params.get("reduction") in ("sum", "mean"):
+        value = np.sum(value) / (max(value.size, 1) if params["reduction"] == "mean" else 1)
+    return value, grad, s_value, s_grad
+
+
+def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """Keras's binary_focal_crossentropy(from_logits=True) on the torch backend: p = torch.sigmoid(x)
+    (``_torch_sigmoid``), ce = ``_torch_clipped_bce``, q = 1 - (z p + (1 - z)(1 - p)) in the dtype (cancels for p
+    near 0 or 1), a_t q^gamma ce; the gradient autograd's: pow's backward gamma q^(gamma - 1) (0 for gamma = 0),
+    sigmoid's p (1 - p); scales the reference's."""
+    first, second, params = inputs
+    _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+    fl = _rounding(dtype)
+    x, z = _f64(first), _f64(second)
+    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
+    a_t = 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z))
+    g = _keras_upstream(params, x, dtype)
+    with np.errstate(all="ignore"):
+        p = _torch_sigmoid(x, dtype)
+        q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
+        focal = fl(q**gamma)
+        ce, d_ce = _torch_clipped_bce(p, z, fl(fl(g * a_t) * focal), dtype)
+        value = fl(a_t * fl(focal * ce))
+        d_q = 0.0 if gamma == 0 else g * a_t * ce * gamma * q ** (gamma - 1)
+        grad = fl((d_q * (1 - 2 * z) + d_ce) * (p * (1 - p)))
+    if params.get("reduction") in ("sum", "mean"):
+        value = np.sum(value) / (max(x.size, 1) if params["reduction"] == "mean" else 1)
+    return value, grad, s_value, s_grad
+
+
+def _in_float32_arithmetic(model: Model) -> Model:
+    """``model`` with its scales widened to float32's bound (``_float32_arithmetic``'s widening): the modelled
+    computation carried out partly in float32 (Keras off TensorFlow promotes float64 to float32)."""
+    def widened(loss, inputs: Inputs, dtype, variant) -> tuple:
+        value, grad, s_value, s_grad = model(loss, inputs, dtype, variant)
+        return value, grad, *_widened_to_float32(dtype, (s_value, value), (s_grad, grad))
+    return widened
 
 
 def _two_log_bce_backward_in_dtype(loss, inputs: Inputs, dtype, variant) -> tuple:
@@ -555,8 +659,6 @@ MODELS: dict[str, tuple[str, Model]] = {
     "mean_over_all_samples": ("'mean' divides the sum by every sample, ignored ones included", _mean_over_all_samples),
     "float32_arithmetic": ("the computation (or part of it) in float32: the truth within float32's error bound",
                            _float32_arithmetic),
-    "focal_on_clipped_sigmoid": ("focal loss on sigmoid(x) rounded to the dtype and clipped to [1e-7, 1 - 1e-7] "
-                                 "before the binary CE", _focal_on_clipped_sigmoid),
     "computed_in_float32": ("computed in float32 with float32 constants, the result rounded to the dtype "
                             "(a compiler upcasting float16/bfloat16 arithmetic)", _computed_in_float32),
     "two_log_bce_backward_in_dtype": ("binary CE gradient -g z / p + g (1 - z) / (1 - p) formed op by op in the "
@@ -567,6 +669,21 @@ MODELS: dict[str, tuple[str, Model]] = {
                              _mean_in_packet_lanes),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",
                                  _smoothing_over_last_axis),
+    "keras_focal_on_jax": ("Keras's focal loss from logits on the jax backend op by op in the dtype: sigmoid as "
+                           "1 / (1 + exp(-x)), clipped unguarded binary CE, q = 1 - p_t (jax.vjp's gradient)",
+                           _keras_focal_on_jax),
+    "keras_focal_on_torch": ("Keras's focal loss from logits on the torch backend: torch.sigmoid, torch.clip, "
+                             "F.binary_cross_entropy (logs clamped at -100, backward over max(p (1 - p), 1e-12)), "
+                             "q = 1 - p_t in the dtype", _keras_focal_on_torch),
+    "keras_bce_on_torch": ("Keras's binary CE on probabilities on the torch backend: torch.clip, then "
+                           "F.binary_cross_entropy (logs clamped at -100, backward over max(p (1 - p), 1e-12) op by "
+                           "op in the dtype)", _keras_bce_on_torch),
+    "keras_focal_on_jax+float32_arithmetic": ("keras_focal_on_jax within float32's bound (its mean in float32)",
+                                              _in_float32_arithmetic(_keras_focal_on_jax)),
+    "keras_focal_on_torch+float32_arithmetic": ("keras_focal_on_torch within float32's bound (its mean in float32)",
+                                                _in_float32_arithmetic(_keras_focal_on_torch)),
+    "smoothing_over_last_axis+float32_arithmetic": ("smoothing_over_last_axis within float32's bound",
+                                                    _in_float32_arithmetic(_smoothing_over_last_axis)),
 }
 
 
