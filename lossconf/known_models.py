@@ -18,6 +18,7 @@ reference's public ``evaluate`` on transformed inputs, or are a short float64 fo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import numpy as np
 
@@ -586,6 +587,44 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
     return value, grad, s_value, s_grad
 
 
+def _jax_clip_tie(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """jnp.clip(p, lo, hi)'s gradient: jnp.maximum/minimum whose JVP splits a tie (lax max_p/min_p's
+    _balanced_eq): 1 inside, 1/2 where p equals a bound, 0 outside."""
+    return np.where(p == lo, 0.5, p > lo) * np.where(p == hi, 0.5, p < hi)
+
+
+def _torch_clamp_mask(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """torch.clip(p, lo, hi)'s gradient (clamp_backward): 1 where lo <= p <= hi, 0 outside."""
+    return ((p >= lo) & (p <= hi)).astype(np.float64)
+
+
+def _keras_probability_losses(loss, inputs: Inputs, dtype, variant, clip_grad=_jax_clip_tie) -> tuple:
+    """Keras's probability losses on the jax backend, each backward step rounded to the dtype (an upstream
+    g t below float16's subnormals is 0), with jnp.clip's tie gradient: KLDivergence sum t' log(t' / q'),
+    q' = clip(q, fl(1e-7), 1), gradient -(g t' / r) t' / q'^2 (r = t' / q') halved where q is 1 or fl(1e-7);
+    CategoricalCrossentropy(probs) -sum t log clip(p / sum p, fl(1e-7), fl(1 - 1e-7)) with p / sum p formed
+    in the dtype, gradient through the normalisation with the clip's halves; value and scales the reference's."""
+    first, second, params = inputs
+    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
+    fl = _rounding(dtype)
+    p, t = _f64(first), _f64(second)
+    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
+    n = max(p.size // max(p.shape[-1], 1), 1) if params.get("reduction") == "mean" and p.ndim else 1
+    g = fl(1 / n)  # the upstream of each row's sum, then every backward step rounded to the dtype
+    with np.errstate(all="ignore"):
+        if loss == "kl_divergence":  # t' log(r), r = t' / q': d/dq' = -(g t' / r) t' / q'^2
+            q, t = np.clip(p, lo, 1.0), np.clip(t, lo, 1.0)
+            d_r = fl(fl(t * g) / fl(t / q))
+            return value, fl(fl(-d_r * t) * fl(1 / fl(q * q))) * clip_grad(p, lo, 1.0), s_value, s_grad
+        axis = _class_axis(params)
+        total = fl(np.sum(p, axis=axis, keepdims=True))
+        q = fl(p / total)
+        d_q = fl(fl(t * -g) / np.clip(q, lo, hi)) * clip_grad(q, lo, hi)
+        d_total = fl(np.sum(fl(fl(-d_q * p) * fl(1 / fl(total * total))), axis=axis, keepdims=True))
+        grad = fl(fl(d_q / total) + d_total)
+    return value, grad, s_value, s_grad
+
+
 def _in_float32_arithmetic(model: Model) -> Model:
     """``model`` with its scales widened to float32's bound (``_float32_arithmetic``'s widening): the modelled
     computation carried out partly in float32 (Keras off TensorFlow promotes float64 to float32)."""
@@ -678,6 +717,12 @@ MODELS: dict[str, tuple[str, Model]] = {
     "keras_bce_on_torch": ("Keras's binary CE on probabilities on the torch backend: torch.clip, then "
                            "F.binary_cross_entropy (logs clamped at -100, backward over max(p (1 - p), 1e-12) op by "
                            "op in the dtype)", _keras_bce_on_torch),
+    "keras_probs_on_jax": ("Keras's KLDivergence and CategoricalCrossentropy(probs) on the jax backend, each "
+                           "backward step rounded to the dtype, jnp.clip's gradient half at a bound",
+                           _keras_probability_losses),
+    "keras_probs_on_torch": ("Keras's KLDivergence and CategoricalCrossentropy(probs) on the torch backend, each "
+                             "backward step rounded to the dtype, torch.clip's gradient whole at a bound",
+                             partial(_keras_probability_losses, clip_grad=_torch_clamp_mask)),
     "keras_focal_on_jax+float32_arithmetic": ("keras_focal_on_jax within float32's bound (its mean in float32)",
                                               _in_float32_arithmetic(_keras_focal_on_jax)),
     "keras_focal_on_torch+float32_arithmetic": ("keras_focal_on_torch within float32's bound (its mean in float32)",

@@ -350,6 +350,38 @@ def test_smoothing_over_last_axis_in_float64_composes_with_float32_arithmetic(en
     assert _verdict(entry, case, "float64", "value", np.float64(keras * 1.001))["verdict"] == "fail"
 
 
+def test_keras_probs_on_jax_halves_the_gradient_at_a_clip_bound() -> None:
+    """KL's y_pred = 1 sits on jnp.clip's upper bound 1: its gradient -t / q = -1 is halved (then / N = 2 rows);
+    y_pred = 0 is below the lower bound: no gradient."""
+    case = make_case("edge_test_kl", "kl_divergence", [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]],
+                     [[0.1, 0.6, 0.3], [1.0, 0.0, 0.0]], kind="edge", params={"reduction": "mean", "log_input": False})
+    p, t = np.clip(case.first, 1e-7, 1), np.clip(case.second, 1e-7, 1)
+    grad = np.where(case.first < 1e-7, 0.0, -t / p / 2)  # below the lower bound: no gradient
+    grad[1, 0] /= 2
+    entry, variant = "keras_jax-probabilities-clip-tie-half-gradient", "clip_probabilities_1e-7"
+    assert _verdict(entry, case, "float64", "grad", grad, variant)["verdict"] == "known"
+    grad[1, 0] = 0.0  # no gradient at the bound is another computation
+    assert _verdict(entry, case, "float64", "grad", grad, variant)["verdict"] == "fail"
+
+
+def test_keras_probs_on_torch_underflows_the_float16_backward() -> None:
+    """float16, 'mean' over 64 rows: t g = 1e-6 / 64 underflows to 0 before the division by p = 1e-5, so the
+    class's gradient is the normalisation's 1/64 alone (truth 1/64 - 1e-6 / (64 * 1e-5) = 0.0141)."""
+    p = np.tile([[1 - 1e-5, 1e-5]], (64, 1))
+    t = np.tile([[1 - 1e-6, 1e-6]], (64, 1))
+    case = make_case("edge_test_cce", "categorical_cross_entropy", p, t, kind="edge", params={"reduction": "mean"})
+    h = np.float16
+    g = h(1) / h(64)
+    p16, t16 = p.astype(h), t.astype(h)
+    d_q = ((t16 * -g).astype(h) / p16).astype(h)
+    grad = (d_q + (-(d_q * p16).astype(h)).sum(axis=1, keepdims=True, dtype=h)).astype(h)
+    assert grad[0, 1] == h(1 / 64)
+    entry, variant = "keras_torch-cce-probs-float16-backward-underflow", "normalize_then_clip_1e-7"
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "known"
+    grad[:, 1] = h(1 / 128)
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
+
+
 def test_warpctc_probability_floor_explains_paddle_ctc_on_a_large_logit_gap() -> None:
     """One frame, logits [300, 0], label 1: the truth is 300; warpctc floors p_1 at float32's smallest
     normal number, so the loss is -log(1.18e-38) = 87.3."""
@@ -460,7 +492,7 @@ def test_every_model_is_tested_and_used() -> None:
               "warpctc_probability_floor", "clip_64_mean_over_all_samples", "class_sum_in_dtype",
               "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor", "keras_focal_on_torch",
               "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
-              "smoothing_over_last_axis+float32_arithmetic"}
+              "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
