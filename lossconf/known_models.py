@@ -23,7 +23,7 @@ from functools import partial
 import numpy as np
 
 from lossconf.errormodel import finfo
-from lossconf.reference import evaluate, numpy_dtype
+from lossconf.reference import evaluate, get_loss, numpy_dtype
 from lossconf.reference.probability import clip_bounds
 
 Inputs = tuple[np.ndarray, np.ndarray | None, dict]  # (first, second, params) cast to the dtype under test
@@ -460,15 +460,21 @@ def _float32_arithmetic(loss, inputs: Inputs, dtype, variant) -> tuple:
     """The reference with the scales widened to float32's bound: a result computed (partly) in float32
     agrees with it, a wrong formula does not. kappa u S' = kappa u32 S + u32 |truth| >= the float32 bound."""
     first, second, params = inputs
-    value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
-    return value, grad, *_widened_to_float32(dtype, (s_value, value), (s_grad, grad))
+    ref = evaluate(loss, first, second, variant=variant, **params)
+    further = [ref.grads[q] for q in get_loss(loss).quantities[2:]]  # (gradient, scale) of linear_weight...
+    scales = _widened_to_float32(dtype, (ref.scale_value, ref.value), (ref.scale_grad, ref.grad),
+                                 *((s, g) for g, s in further))
+    widened = (a for (g, _), s in zip(further, scales[2:], strict=True) for a in (g, s))
+    return (ref.value, ref.grad, *scales[:2], *widened)
 
 
 def _widened_to_float32(dtype: str, *scaled: tuple) -> tuple:
-    """Each (scale, truth) pair's scale widened to float32's bound: u32 / u (S + |truth|)."""
-    widen = float(finfo("float32").eps / 2) / float(finfo(dtype).eps / 2)
+    """Each (scale, truth) pair's scale widened to float32's bound: (u32 (S + |truth|) + float32's subnormal
+    spacing) / u, so that kappa u S' is at least float32's kappa (u32 S + subnormal) plus its rounding of |truth|."""
+    u = float(finfo(dtype).eps / 2)
+    u32, tiny32 = float(finfo("float32").eps / 2), float(finfo("float32").smallest_subnormal)
     with np.errstate(invalid="ignore"):
-        return tuple(widen * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0)) for s, t in scaled)
+        return tuple((u32 * (np.asarray(s) + np.where(np.isfinite(t), np.abs(t), 0)) + tiny32) / u for s, t in scaled)
 
 
 def _rounding(dtype) -> Callable[[np.ndarray], np.ndarray]:

@@ -382,6 +382,26 @@ def test_keras_probs_on_torch_underflows_the_float16_backward() -> None:
     assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
 
 
+def test_float32_arithmetic_covers_the_weight_gradient_of_a_float64_head() -> None:
+    """Keras's torch matmul computes a float64 head in float32: the weight gradient (p - onehot)^T h in float32
+    is known through the float32 bound, a 1e-4 relative error is not."""
+    h = np.array([[0.3, -1.2, 2.0], [1.1, 0.4, -0.7]])
+    w = np.array([[0.5, 0.1, -0.3], [-0.2, 0.8, 0.6]])
+    case = make_case("edge_test_lce", "linear_cross_entropy", h, np.array([0, 1]), kind="edge",
+                     params={"linear_weight": w, "reduction": "sum"})
+    h32, w32 = h.astype(np.float32), w.astype(np.float32)
+    z = h32 @ w32.T
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    grad_w = ((p - np.eye(2, dtype=np.float32)).T @ h32).astype(np.float64)
+    entry, impl = "keras_torch-float64-promoted-to-float32", "SparseCategoricalCrossentropy(matmul)"
+    verdict = _verdict(entry, case, "float64", "grad_linear_weight", grad_w, "all_ignored_zero", impl_name=impl)
+    assert verdict["verdict"] == "known"
+    off = _verdict(entry, case, "float64", "grad_linear_weight", grad_w * (1 + 1e-4), "all_ignored_zero",
+                   impl_name=impl)
+    assert off["verdict"] == "fail"
+
+
 def test_warpctc_probability_floor_explains_paddle_ctc_on_a_large_logit_gap() -> None:
     """One frame, logits [300, 0], label 1: the truth is 300; warpctc floors p_1 at float32's smallest
     normal number, so the loss is -log(1.18e-38) = 87.3."""
