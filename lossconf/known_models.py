@@ -487,6 +487,19 @@ def _rounding(dtype) -> Callable[[np.ndarray], np.ndarray]:
     return fl
 
 
+def _jax_clip_tie(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """jnp.clip(p, lo, hi)'s gradient: jnp.maximum/minimum whose JVP splits a tie (lax max_p/min_p's
+    _balanced_eq): 1 inside, 1/2 where p equals a bound, 0 outside."""
+    return np.where(p == lo, 0.5, p > lo) * np.where(p == hi, 0.5, p < hi)
+
+
+def _keras_focal_factor(p: np.ndarray, z: np.ndarray, params: dict, fl) -> tuple:
+    """Keras's focal terms in the dtype: q = 1 - (z p + (1 - z)(1 - p)) (cancels for p near 0 or 1), q^gamma,
+    the class weight a_t (1 without apply_class_balancing) and gamma."""
+    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
+    q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
+    return q, fl(q**gamma), 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z)), gamma
+
 def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
     """Keras's binary_focal_crossentropy(from_logits=True) as the jax backend computes it, each op in the dtype:
     p = 1 / (1 + exp(-x)) (lax.logistic has no HLO op: logistic_impl), pc = jnp.clip(p, fl(1e-7), fl(1 - 1e-7)),
@@ -498,24 +511,20 @@ def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
     fl = _rounding(dtype)
     x, z = _f64(first), _f64(second)
-    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
     lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
     with np.errstate(all="ignore"):
         p = fl(1 / fl(1 + fl(np.exp(-x))))
         pc = np.clip(p, lo, hi)
         log_p, log_q = fl(np.log(pc)), fl(np.log(fl(1 - pc)))
         ce = -fl(fl(z * log_p) + fl(fl(1 - z) * log_q))
-        q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
-        focal = fl(q**gamma)
-        a_t = 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z))
+        q, focal, a_t, gamma = _keras_focal_factor(p, z, params, fl)
         value = a_t * fl(focal * ce)
         n = max(x.size, 1) if params.get("reduction") == "mean" else 1
         g = a_t / n  # the upstream gradient of each element
         d_q = g * ce * (gamma * q ** (gamma - 1))
         d_ce = g * focal
         d_pc = -(d_ce * z) / pc + (d_ce * (1 - z)) / fl(1 - pc)
-        half = np.where(p == lo, 0.5, p > lo) * np.where(p == hi, 0.5, p < hi)  # max/min split a tie
-        d_p = -d_q * z + d_q * (1 - z) + d_pc * half
+        d_p = -d_q * z + d_q * (1 - z) + d_pc * _jax_clip_tie(p, lo, hi)
         grad = d_p * (p * (1 - p))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / n
@@ -577,13 +586,10 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
     fl = _rounding(dtype)
     x, z = _f64(first), _f64(second)
-    alpha, gamma = params.get("alpha"), float(params.get("gamma", 2.0))
-    a_t = 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z))
     g = _keras_upstream(params, x, dtype)
     with np.errstate(all="ignore"):
         p = _torch_sigmoid(x, dtype)
-        q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
-        focal = fl(q**gamma)
+        q, focal, a_t, gamma = _keras_focal_factor(p, z, params, fl)
         ce, d_ce = _torch_clipped_bce(p, z, fl(fl(g * a_t) * focal), dtype)
         value = fl(a_t * fl(focal * ce))
         d_q = 0.0 if gamma == 0 else g * a_t * ce * gamma * q ** (gamma - 1)
@@ -591,12 +597,6 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / (max(x.size, 1) if params["reduction"] == "mean" else 1)
     return value, grad, s_value, s_grad
-
-
-def _jax_clip_tie(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """jnp.clip(p, lo, hi)'s gradient: jnp.maximum/minimum whose JVP splits a tie (lax max_p/min_p's
-    _balanced_eq): 1 inside, 1/2 where p equals a bound, 0 outside."""
-    return np.where(p == lo, 0.5, p > lo) * np.where(p == hi, 0.5, p < hi)
 
 
 def _torch_clamp_mask(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
