@@ -500,13 +500,26 @@ def _keras_focal_factor(p: np.ndarray, z: np.ndarray, params: dict, fl) -> tuple
     q = fl(1 - fl(fl(z * p) + fl(fl(1 - z) * fl(1 - p))))
     return q, fl(q**gamma), 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z)), gamma
 
+
+def _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params: dict):
+    """The reference's value scale plus the focal loss's sensitivity to a relative rounding of p (the sigmoid
+    formed op by op, off by an ulp or two): a_t (q^gamma (z + (1 - z) p / (1 - p)) + gamma q^(gamma - 1) p ce),
+    large where 1 - p cancels; summed over the elements for 'sum'/'mean'."""
+    with np.errstate(all="ignore"):
+        extra = np.abs(a_t * (q**gamma * (z + (1 - z) * p / (1 - p)) + gamma * q ** (gamma - 1) * p * ce))
+    extra = np.where(np.isfinite(extra), extra, 0.0)
+    if params.get("reduction") in ("sum", "mean"):
+        extra = np.sum(extra) / (max(extra.size, 1) if params["reduction"] == "mean" else 1)
+    return np.asarray(s_value) + extra
+
+
 def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
     """Keras's binary_focal_crossentropy(from_logits=True) as the jax backend computes it, each op in the dtype:
     p = 1 / (1 + exp(-x)) (lax.logistic has no HLO op: logistic_impl), pc = jnp.clip(p, fl(1e-7), fl(1 - 1e-7)),
     ce = -(z log pc + (1 - z) log(1 - pc)) unguarded (0 * log 0 = NaN), q = 1 - (z p + (1 - z)(1 - p)) (cancels
     for p near 0 or 1), a_t q^gamma ce; the gradient is jax.vjp's chain of the same ops (pow's JVP gamma
     q^(gamma - 1), log's g / x, a clip bound that p equals passes half, logistic's p (1 - p)); scales the
-    reference's."""
+    reference's, the value's with the rounding of p (``_with_sigmoid_rounding``)."""
     first, second, params = inputs
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
     fl = _rounding(dtype)
@@ -528,7 +541,7 @@ def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
         grad = d_p * (p * (1 - p))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / n
-    return value, grad, s_value, s_grad
+    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params), s_grad
 
 
 def _torch_sigmoid(x: np.ndarray, dtype) -> np.ndarray:
@@ -581,7 +594,7 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
     """Keras's binary_focal_crossentropy(from_logits=True) on the torch backend: p = torch.sigmoid(x)
     (``_torch_sigmoid``), ce = ``_torch_clipped_bce``, q = 1 - (z p + (1 - z)(1 - p)) in the dtype (cancels for p
     near 0 or 1), a_t q^gamma ce; the gradient autograd's: pow's backward gamma q^(gamma - 1) (0 for gamma = 0),
-    sigmoid's p (1 - p); scales the reference's."""
+    sigmoid's p (1 - p); scales the reference's, the value's with the rounding of p (``_with_sigmoid_rounding``)."""
     first, second, params = inputs
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
     fl = _rounding(dtype)
@@ -596,7 +609,7 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
         grad = fl((d_q * (1 - 2 * z) + d_ce) * (p * (1 - p)))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / (max(x.size, 1) if params["reduction"] == "mean" else 1)
-    return value, grad, s_value, s_grad
+    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params), s_grad
 
 
 def _torch_clamp_mask(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
