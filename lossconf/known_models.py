@@ -501,12 +501,14 @@ def _keras_focal_factor(p: np.ndarray, z: np.ndarray, params: dict, fl) -> tuple
     return q, fl(q**gamma), 1.0 if alpha is None else fl(alpha * z + (1 - alpha) * (1 - z)), gamma
 
 
-def _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params: dict):
+def _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params: dict, dtype):
     """The reference's value scale plus the focal loss's sensitivity to a relative rounding of p (the sigmoid
-    formed op by op, off by an ulp or two): a_t (q^gamma (z + (1 - z) p / (1 - p)) + gamma q^(gamma - 1) p ce),
-    large where 1 - p cancels; summed over the elements for 'sum'/'mean'."""
+    formed op by op, off by an ulp or two): a_t (q^gamma (z + (1 - z) p / (1 - p)) [p inside the clip bounds]
+    + gamma q^(gamma - 1) p ce), large where 1 - p cancels; summed over the elements for 'sum'/'mean'."""
+    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
     with np.errstate(all="ignore"):
-        extra = np.abs(a_t * (q**gamma * (z + (1 - z) * p / (1 - p)) + gamma * q ** (gamma - 1) * p * ce))
+        d_ce = np.where((p >= lo) & (p <= hi), z + (1 - z) * p / (1 - p), 0.0)
+        extra = np.abs(a_t * (q**gamma * d_ce + gamma * q ** (gamma - 1) * p * ce))
     extra = np.where(np.isfinite(extra), extra, 0.0)
     if params.get("reduction") in ("sum", "mean"):
         extra = np.sum(extra) / (max(extra.size, 1) if params["reduction"] == "mean" else 1)
@@ -541,7 +543,7 @@ def _keras_focal_on_jax(loss, inputs: Inputs, dtype, variant) -> tuple:
         grad = d_p * (p * (1 - p))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / n
-    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params), s_grad
+    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params, dtype), s_grad
 
 
 def _torch_sigmoid(x: np.ndarray, dtype) -> np.ndarray:
@@ -609,7 +611,7 @@ def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
         grad = fl((d_q * (1 - 2 * z) + d_ce) * (p * (1 - p)))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / (max(x.size, 1) if params["reduction"] == "mean" else 1)
-    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params), s_grad
+    return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params, dtype), s_grad
 
 
 def _torch_clamp_mask(p: np.ndarray, lo: float, hi: float) -> np.ndarray:
