@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 from lossconf.cases import make_case
+from lossconf.errormodel import compare
 from lossconf.known import KNOWN_DIR, load_known, load_known_file
-from lossconf.known_models import INPUTS, MODELS, input_facts
+from lossconf.known_models import INPUTS, MODELS, evaluate_model, input_facts
+from lossconf.reference import kappa
 from lossconf.verdicts import Truths, apply_known, base_record, cast_inputs, judge
 
 KNOWN = {k.id: k for k in load_known()}
@@ -268,17 +271,135 @@ def test_float32_arithmetic_explains_keras_float64_in_float32_only() -> None:
     assert _verdict(entry, case, "float64", "value", in_float32 / 2, impl_name=impl)["verdict"] == "fail"
 
 
-def test_focal_on_clipped_sigmoid_explains_keras_focal_off_tensorflow() -> None:
-    """x = 20, z = 0 in float32: sigmoid rounds to 1, is clipped to fl(1 - 1e-7), so the loss is
-    -log(1 - 0.99999988) = 15.9 instead of about 20, and the clipped side has no gradient."""
-    case = make_case("edge_test_focal", "sigmoid_focal_loss", [20.0], [0.0], kind="edge",
+def test_keras_focal_on_jax_explains_the_op_by_op_sigmoid_and_the_unguarded_logs() -> None:
+    """JAX's logistic is 1 / (1 + exp(-x)) op by op: in float32 sigmoid(15.58) is exactly the clip bound
+    hi = 0.99999988 (1 + 1.7e-7 rounds to 1 + 2^-23), where jnp.clip's min passes half the gradient; in bfloat16
+    sigmoid(5.5625) is 1 (1 + 0.0038 rounds to 1) and hi is 1, so a soft target costs (1 - z) log 0 = inf."""
+    entry = "keras_jax-focal-from-logits-clips-the-sigmoid"
+    case = make_case("edge_test_focal", "sigmoid_focal_loss", [15.58], [0.0], kind="edge",
                      params={"alpha": None, "gamma": 2.0})
     hi = np.float64(np.float32(1) - np.float32(1e-7))
-    entry = "keras_jax-focal-from-logits-clips-the-sigmoid"
-    assert _verdict(entry, case, "float32", "value", np.float32([-np.log(1 - hi)]))["verdict"] == "known"
-    assert _verdict(entry, case, "float32", "value", np.float32([13.0]))["verdict"] == "fail"
-    assert _verdict(entry, case, "float32", "grad", np.float32([0.0]))["verdict"] == "known"
-    assert _verdict(entry, case, "float32", "grad", np.float32([0.5]))["verdict"] == "fail"
+    ce = -np.log(1 - hi)
+    assert _verdict(entry, case, "float32", "value", np.float32([hi**2 * ce]))["verdict"] == "known"
+    d_p = 2 * hi * ce + hi**2 * 0.5 / (1 - hi)  # the focal factor's and half the clipped CE's gradient
+    assert _verdict(entry, case, "float32", "grad", np.float32([d_p * hi * (1 - hi)]))["verdict"] == "known"
+    # no CE gradient at all (p past the bound) is another computation
+    assert _verdict(entry, case, "float32", "grad", np.float32([2 * hi * ce * hi * (1 - hi)]))["verdict"] == "fail"
+    soft = make_case("edge_test_focal", "sigmoid_focal_loss", [5.5625], [0.1], kind="edge",
+                     params={"alpha": None, "gamma": 2.0})
+    b = ml_dtypes.bfloat16
+    assert _verdict(entry, soft, "bfloat16", "value", np.array([np.inf], b))["verdict"] == "known"
+    # torch's log clamped at -100 instead: 0.9 * 100 * q^2 with q = 1 - 0.1 * 1 = 0.9
+    assert _verdict(entry, soft, "bfloat16", "value", np.array([0.9**2 * 90.0], b))["verdict"] == "fail"
+
+
+def test_keras_focal_on_torch_explains_the_log_clamped_at_100() -> None:
+    """float16: sigmoid(10) = 0.99995 rounds to 1 = hi, so the clip keeps it; F.binary_cross_entropy clamps
+    log(1 - 1) at -100: loss 100 (z = 0, q = 1), where the truth is about 10."""
+    entry = "keras_torch-focal-from-logits-clips-the-sigmoid"
+    case = make_case("edge_test_focal", "sigmoid_focal_loss", [10.0], [0.0], kind="edge",
+                     params={"alpha": None, "gamma": 2.0})
+    assert _verdict(entry, case, "float16", "value", np.float16([100.0]))["verdict"] == "known"
+    assert _verdict(entry, case, "float16", "value", np.float16([np.inf]))["verdict"] == "fail"
+
+
+def test_keras_bce_on_torch_explains_the_clamp_and_the_kernel_rounding() -> None:
+    """bfloat16 p = 1 (the bound 1 - 1e-7 rounds to 1), z = 0.486: torch's kernel forms fl(fl(z - 1) * -100) =
+    fl(-0.515625 * -100) = 51.5 (one rounding of 51.37 gives 51.25); the backward (p - z) / max(0, fl(1e-12))."""
+    entry = "keras_torch-bce-probs-torch-kernel"
+    b = ml_dtypes.bfloat16
+    case = make_case("edge_test_bce", "binary_cross_entropy", [1.0], [0.486328125], kind="edge")
+    variant = "clip_probabilities_1e-7"
+    assert _verdict(entry, case, "bfloat16", "value", np.array([51.5], b), variant)["verdict"] == "known"
+    assert _verdict(entry, case, "bfloat16", "value", np.array([51.25], b), variant)["verdict"] == "fail"
+    grad = b(b(1 - b(0.486328125)) / b(np.float32(1e-12)))
+    assert _verdict(entry, case, "bfloat16", "grad", np.array([grad], b), variant)["verdict"] == "known"
+    # no gradient (as if p were clipped) is another computation
+    assert _verdict(entry, case, "bfloat16", "grad", np.array([0.0], b), variant)["verdict"] == "fail"
+
+
+@pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
+                                   "keras_torch-focal-from-logits-clips-the-sigmoid-float64"])
+def test_keras_focal_in_float64_is_the_focal_model_within_float32(entry) -> None:
+    """float64 x = 20, z = 0: the clipped CE -log(1 - fl64(1 - 1e-7)) = 16.118, its mean over the last axis
+    taken in float32."""
+    case = make_case("edge_test_focal", "sigmoid_focal_loss", [[20.0]], [[0.0]], kind="edge",
+                     params={"alpha": None, "gamma": 2.0})
+    p = 1 / (1 + np.exp(-20.0))
+    loss = np.float32(p**2 * -np.log(1 - (1 - 1e-7)))
+    assert _verdict(entry, case, "float64", "value", np.float64([[loss]]))["verdict"] == "known"
+    assert _verdict(entry, case, "float64", "value", np.float64([[loss * 1.001]]))["verdict"] == "fail"
+
+
+@pytest.mark.parametrize("entry", ["keras_jax-cce-smoothing-ignores-axis-float64",
+                                   "keras_torch-cce-smoothing-ignores-axis-float64"])
+def test_smoothing_over_last_axis_in_float64_composes_with_float32_arithmetic(entry) -> None:
+    """keras-cce-smoothing-ignores-axis's loss (eps / d for the last axis d) computed in float32 for float64
+    inputs: neither model alone explains it."""
+    x = np.array([[[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]])
+    t = np.array([[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]])
+    eps = 0.2
+    case = make_case("edge_test_axis", "softmax_cross_entropy", x, t, kind="edge",
+                     params={"axis": 1, "label_smoothing": eps, "reduction": "sum"})
+    log_p = (x - np.log(np.exp(x).sum(axis=1, keepdims=True))).astype(np.float32)
+    keras = np.float32(-(((1 - eps) * t + eps / 2).astype(np.float32) * log_p).sum())
+    assert _verdict(entry, case, "float64", "value", np.float64(keras))["verdict"] == "known"
+    for alone in ("smoothing_over_last_axis", "float32_arithmetic"):
+        value, _, scale, _ = evaluate_model(alone, case.loss, cast_inputs(case, "float64"), "float64", None)
+        assert not compare(np.float64(keras), value, scale, "float64", kappa(case.loss, "value")).ok
+    assert _verdict(entry, case, "float64", "value", np.float64(keras * 1.001))["verdict"] == "fail"
+
+
+def test_keras_probs_on_jax_halves_the_gradient_at_a_clip_bound() -> None:
+    """KL's y_pred = 1 sits on jnp.clip's upper bound 1: its gradient -t / q = -1 is halved (then / N = 2 rows);
+    y_pred = 0 is below the lower bound: no gradient."""
+    case = make_case("edge_test_kl", "kl_divergence", [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]],
+                     [[0.1, 0.6, 0.3], [1.0, 0.0, 0.0]], kind="edge", params={"reduction": "mean", "log_input": False})
+    p, t = np.clip(case.first, 1e-7, 1), np.clip(case.second, 1e-7, 1)
+    grad = np.where(case.first < 1e-7, 0.0, -t / p / 2)  # below the lower bound: no gradient
+    grad[1, 0] /= 2
+    entry, variant = "keras_jax-probabilities-clip-tie-half-gradient", "clip_probabilities_1e-7"
+    assert _verdict(entry, case, "float64", "grad", grad, variant)["verdict"] == "known"
+    grad[1, 0] = 0.0  # no gradient at the bound is another computation
+    assert _verdict(entry, case, "float64", "grad", grad, variant)["verdict"] == "fail"
+
+
+def test_keras_probs_on_torch_underflows_the_float16_backward() -> None:
+    """float16, 'mean' over 64 rows: t g = 1e-6 / 64 underflows to 0 before the division by p = 1e-5, so the
+    class's gradient is the normalisation's 1/64 alone (truth 1/64 - 1e-6 / (64 * 1e-5) = 0.0141)."""
+    p = np.tile([[1 - 1e-5, 1e-5]], (64, 1))
+    t = np.tile([[1 - 1e-6, 1e-6]], (64, 1))
+    case = make_case("edge_test_cce", "categorical_cross_entropy", p, t, kind="edge", params={"reduction": "mean"})
+    h = np.float16
+    g = h(1) / h(64)
+    p16, t16 = p.astype(h), t.astype(h)
+    d_q = ((t16 * -g).astype(h) / p16).astype(h)
+    grad = (d_q + (-(d_q * p16).astype(h)).sum(axis=1, keepdims=True, dtype=h)).astype(h)
+    assert grad[0, 1] == h(1 / 64)
+    entry, variant = "keras_torch-cce-probs-float16-backward-underflow", "normalize_then_clip_1e-7"
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "known"
+    grad[:, 1] = h(1 / 128)
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
+
+
+def test_float32_arithmetic_covers_the_weight_gradient_of_a_float64_head() -> None:
+    """Keras's torch matmul computes a float64 head in float32: the weight gradient (p - onehot)^T h in float32
+    is known through the float32 bound, a 1e-4 relative error is not."""
+    h = np.array([[0.3, -1.2, 2.0], [1.1, 0.4, -0.7]])
+    w = np.array([[0.5, 0.1, -0.3], [-0.2, 0.8, 0.6]])
+    case = make_case("edge_test_lce", "linear_cross_entropy", h, np.array([0, 1]), kind="edge",
+                     params={"linear_weight": w, "reduction": "sum"})
+    h32, w32 = h.astype(np.float32), w.astype(np.float32)
+    z = h32 @ w32.T
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    grad_w = ((p - np.eye(2, dtype=np.float32)).T @ h32).astype(np.float64)
+    entry, impl = "keras_torch-float64-promoted-to-float32", "SparseCategoricalCrossentropy(matmul)"
+    verdict = _verdict(entry, case, "float64", "grad_linear_weight", grad_w, "all_ignored_zero", impl_name=impl)
+    assert verdict["verdict"] == "known"
+    off = _verdict(entry, case, "float64", "grad_linear_weight", grad_w * (1 + 1e-4), "all_ignored_zero",
+                   impl_name=impl)
+    assert off["verdict"] == "fail"
 
 
 def test_warpctc_probability_floor_explains_paddle_ctc_on_a_large_logit_gap() -> None:
@@ -500,11 +621,13 @@ def test_warpctc_zero_log_sentinel_explains_paddle_gradient_one_on_a_certain_pat
 
 def test_every_model_is_tested_and_used() -> None:
     tested = {"clip_64", "bce_backward_eps", "bce_backward_eps_float32", "mean_over_all_samples",
-              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "focal_on_clipped_sigmoid",
+              "smoothing_over_last_axis", "computed_in_float32", "float32_arithmetic", "keras_focal_on_jax",
               "warpctc_probability_floor", "clip_64_mean_over_all_samples", "class_sum_in_dtype",
               "mean_in_packet_lanes", "two_log_bce_backward_in_dtype", "ctc_log_zero_floor",
               "cosine_sums_in_order", "class_sums_in_order", "log_softmax_backward_class_sum_in_order",
-              "cosine_backward_in_dtype", "warpctc_zero_log_sentinel"}
+              "cosine_backward_in_dtype", "warpctc_zero_log_sentinel", "keras_focal_on_torch",
+              "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
+              "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
