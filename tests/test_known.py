@@ -318,6 +318,25 @@ def test_keras_bce_on_torch_explains_the_clamp_and_the_kernel_rounding() -> None
     assert _verdict(entry, case, "bfloat16", "grad", np.array([0.0], b), variant)["verdict"] == "fail"
 
 
+def test_keras_bce_on_torch_compiled_keeps_the_clip_bounds_in_float32() -> None:
+    """compile, bfloat16 p = 1, z = 0.25: inductor clips in float32 at hi = fl32(1 - 1e-7), so the loss is
+    -(1 - z) log(1 - hi) = 0.75 * 15.94 = 11.95 (eager: 75, the truth inf); the backward (hi - z) / ((1 - hi) hi)
+    in float32 passes the clamp's mask, whose bound rounds to 1 in bfloat16."""
+    entry = "keras_torch-compile-bce-probs-float32-clip-bounds"
+    b = ml_dtypes.bfloat16
+    case = make_case("edge_test_bce", "binary_cross_entropy", [1.0], [0.25], kind="edge")
+    variant = "clip_probabilities_1e-7"
+    hi = np.float64(np.float32(1 - 1e-7))
+    assert _verdict(entry, case, "bfloat16", "value", np.array([-0.75 * np.log(1 - hi)], b), variant)["verdict"] \
+        == "known"
+    # the clipped log without its weight 1 - z is another computation (eager's 75 is keras_bce_on_torch's)
+    assert _verdict(entry, case, "bfloat16", "value", np.array([-np.log(1 - hi)], b), variant)["verdict"] == "fail"
+    grad = (hi - 0.25) / ((1 - hi) * hi)
+    assert _verdict(entry, case, "bfloat16", "grad", np.array([grad], b), variant)["verdict"] == "known"
+    # the mask at the float32 bound (no gradient) is another computation
+    assert _verdict(entry, case, "bfloat16", "grad", np.array([0.0], b), variant)["verdict"] == "fail"
+
+
 @pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
                                    "keras_torch-focal-from-logits-clips-the-sigmoid-float64"])
 def test_keras_focal_in_float64_is_the_focal_model_within_float32(entry) -> None:
@@ -627,7 +646,8 @@ def test_every_model_is_tested_and_used() -> None:
               "cosine_sums_in_order", "class_sums_in_order", "log_softmax_backward_class_sum_in_order",
               "cosine_backward_in_dtype", "warpctc_zero_log_sentinel", "keras_focal_on_torch",
               "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
-              "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch"}
+              "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch",
+              "keras_bce_on_torch_compiled"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 

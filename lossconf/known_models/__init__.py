@@ -106,6 +106,10 @@ MODELS: dict[str, tuple[str, Model]] = {
     "keras_bce_on_torch": ("Keras's binary CE on probabilities on the torch backend: torch.clip, then "
                            "F.binary_cross_entropy (logs clamped at -100, backward over max(p (1 - p), 1e-12) op by "
                            "op in the dtype)", _keras_bce_on_torch),
+    "keras_bce_on_torch_compiled": ("keras_bce_on_torch as inductor compiles it on CPU: clip bounds, logs and "
+                                    "backward in float32, results rounded to the dtype; the clamp's backward "
+                                    "mask compares with the bounds in the dtype",
+                                    partial(_keras_bce_on_torch, arithmetic="float32")),
     "keras_probs_on_jax": ("Keras's KLDivergence and CategoricalCrossentropy(probs) on the jax backend, each "
                            "backward step rounded to the dtype, jnp.clip's gradient half at a bound",
                            _keras_probability_losses),

@@ -76,20 +76,23 @@ def _torch_sigmoid(x: np.ndarray, dtype) -> np.ndarray:
         return fl(work(1 / work(1 + work(np.exp(-x)))))
 
 
-def _torch_clipped_bce(p: np.ndarray, z: np.ndarray, upstream, dtype) -> tuple:
+def _torch_clipped_bce(p: np.ndarray, z: np.ndarray, upstream, dtype, arithmetic=None) -> tuple:
     """Keras's binary_crossentropy on the torch backend: pc = torch.clip(p, fl(1e-7), fl(1 - 1e-7)), then
     F.binary_cross_entropy's CPU kernel (each log clamped at -100) and its backward
     g (pc - z) / max((1 - pc) pc, EPSILON) op by op in the dtype (EPSILON = 1e-12 as a float, then the dtype),
-    passed where lo <= p <= hi (clamp's backward). (value, d value / dp) elementwise."""
-    fl = _rounding(dtype)
-    lo, hi = clip_bounds(1e-7, numpy_dtype(dtype))
+    passed where lo <= p <= hi with the bounds in the dtype (clamp's backward). ``arithmetic`` = "float32":
+    the clip, logs and backward in float32 with float32 bounds (inductor's upcast), results rounded to the
+    dtype. (value, d value / dp) elementwise."""
+    fl, out = _rounding(arithmetic or dtype), _rounding(dtype)
+    lo, hi = clip_bounds(1e-7, numpy_dtype(arithmetic or dtype))
+    mask_lo, mask_hi = clip_bounds(1e-7, numpy_dtype(dtype))
     eps = fl(np.float32(BCE_EPS))
     with np.errstate(all="ignore"):
         pc = np.clip(p, lo, hi)
         log_p, log_q = (np.maximum(fl(np.log(pc)), -100.0), np.maximum(fl(np.log1p(-pc)), -100.0))
         value = fl(fl(fl(z - 1) * log_q) - fl(z * log_p))
         d_pc = fl(fl(upstream * fl(pc - z)) / np.maximum(fl(fl(1 - pc) * pc), eps))
-    return value, np.where((p >= lo) & (p <= hi), d_pc, 0.0)
+        return out(value), out(np.where((p >= mask_lo) & (p <= mask_hi), d_pc, 0.0))
 
 
 def _keras_upstream(params: dict, first: np.ndarray, dtype) -> float:
@@ -102,14 +105,14 @@ def _keras_upstream(params: dict, first: np.ndarray, dtype) -> float:
     return float(fl(fl(1 / max(np.size(first) // c, 1)) / c))
 
 
-def _keras_bce_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
+def _keras_bce_on_torch(loss, inputs: Inputs, dtype, variant, arithmetic=None) -> tuple:
     """keras.losses.BinaryCrossentropy on probabilities, torch backend: ``_torch_clipped_bce`` (a probability that
     rounds to 1 beside its clip bound, float16/bfloat16, costs 100 (1 - z) instead of inf), averaged; scales the
     reference's."""
     first, second, params = inputs
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
     p, z = _f64(first), _f64(second)
-    value, grad = _torch_clipped_bce(p, z, _keras_upstream(params, p, dtype), dtype)
+    value, grad = _torch_clipped_bce(p, z, _keras_upstream(params, p, dtype), dtype, arithmetic)
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / (max(value.size, 1) if params["reduction"] == "mean" else 1)
     return value, grad, s_value, s_grad
