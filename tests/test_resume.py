@@ -42,12 +42,20 @@ def _checks_written(stream: Path) -> int:
         return 0
 
 
+def _terminal_signals() -> None:
+    """In the child before exec: SIGINT handled and unblocked, as a process a terminal starts has it. An ignored or
+    blocked SIGINT survives exec, and a pytest worker's state must not decide whether Ctrl-C reaches the run (in
+    the full suite this test saw a report run to completion after its SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def _interrupt(command: list[str], out: Path, after: int, sig: int) -> tuple[int, str]:
     """Start ``command``; once ``after`` checks are on disk send ``sig`` to its process group.
 
     Returns the exit status and what it wrote on stderr."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_terminal_signals)
     deadline = time.monotonic() + 300
     while _checks_written(out / "results.jsonl") < after:
         assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.stderr.read()[-2000:]}"
