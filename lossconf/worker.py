@@ -220,8 +220,12 @@ def _forked(call: Callable[[], tuple]) -> tuple:
         except BaseException as exc:
             out = ("error", exc)
         try:
+            try:
+                data = pickle.dumps(out)
+            except Exception:  # an exception that does not pickle still reaches the check's message
+                data = pickle.dumps(("error", RuntimeError(repr(out[1]))))
             with os.fdopen(write, "wb") as f:
-                pickle.dump(out, f)
+                f.write(data)
         finally:
             os._exit(0)
     os.close(write)

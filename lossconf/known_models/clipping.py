@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from lossconf.errormodel import finfo
-from lossconf.known_models.base import BCE_EPS, CLIP, Inputs, _class_axis, _f64, _log_softmax, _reference
+from lossconf.known_models.base import BCE_EPS, CLIP, Inputs, _class_axis, _f64, _log_softmax, _reference, _sum_in_order
 from lossconf.known_models.conventions import _mean_over_all_samples
 from lossconf.reference import numpy_dtype
 
@@ -205,7 +205,7 @@ def _warpctc_zero_log_sentinel(loss, inputs: Inputs, dtype, variant) -> tuple:
     grad = np.array(grad, dtype=np.float64)
     with np.errstate(all="ignore"):
         e = np.exp(x - x.max(axis=-1, keepdims=True))  # warp-ctc's softmax: the sum in class order, floored
-        probs = np.maximum(e / np.cumsum(e, axis=-1, dtype=dt)[..., -1:], finfo(dtype).smallest_normal).astype(dt)
+        probs = np.maximum(e / _sum_in_order(e, -1, dt), finfo(dtype).smallest_normal).astype(dt)
     for i in range(n):
         ti, target = int(t_len[i]), labels[i, : int(l_len[i])]
         if ti == 0 or needed_frames(target) > ti:  # warp-ctc returns 0 and leaves the gradient 0

@@ -38,7 +38,7 @@ def _class_sum_in_dtype(loss, inputs: Inputs, dtype, variant) -> tuple:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(p.astype(dt)).astype(dt)
         terms = t * np.where(np.isneginf(log_p), np.asarray(-1e20).astype(dt), log_p)
-    rows = -np.cumsum(terms, axis=-1, dtype=dt)[..., -1].astype(np.float64)  # in class order, in the dtype
+    rows = -_sum_in_order(terms, -1, dt)[..., 0].astype(np.float64)  # in class order, in the dtype
     reduction = params.get("reduction", "none")
     value = rows if reduction == "none" else np.sum(rows) / (rows.size if reduction == "mean" else 1)
     return np.asarray(value), grad, s_value, s_grad
@@ -79,7 +79,7 @@ def _log_softmax_backward_class_sum_in_order(loss, inputs: Inputs, dtype, varian
     if upstream is None:
         return value, grad, s_value, s_grad
     g = (-upstream).astype(dt)
-    total = np.cumsum(g, axis=-1, dtype=dt)[..., -1:].astype(np.float64)  # in class order, in the dtype
+    total = _sum_in_order(g, -1, dt).astype(np.float64)  # in class order, in the dtype
     with np.errstate(invalid="ignore", over="ignore"):
         p = np.exp(_log_softmax(x, -1))
         model = g.astype(np.float64) - p * total
