@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lossconf.records import SCHEMA, expand, pack, tables
-from lossconf.verdicts import finite_or_str, summarize
+from lossconf.verdicts import DETAILED, finite_or_str, summarize
 
 
 class RunError(Exception):
@@ -139,15 +139,12 @@ def write_results(results: dict, path: Path) -> Path:
     return path
 
 
-QUIET = ("pass", "unsupported", "skipped")  # verdicts whose checks the report does not detail
-
-
 def _cases_to_store(cases: list[dict], checks: list[dict]) -> list[dict]:
-    """Cases for results.json: a random case keeps its inputs only when one of its checks is detailed
-    (not pass, unsupported or skipped). The others are replayed by id (``lossconf.cases.case_by_id``,
-    which reproductions fall back to), so a passing random case costs its description only: 1.4 of
-    8.0 MB in a default run."""
-    detailed = {c["case"] for c in checks if c["verdict"] not in QUIET}
+    """Cases for results.json: a random case keeps its inputs only when one of its checks is ``DETAILED``
+    (shown in the report with inputs and a reproduction). The others are replayed by id
+    (``lossconf.cases.case_by_id``, which reproductions fall back to), so a passing random case costs its
+    description only: 1.4 of 8.0 MB in a default run."""
+    detailed = {c["case"] for c in checks if c["verdict"] in DETAILED}
     out = []
     for case in cases:
         if case.get("kind") == "random" and case["id"] not in detailed:

@@ -32,6 +32,7 @@ from lossconf.reference.dtypes import dtype_name
 from lossconf.truthcache import TruthCache, content_key
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
+DETAILED = ("fail", "error", "known", "variant")  # verdicts shown with inputs and a reproduction
 QUANTITIES = ("value", "grad")
 SMALL = 16  # results with at most this many elements are stored in full
 

@@ -20,11 +20,11 @@ from lossconf.reports.agreement import analyze, as_float
 from lossconf.reports.overview import capability_grid, framework_cards, invalid_view, lead, row_anchor
 from lossconf.reports.repro import snippet
 from lossconf.reports.trend import trend_view
+from lossconf.verdicts import DETAILED
 
 VERDICTS = ("pass", "variant", "fail", "known", "error", "unsupported", "skipped")
 WORST_FIRST = ("fail", "error", "known", "variant", "pass", "unsupported", "skipped")
 QUANTITIES = ("value", "grad")
-DETAILED = ("fail", "error", "known", "variant")  # verdicts shown with inputs and a reproduction
 MAX_DETAILED_PER_CELL = 8
 MAX_LISTED_IDS = 40
 FULL_INPUT_ELEMENTS = 32  # inputs up to this size are printed in full, larger ones summarised
