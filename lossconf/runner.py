@@ -179,18 +179,40 @@ class Run:
             if dtype not in DTYPES:
                 raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
         _check_modes(cfg)
+        early = self._spawn_workers(cfg.adapters)  # frameworks import while the cases are drawn
+        try:
+            start = time.perf_counter()
+            self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
+            self.timings["cases"] = time.perf_counter() - start
+            prior = self._load_prior() if self.resume else None
+            self.stream = ResultsStream(self.stream_path, resume=prior is not None)
+            if prior is None:
+                self.header = self._header()
+                self.stream.write("header", self.header)
+        except BaseException:
+            for _, w in early.values():
+                w.close()
+            raise
         start = time.perf_counter()
-        self.cases = all_cases(cfg.seed, cfg.budget, losses=cfg.losses, kinds=cfg.kinds) + cfg.extra_cases
-        self.timings["cases"] = time.perf_counter() - start
-        prior = self._load_prior() if self.resume else None
-        self.stream = ResultsStream(self.stream_path, resume=prior is not None)
-        if prior is None:
-            self.header = self._header()
-            self.stream.write("header", self.header)
-        start = time.perf_counter()
-        self._parallel(self._prepare_adapter, cfg.adapters)
+        self._parallel(lambda target: self._prepare_adapter(target, early.get(target)), cfg.adapters)
         self.timings["framework imports"] = time.perf_counter() - start
         return list(self.plans.values())
+
+    def _spawn_workers(self, targets: list[str]) -> dict[str, tuple]:
+        """target -> (adapter, spawned Worker) for each adapter that loads and is available; the others
+        are left for ``_prepare_adapter`` to report."""
+        early = {}
+        for target in targets:
+            try:
+                adapter = load_adapter(target)
+            except Exception:
+                continue
+            if adapter.available():
+                continue
+            w = Worker(adapter.target, self.config.timeout)
+            w.spawn()
+            early[target] = (adapter, w)
+        return early
 
     def execute(self) -> dict:
         """Run every planned job (preparing first if needed) and write results.json."""
@@ -255,9 +277,9 @@ class Run:
         return prior
 
     # -- one adapter ---------------------------------------------------------------------------
-    def _prepare_adapter(self, target: str) -> None:
+    def _prepare_adapter(self, target: str, early: tuple | None = None) -> None:
         try:
-            adapter = load_adapter(target)
+            adapter, w = early or (load_adapter(target), None)
         except Exception as exc:
             self._adapter_problem(target, "failed_adapters", str(exc))
             return
@@ -269,8 +291,10 @@ class Run:
             self.known = self.known + adapter_known(adapter)  # a new list: other threads may be reading
         except ValueError as exc:
             self._adapter_problem(adapter.name, "failed_adapters", str(exc))
+            if w is not None:
+                w.close()
             return
-        w = Worker(adapter.target, self.config.timeout)
+        w = w or Worker(adapter.target, self.config.timeout)
         try:
             w.start()
             desc = w.request(("describe",), timeout=600)
@@ -353,16 +377,40 @@ class Run:
         pending = iter(plan.jobs)
         lock = threading.Lock()
 
+        def next_job() -> Job | None:
+            with lock:
+                return None if self.stop else next(pending, None)
+
+        def guarded(job: Job, step, *args) -> bool:
+            try:
+                return step(*args)
+            except Exception as exc:  # lossconf's own fault: recorded per check, the other jobs go on
+                self._internal_error(job, name, exc)
+                return True
+
         def drain(w: Worker) -> None:
-            while not self.stop:
-                with lock:
-                    job = next(pending, None)
+            # Pipelined: the previous call's reply is judged here while the worker computes the next.
+            ready: tuple[Job, tuple] | None = None
+            while True:
+                job = next_job()
+                if job is not None and job.cases[0].kind == "invalid":  # judged as it runs: no overlap
+                    if ready:
+                        guarded(ready[0], self._judge_or_redo, w, *ready, name, version)
+                        ready = None
+                    guarded(job, self._run_job, w, job, name, version)
+                    continue
+                sent = self._submit(w, job) if job is not None else None
+                judged = guarded(ready[0], self._judge, *ready, name, version) if ready else True
+                reply = self._collect(w, sent) if job is not None else None
+                if not judged:  # judging one case of the batch failed: redo them one by one
+                    guarded(ready[0], self._one_by_one, w, ready[0], name, version)
+                ready = None
                 if job is None:
                     return
-                try:
-                    self._run_job(w, job, name, version)
-                except Exception as exc:  # lossconf's own fault: recorded per check, the other jobs go on
-                    self._internal_error(job, name, exc)
+                if isinstance(reply, WorkerFailure):
+                    guarded(job, self._failed, w, job, reply, name, version)
+                else:
+                    ready = (job, reply)
 
         plan.helpers = [Worker(plan.worker.target, self.config.timeout)
                         for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
@@ -377,30 +425,61 @@ class Run:
         self.timings[name] = time.perf_counter() - start
 
     def _run_job(self, w: Worker, job: Job, adapter: str, version: dict) -> None:
-        flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
-        first, second, params = concat(job)
+        """One job, call then judging, without overlap (invalid inputs are judged by their own rule)."""
         if job.cases[0].kind == "invalid":  # no truth: judged by lossconf.invalid's own rule
+            first, second, params = concat(job)
             out = run_invalid_job(job.cases, job.impl, lambda c, q: base_record(c, adapter, job.impl, job.dtype, q),
                                   job.check_ids, lambda: w.call(job.impl["name"], job.dtype, first, second, params,
                                                                  mode=job.mode))
             if not self.stop:
                 self._emit_all([apply_known(r, c, self.known, version) for r, c in out])
             return
+        reply = self._collect(w, self._submit(w, job))
+        if isinstance(reply, WorkerFailure):
+            self._failed(w, job, reply, adapter, version)
+        else:
+            self._judge_or_redo(w, job, reply, adapter, version)
+
+    @staticmethod
+    def _submit(w: Worker, job: Job) -> tuple | WorkerFailure:
+        first, second, params = concat(job)
         try:
-            value, grad, seconds = w.call(job.impl["name"], job.dtype, first, second, params, mode=job.mode)
+            return w.submit(job.impl["name"], job.dtype, first, second, params, mode=job.mode)
         except WorkerFailure as exc:
-            if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
-                return
-            if len(job.cases) > 1:  # attribute the error, crash or hang to the case(s) causing it
-                self._one_by_one(w, job, adapter, version)
-                return
-            for case in job.cases:
-                for q in CATALOG[case.loss].quantities:
-                    rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
-                    if rec["id"] in job.check_ids:
-                        rec["message"] = f"{exc.kind}: {exc}"
-                        self._emit(apply_known(rec, case, self.known, version))
+            return exc
+
+    @staticmethod
+    def _collect(w: Worker, sent: tuple | WorkerFailure) -> tuple | WorkerFailure:
+        if isinstance(sent, WorkerFailure):
+            return sent
+        try:
+            return w.collect(sent)
+        except WorkerFailure as exc:
+            return exc
+
+    def _failed(self, w: Worker, job: Job, exc: WorkerFailure, adapter: str, version: dict) -> None:
+        """A call that raised, hung or crashed: its checks are errors naming why."""
+        if self.stop:  # interrupted by the user, not the adapter's fault: left for --resume
             return
+        if len(job.cases) > 1:  # attribute the error, crash or hang to the case(s) causing it
+            self._one_by_one(w, job, adapter, version)
+            return
+        for case in job.cases:
+            for q in CATALOG[case.loss].quantities:
+                rec = base_record(case, adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
+                if rec["id"] in job.check_ids:
+                    rec["message"] = f"{exc.kind}: {exc}"
+                    self._emit(apply_known(rec, case, self.known, version))
+
+    def _judge_or_redo(self, w: Worker, job: Job, reply: tuple, adapter: str, version: dict) -> None:
+        if not self._judge(job, reply, adapter, version):
+            self._one_by_one(w, job, adapter, version)
+
+    def _judge(self, job: Job, reply: tuple, adapter: str, version: dict) -> bool:
+        """Judge one call's reply and emit its checks; False when judging failed on a batch of cases
+        (they are then redone one by one, to pin the failure on its case)."""
+        value, grad, seconds = reply
+        flush = job.dtype in self.plans[adapter].desc.get("flush_dtypes", ())
         per_case = seconds / len(job.cases)
         with self.timings_lock:  # call time per mode: a compiled mode's first calls include compiling
             key = f"{adapter} {job.mode or 'default'} calls"
@@ -440,12 +519,12 @@ class Run:
                     out.append(slim(jsonsafe(apply_known(rec, case, self.known, version))))
             except Exception as exc:  # a reference problem must not end the run
                 if len(job.cases) > 1:
-                    self._one_by_one(w, job, adapter, version)
-                    return
+                    return False
                 rec = base_record(job.cases[0], adapter, job.impl, job.dtype, q, job.mode, job.default_mode)
                 rec.update(seconds=per_case, message=f"judging failed: {exc!r}")
                 out.append(slim(jsonsafe(apply_known(rec, job.cases[0], self.known, version))))
         self._emit_all(out)
+        return True
 
     def _internal_error(self, job: Job, adapter: str, exc: Exception) -> None:
         """Record every check of ``job`` as an error naming lossconf's own exception."""

@@ -35,21 +35,45 @@ class Worker:
     def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
              mode: str = "") -> tuple:
         """One framework call: (value, grad, seconds); large arrays go through shared memory both ways."""
+        return self.collect(self.submit(impl, dtype, first, second, params, mode))
+
+    def submit(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
+               mode: str = "") -> tuple:
+        """Send one framework call without waiting for it (``collect`` reads its reply), so the caller
+        can judge the previous call while the worker computes this one."""
         if self.shared is None:
             self.shared = worker.shared_directory()
         message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
                    params, str(self.shared), mode)
         try:
-            value, grad, seconds = self.request(message)
+            self._send(message)
+        except WorkerFailure:
+            self._unlink_inputs(message)
+            raise
+        return message
+
+    def collect(self, message: tuple) -> tuple:
+        """The reply to a ``submit``ted call: (value, grad, seconds); WorkerFailure as for ``request``."""
+        try:
+            value, grad, seconds = self._reply(self.timeout)
         finally:
-            for item in message[3:5]:
-                if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
-                    os.unlink(item.path)
+            self._unlink_inputs(message)
         return worker.unshare(value), worker.unshare(grad), seconds
 
+    @staticmethod
+    def _unlink_inputs(message: tuple) -> None:
+        for item in message[3:5]:
+            if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
+                os.unlink(item.path)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (it imports its framework meanwhile)."""
+        if self.proc is None:
+            self.proc, self.conn = worker.start(self.target)
+
     def start(self) -> None:
-        """Spawn the process and wait until the adapter is loaded."""
-        self.proc, self.conn = worker.start(self.target)
+        """Spawn the process (unless ``spawn`` did) and wait until the adapter is loaded."""
+        self.spawn()
         status, detail = self._receive(self.start_timeout)
         if status != "ready":
             self.close()
@@ -57,6 +81,10 @@ class Worker:
 
     def request(self, message: tuple, timeout: float | None = None):
         """Send one request and return its reply; WorkerFailure when it raised, hung or died."""
+        self._send(message)
+        return self._reply(timeout or self.timeout)
+
+    def _send(self, message: tuple) -> None:
         if self.proc is None or not self.proc.is_alive():
             self.start()
         conn = self.conn
@@ -67,7 +95,9 @@ class Worker:
         except (BrokenPipeError, OSError) as exc:
             self.close()
             raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
-        status, reply = self._receive(timeout or self.timeout)
+
+    def _reply(self, timeout: float):
+        status, reply = self._receive(timeout)
         if status in ("error", "crash"):  # "crash": an isolated call died in its child; the worker lives on
             raise WorkerFailure(status, reply)
         return reply
