@@ -66,15 +66,20 @@ def ulp(values: np.ndarray, dtype: str) -> np.ndarray:
     return _ulp_of_rounded(rounded, dtype)
 
 
-def _ulp_of_rounded(rounded: np.ndarray, dtype: str) -> np.ndarray:
+def _ulp_of_rounded(rounded: np.ndarray, dtype: str, finite: bool = False) -> np.ndarray:
     """``ulp`` (float64) of values already rounded to ``dtype`` (and held in it): the spacing of the dtype
-    at |x| (subnormal spacing at 0), capped at the spacing of the largest binade (max and inf)."""
+    at |x| (subnormal spacing at 0), capped at the spacing of the largest binade (max and inf);
+    ``finite``: the caller knows there is no NaN (one pass less over a large result)."""
     info = finfo(dtype)
     largest = float(np.ldexp(1.0, info.maxexp - 1 - info.nmant))
-    with np.errstate(over="ignore"):  # spacing(max) overflows to inf
-        spacing = np.spacing(np.minimum(np.abs(rounded), info.max)).astype(np.float64)
-    # NaN has the smallest spacing, as the exponent of the old frexp form fell back to the smallest
-    return np.minimum(np.nan_to_num(spacing, nan=float(info.smallest_subnormal), posinf=largest), largest)
+    magnitude = np.asarray(np.abs(rounded))  # an array also for 0-d input: written in place below
+    with np.errstate(over="ignore", invalid="ignore"):  # spacing(max) overflows to inf
+        if not finite:
+            np.minimum(magnitude, info.max, out=magnitude)
+        spacing = np.asarray(np.spacing(magnitude, out=magnitude), dtype=np.float64)
+    if not finite:  # NaN has the smallest spacing, as the exponent of the old frexp form fell back to it
+        np.copyto(spacing, float(info.smallest_subnormal), where=np.isnan(spacing))
+    return np.minimum(spacing, largest, out=spacing)
 
 
 def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False,
@@ -83,11 +88,16 @@ def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush:
     plus the smallest normal number when the implementation flushes subnormals to zero (``ulps``: the
     truth's ulp when the caller has it already)."""
     info = finfo(dtype)
-    absolute = float(info.smallest_normal) if flush else 0.0
     if ulps is None:
         ulps = ulp(np.where(np.isfinite(truth), truth, 0.0), dtype)
-    return (0.5 * ulps + absolute
-            + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))
+    model = np.multiply(scale, UNIT_ROUNDOFF[dtype], dtype=np.float64)  # in place from here: large results
+    model += float(info.smallest_subnormal)
+    model *= kappa
+    out = np.multiply(ulps, 0.5)
+    if flush:
+        out += float(info.smallest_normal)
+    out += model
+    return out
 
 
 def compare(
@@ -151,38 +161,41 @@ def _combine(parts: list[Comparison]) -> Comparison:
 @dataclass(frozen=True)
 class _Elementwise:
     truth: np.ndarray
-    expected: np.ndarray
+    expected: np.ndarray | None  # None (with mismatch): every result and truth is finite
     got: np.ndarray
     err: np.ndarray
     bound: np.ndarray
     ratio: np.ndarray
     ulp: np.ndarray
     scale: np.ndarray
-    mismatch: np.ndarray
+    mismatch: np.ndarray | None
 
 
 def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _Elementwise:
     truth = np.asarray(truth)
+    got = np.asarray(got)
     work = np.longdouble if truth.dtype == np.longdouble else np.float64
-    got64 = np.asarray(got, dtype=np.float64)
     truth_w = truth.astype(work, copy=False)
     truth64 = truth_w.astype(np.float64, copy=False)
-    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
+    scale = np.broadcast_to(np.asarray(scale), truth_w.shape)
     in_dtype = truth64.astype(numpy_dtype(dtype))
+    if work is np.float64 and np.isfinite(in_dtype).all() and np.isfinite(got).all():
+        # the usual case, in as few passes over a large result as it takes: no masks, no copies
+        err = np.asarray(np.subtract(got, truth64, dtype=np.float64))
+        np.abs(err, out=err)
+        ulps = _ulp_of_rounded(in_dtype, dtype, finite=True)
+        b = bound(truth64, scale, dtype, kappa, flush, ulps)
+        ratio = np.divide(err, b, out=err.copy())  # b > 0: kappa times the subnormal spacing at least
+        return _Elementwise(truth64, None, got, err, b, ratio, ulps, scale, None)
+    got64 = got.astype(np.float64)
     expected = in_dtype.astype(np.float64)
-    if np.isfinite(expected).all() and np.isfinite(got64).all():  # the usual case: no masks, no copies
-        mismatch = np.zeros(truth_w.shape, dtype=bool)
-        diff = np.asarray((got64 if work is np.float64 else got64.astype(work)) - truth_w)
-        err = np.abs(diff, out=diff) if work is np.float64 else np.abs(diff).astype(np.float64)
-        finite_truth, rounded = truth64, in_dtype
-    else:
-        nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
-        mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
-        finite = ~nonfinite
-        err = np.zeros(truth_w.shape, dtype=np.float64)
-        err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
-        finite_truth = np.where(finite, truth64, 0.0)
-        rounded = np.where(finite, in_dtype, in_dtype.dtype.type(0))  # finite_truth rounded to the dtype
+    nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
+    mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
+    finite = ~nonfinite
+    err = np.zeros(truth_w.shape, dtype=np.float64)
+    err[finite] = np.abs(got64[finite].astype(work) - truth_w[finite]).astype(np.float64)
+    finite_truth = np.where(finite, truth64, 0.0)
+    rounded = np.where(finite, in_dtype, in_dtype.dtype.type(0))  # finite_truth rounded to the dtype
     ulps = _ulp_of_rounded(rounded, dtype)
     b = bound(finite_truth, scale, dtype, kappa, flush, ulps)
     ratio = np.divide(err, b, out=np.zeros(err.shape), where=err != 0)
@@ -200,13 +213,13 @@ def _worst(e: _Elementwise, block: slice | tuple, row_offset: int = 0) -> Compar
     local = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.ndim else ()
     worst = tuple(int(i) + o for i, o in zip(local, offset, strict=True))
     message = None
-    mismatch = e.mismatch[block]
-    if mismatch.any():
+    mismatch = e.mismatch[block] if e.mismatch is not None else None
+    if mismatch is not None and mismatch.any():
         first = tuple(int(i) for i in np.argwhere(mismatch)[0])
         idx = tuple(int(i) + o for i, o in zip(first, offset, strict=True))
         shown = (first[0] + row_offset, *first[1:]) if first else first
         message = f"at {shown}: expected {float(e.expected[idx])!r}, got {float(e.got[idx])!r}"
-    bad = bool(e.mismatch[worst])
+    bad = e.mismatch is not None and bool(e.mismatch[worst])
     ulps = float(e.err[worst] / e.ulp[worst]) if e.ulp[worst] > 0 else 0.0
     return Comparison(
         ratio=float(e.ratio[worst]),
