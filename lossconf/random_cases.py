@@ -61,7 +61,9 @@ class _Draw:
     def targets(self, n: int, c: int) -> np.ndarray:
         """Target rows in one of the formats: one-hot or soft."""
         if self.rng.random() < 0.5:
-            return np.eye(c)[self.labels(n, c)]
+            one_hot = np.zeros((n, c))
+            one_hot[np.arange(n), self.labels(n, c)] = 1.0  # not np.eye(c)[labels]: C x C for n rows
+            return one_hot
         return self.distribution(n, c)
 
     def unit(self, shape: tuple) -> np.ndarray:
