@@ -561,7 +561,8 @@ class Run:
                            complete=not interrupted and not self.stop, interrupted=interrupted)
         self.timings["reference"] = self.truths.seconds
         results["truths"] = {"evaluated": self.truths.evaluated, "from_disk": self.truths.disk.hits}
-        self.truths.disk.trim()
+        if self.truths.disk.stored:  # a run that added nothing cannot have pushed the cache past its bound
+            self.truths.disk.trim()
         results["summary"]["planned"] = self.resumed + self.planned
         results["not_applicable"] = capability.summary(self.not_applicable)
         results["timings"] = {k: round(v, 3) for k, v in self.timings.items()}

@@ -70,7 +70,7 @@ class TruthCache:
         self.directory = directory
         self.max_bytes = max_bytes if max_bytes is not None else int(
             os.environ.get("LOSSCONF_TRUTH_CACHE_MB", "4096")) << 20
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stored = 0
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.pkl"
@@ -101,6 +101,7 @@ class TruthCache:
             with os.fdopen(fd, "wb") as f:
                 pickle.dump(value, f, protocol=5)
             os.replace(tmp, path)
+            self.stored += 1
         except OSError:  # a full or read-only disk costs speed, never a result
             return
 
