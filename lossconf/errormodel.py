@@ -113,7 +113,11 @@ def got_shape_rows(got: np.ndarray) -> int:
     return np.asarray(got).shape[0] if np.ndim(got) else 1
 
 
-CHUNK_ELEMENTS = 1 << 21  # larger results are judged in row chunks: a dozen temporaries each, not GiBs
+# A block larger than CHUNK_ELEMENTS is judged in row chunks of about that size: a dozen temporaries
+# that stay in cache (2.4x faster than 2M-element chunks on a 4M-element gradient), never GiBs. A batch
+# of many small cases is judged in one pass up to ONE_PASS_ELEMENTS (a pass per case costs more).
+CHUNK_ELEMENTS = 1 << 16
+ONE_PASS_ELEMENTS = 1 << 21
 
 
 def compare_rows(
@@ -128,7 +132,7 @@ def compare_rows(
     per_row = max(1, math.prod(got.shape[1:]))
     step = max(1, CHUNK_ELEMENTS // per_row)
     with np.errstate(all="ignore"):
-        if got.ndim == 0 or got.size <= CHUNK_ELEMENTS:
+        if got.ndim == 0 or got.size <= min(ONE_PASS_ELEMENTS, CHUNK_ELEMENTS * len(rows)):
             e = _elementwise(got, truth, scale, dtype, kappa, flush)
             out, start = [], 0
             for n in rows:
