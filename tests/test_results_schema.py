@@ -80,3 +80,26 @@ def test_a_passing_random_case_is_stored_without_inputs_and_replays_to_the_same_
     for i in dropped:
         replayed = case_by_id(i, new["seed"], new["budget"])
         np.testing.assert_array_equal(replayed.first.ravel(), np.ravel(stored[i]["first"]))
+
+
+def test_malformed_rows_and_case_inputs_are_named_where_they_are(tmp_path):
+    """The packed rows and the cases' input arrays are checked outside jsonschema (for speed) by the schema's
+    rules: a wrong verdict, a row that is not a list, a non-number input are each reported with their place."""
+    import pytest
+
+    from lossconf.results import validate
+    from lossconf.stream import write_results
+
+    packed = json.loads(write_results(load(SCHEMA1), tmp_path / "results.json").read_text())
+    validate(packed)
+    case = next(i for i, c in enumerate(packed["cases"]) if c["first"] is not None)
+    for mutate, where in (
+        (lambda d: d["checks"][1]["rows"][0].__setitem__(1, "passed"), "at checks/1/rows/0:"),
+        (lambda d: d["checks"][0]["rows"].__setitem__(2, "pass"), "at checks/0/rows/2:"),
+        (lambda d: d["cases"][case].__setitem__("first", [[1.0, "1.5"]]), f"at cases/{case}/first:"),
+        (lambda d: d["cases"][case].__setitem__("second", [True]), f"at cases/{case}/second:"),
+    ):
+        broken = json.loads(json.dumps(packed))
+        mutate(broken)
+        with pytest.raises(ValueError, match=where):
+            validate(broken)
