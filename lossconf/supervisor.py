@@ -38,11 +38,11 @@ class Worker:
         if self.shared is None:
             self.shared = worker.shared_directory()
         message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
-                   params, str(self.shared), mode)
+                   worker.share(params, self.shared), str(self.shared), mode)
         try:
             value, grad, seconds = self.request(message)
         finally:
-            for item in message[3:5]:
+            for item in (*message[3:5], *message[5].values()):
                 if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
                     os.unlink(item.path)
         return worker.unshare(value), worker.unshare(grad), seconds
