@@ -23,7 +23,8 @@ memory, truths, judging of the three quantities; wall time against the framework
 inside the worker; F.linear_cross_entropy computing the truths, then LinearCrossEntropyLoss sharing them,
 as further implementations and modes of a run do). Outputs are the gradients (the reference's float64
 gradients, float32 gradient scales: 3x torch's float32 gradient bytes); "working" is what each side needs
-besides them.
+besides them. ``--sides reference,torch,check`` runs some of the sides (torch_chunked takes minutes at
+--scale large sizes such as ``--rows 512 --hidden 1024 --classes 131072``).
 """
 
 from __future__ import annotations
