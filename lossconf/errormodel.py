@@ -72,14 +72,9 @@ def _ulp_of_rounded(rounded: np.ndarray, dtype: str) -> np.ndarray:
     info = finfo(dtype)
     largest = float(np.ldexp(1.0, info.maxexp - 1 - info.nmant))
     with np.errstate(over="ignore"):  # spacing(max) overflows to inf
-        magnitude = np.asarray(np.minimum(np.abs(rounded), info.max))  # an array also for 0-d input
-        spacing = np.spacing(magnitude, out=magnitude).astype(np.float64)
-    np.minimum(spacing, largest, out=spacing)  # inf (the spacing of max) becomes largest; NaN stays
+        spacing = np.spacing(np.minimum(np.abs(rounded), info.max)).astype(np.float64)
     # NaN has the smallest spacing, as the exponent of the old frexp form fell back to the smallest
-    nan = np.isnan(spacing)
-    if nan.any():
-        spacing[nan] = float(info.smallest_subnormal)
-    return spacing
+    return np.minimum(np.nan_to_num(spacing, nan=float(info.smallest_subnormal), posinf=largest), largest)
 
 
 def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush: bool = False,
@@ -91,14 +86,8 @@ def bound(truth: np.ndarray, scale: np.ndarray, dtype: str, kappa: float, flush:
     absolute = float(info.smallest_normal) if flush else 0.0
     if ulps is None:
         ulps = ulp(np.where(np.isfinite(truth), truth, 0.0), dtype)
-    # 0.5 ulps + absolute + kappa (u S + subnormal), operation by operation in two buffers
-    out = np.asarray(np.multiply(ulps, 0.5))  # arrays also for 0-d input: updated in place
-    out += absolute
-    relative = np.asarray(np.multiply(scale, UNIT_ROUNDOFF[dtype], dtype=np.float64))  # a float32 S is exact
-    relative += float(info.smallest_subnormal)
-    relative *= kappa
-    return np.add(out, relative, out=out) if out.shape == np.broadcast_shapes(out.shape, relative.shape) \
-        else out + relative
+    return (0.5 * ulps + absolute
+            + kappa * (UNIT_ROUNDOFF[dtype] * np.asarray(scale, dtype=np.float64) + float(info.smallest_subnormal)))
 
 
 def compare(
@@ -178,16 +167,15 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     got64 = np.asarray(got, dtype=np.float64)
     truth_w = truth.astype(work, copy=False)
     truth64 = truth_w.astype(np.float64, copy=False)
-    scale = np.broadcast_to(scale, truth_w.shape)  # in its own dtype: read as float64 where it is used
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), truth_w.shape)
     in_dtype = truth64.astype(numpy_dtype(dtype))
-    if np.isfinite(in_dtype).all() and np.isfinite(got64).all():  # the usual case: no masks, no copies
-        expected = in_dtype  # read only at a mismatch, which cannot occur here
+    expected = in_dtype.astype(np.float64)
+    if np.isfinite(expected).all() and np.isfinite(got64).all():  # the usual case: no masks, no copies
         mismatch = np.zeros(truth_w.shape, dtype=bool)
         diff = np.asarray((got64 if work is np.float64 else got64.astype(work)) - truth_w)
         err = np.abs(diff, out=diff) if work is np.float64 else np.abs(diff).astype(np.float64)
         finite_truth, rounded = truth64, in_dtype
     else:
-        expected = in_dtype.astype(np.float64)
         nonfinite = ~np.isfinite(expected) | ~np.isfinite(got64)
         mismatch = nonfinite & ~((np.isnan(expected) & np.isnan(got64)) | (expected == got64))
         finite = ~nonfinite
@@ -198,8 +186,7 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     ulps = _ulp_of_rounded(rounded, dtype)
     b = bound(finite_truth, scale, dtype, kappa, flush, ulps)
     ratio = np.divide(err, b, out=np.zeros(err.shape), where=err != 0)
-    if expected is not in_dtype:  # only the general path can have mismatches
-        ratio[mismatch] = np.inf
+    ratio[mismatch] = np.inf
     return _Elementwise(truth64, expected, got64, err, b, ratio, ulps, scale, mismatch)
 
 
