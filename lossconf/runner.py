@@ -49,7 +49,6 @@ from lossconf.verdicts import (
     judge_columns,
     passing_record,
 )
-from lossconf.worker import SHARED_MIN_BYTES
 
 # tinygrad is left out of the default run: without clang it runs its PYTHON interpreter backend (about 19 min);
 # the GPU-only fused kernels (liger, cut_cross_entropy, transformer_engine) skip with "needs CUDA" on CPU
@@ -359,12 +358,11 @@ class Run:
                 with lock:
                     job = next(pending, None)
                 if job is None:
-                    break
+                    return
                 try:
                     self._run_job(w, job, name, version)
                 except Exception as exc:  # lossconf's own fault: recorded per check, the other jobs go on
                     self._internal_error(job, name, exc)
-            self.truths.release()
 
         plan.helpers = [Worker(plan.worker.target, self.config.timeout)
                         for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
@@ -388,8 +386,7 @@ class Run:
             if not self.stop:
                 self._emit_all([apply_known(r, c, self.known, version) for r, c in out])
             return
-        if sum(a.nbytes for a in (first, second, *params.values()) if isinstance(a, np.ndarray)) >= SHARED_MIN_BYTES:
-            self.truths.prefetch(job.cases, job.dtype)  # a large truth is computed beside the framework call
+        self.truths.prefetch(job.cases, job.dtype)  # the reference runs beside the framework call
         try:
             value, grad, seconds = w.call(job.impl["name"], job.dtype, first, second, params, mode=job.mode)
         except WorkerFailure as exc:

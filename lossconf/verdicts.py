@@ -70,13 +70,11 @@ class Truths:
         self._cache: OrderedDict[tuple, tuple] = OrderedDict()
         self._bytes = 0
         self._budget = budget_bytes
-        # per thread (the runner's adapter threads), the last truth too large for the cache, as (key, truth): a
-        # check's quantities (value, then each gradient) are judged one after another, so it is asked for again
-        # at once; dropped when that thread needs another truth, whatever the other threads do meanwhile
-        self._large: dict[int, tuple] = {}
+        # the last truth too large for the cache: a check's quantities (value, then each gradient) are
+        # judged one after another, so it is asked for again at once; dropped at the next miss
+        self._large: tuple | None = None
         self._lock = threading.Lock()
-        # truths being computed by ``prefetch``: (done, the threads waiting for them)
-        self._pending: dict[tuple, tuple[threading.Event, set[int]]] = {}
+        self._pending: dict[tuple, threading.Event] = {}  # truths being computed by ``prefetch``
         self.disk = disk
         self.seconds = 0.0  # time spent in the reference (or reading its cached truths), for the breakdown
         self.evaluated = 0  # reference evaluations in this run (the rest came from memory or disk)
@@ -90,18 +88,15 @@ class Truths:
         """Start computing the canonical truth of ``cases`` in a thread, so that it runs beside the framework
         call in the worker process (the check then waits for the longer of the two, not for their sum);
         ``get_batch`` waits for it rather than computing it twice. A failure is left to ``get_batch`` to raise."""
-        key, me = (tuple(c.id for c in cases), dtype, None), threading.get_ident()
+        key = (tuple(c.id for c in cases), dtype, None)
         with self._lock:
-            if key in self._cache or self._held(key, me) is not None:
+            if key in self._cache or key in self._pending or (self._large is not None and self._large[0] == key):
                 return
-            if key in self._pending:
-                self._pending[key][1].add(me)
-                return
-            done, owners = self._pending[key] = (threading.Event(), {me})
+            done = self._pending[key] = threading.Event()
 
         def compute() -> None:
             try:
-                self._evaluate(key, cases, dtype, None, owners)
+                self._evaluate(key, cases, dtype, None)
             except Exception:  # judging calls get_batch, which raises it again where it is recorded
                 pass
             finally:
@@ -113,39 +108,24 @@ class Truths:
 
     def get_batch(self, cases: list[Case], dtype: str, variant: str | None = None) -> tuple:
         """The truth of several row-compatible cases concatenated along axis 0 (one reference call)."""
-        key, me = (tuple(c.id for c in cases), dtype, variant), threading.get_ident()
+        key = (tuple(c.id for c in cases), dtype, variant)
         while True:
             with self._lock:
                 hit = self._cache.get(key)
-                if hit is None:
-                    hit = self._held(key, me)
-                else:
-                    self._cache.move_to_end(key)
                 if hit is not None:
+                    self._cache.move_to_end(key)
                     return hit
+                if self._large is not None and self._large[0] == key:
+                    return self._large[1]
                 pending = self._pending.get(key)
                 if pending is None:
                     break
-                pending[1].add(me)
-            pending[0].wait()  # computed by prefetch: at hand now (or it failed: computed here, raising)
-        return self._evaluate(key, cases, dtype, variant, {me})
+            pending.wait()  # computed by prefetch: in the cache now (or it failed: computed here, raising)
+        return self._evaluate(key, cases, dtype, variant)
 
-    def release(self) -> None:
-        """Drop the large truth the calling thread holds (an adapter thread that has judged its last job)."""
+    def _evaluate(self, key: tuple, cases: list[Case], dtype: str, variant: str | None) -> tuple:
         with self._lock:
-            self._large.pop(threading.get_ident(), None)
-
-    def _held(self, key: tuple, me: int) -> tuple | None:
-        """A large truth some thread holds (under the lock), now held by thread ``me`` as well."""
-        truth = next((t for k, t in self._large.values() if k == key), None)
-        if truth is not None:
-            self._large[me] = (key, truth)
-        return truth
-
-    def _evaluate(self, key: tuple, cases: list[Case], dtype: str, variant: str | None, owners: set[int]) -> tuple:
-        with self._lock:
-            for owner in owners:  # before evaluating: a thread never holds two large truths at once
-                self._large.pop(owner, None)
+            self._large = None  # before evaluating: two large truths are never held at once
         start = time.perf_counter()
         parts = [cast_inputs(c, dtype) for c in cases]
         first = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
@@ -164,8 +144,7 @@ class Truths:
         with self._lock:
             self.seconds += time.perf_counter() - start
             if size > self._budget // 4:
-                for owner in owners:  # with the threads that asked for it while it was computed
-                    self._large[owner] = (key, result)
+                self._large = (key, result)
                 return result
             self._cache[key] = result
             self._bytes += size

@@ -111,34 +111,3 @@ def test_a_prefetch_that_fails_leaves_the_error_to_the_check():
     with pytest.raises(ValueError, match="first|second"):  # raised where the check is judged
         truths.get(bad, "float32")
     assert truths.evaluated == 0
-
-
-def test_each_thread_keeps_its_large_truth_while_another_thread_moves_on():
-    """Two adapter threads on large truths: one moving to its next case must not drop the truth the other is
-    still judging (its next quantity would compute it again); a thread's own next truth replaces its last."""
-    import threading
-
-    cases = all_cases(0, 16, losses=("linear_cross_entropy",), kinds=("edge",))[:3]
-    truths = Truths(budget_bytes=1024)  # every truth is "large" here
-    first_seen = threading.Event()
-    moved_on = threading.Event()
-
-    def slow_adapter() -> None:
-        truths.get(cases[0], "float32")  # value judged ...
-        first_seen.set()
-        moved_on.wait(60)
-        truths.get(cases[0], "float32")  # ... gradient judged after the other thread moved on
-        truths.release()
-
-    other = threading.Thread(target=slow_adapter)
-    other.start()
-    first_seen.wait(60)
-    truths.get(cases[0], "float32")  # shared
-    truths.prefetch([cases[1]], "float32")
-    truths.get(cases[1], "float32")
-    truths.get(cases[2], "float32")
-    moved_on.set()
-    other.join(60)
-    assert truths.evaluated == 3
-    truths.get(cases[1], "float32")  # this thread's earlier truth was replaced by its later one
-    assert truths.evaluated == 4
