@@ -74,7 +74,6 @@ class Truths:
         # judged one after another, so it is asked for again at once; dropped at the next miss
         self._large: tuple | None = None
         self._lock = threading.Lock()
-        self._pending: dict[tuple, threading.Event] = {}  # truths being computed by ``prefetch``
         self.disk = disk
         self.seconds = 0.0  # time spent in the reference (or reading its cached truths), for the breakdown
         self.evaluated = 0  # reference evaluations in this run (the rest came from memory or disk)
@@ -84,47 +83,16 @@ class Truths:
         ``truth_of`` picks one quantity."""
         return self.get_batch([case], dtype, variant)
 
-    def prefetch(self, cases: list[Case], dtype: str) -> None:
-        """Start computing the canonical truth of ``cases`` in a thread, so that it runs beside the framework
-        call in the worker process (the check then waits for the longer of the two, not for their sum);
-        ``get_batch`` waits for it rather than computing it twice. A failure is left to ``get_batch`` to raise."""
-        key = (tuple(c.id for c in cases), dtype, None)
-        with self._lock:
-            if key in self._cache or key in self._pending or (self._large is not None and self._large[0] == key):
-                return
-            done = self._pending[key] = threading.Event()
-
-        def compute() -> None:
-            try:
-                self._evaluate(key, cases, dtype, None)
-            except Exception:  # judging calls get_batch, which raises it again where it is recorded
-                pass
-            finally:
-                with self._lock:
-                    del self._pending[key]
-                done.set()
-
-        threading.Thread(target=compute, daemon=True, name="lossconf-truth").start()
-
     def get_batch(self, cases: list[Case], dtype: str, variant: str | None = None) -> tuple:
         """The truth of several row-compatible cases concatenated along axis 0 (one reference call)."""
         key = (tuple(c.id for c in cases), dtype, variant)
-        while True:
-            with self._lock:
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-                    return hit
-                if self._large is not None and self._large[0] == key:
-                    return self._large[1]
-                pending = self._pending.get(key)
-                if pending is None:
-                    break
-            pending.wait()  # computed by prefetch: in the cache now (or it failed: computed here, raising)
-        return self._evaluate(key, cases, dtype, variant)
-
-    def _evaluate(self, key: tuple, cases: list[Case], dtype: str, variant: str | None) -> tuple:
         with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+            if self._large is not None and self._large[0] == key:
+                return self._large[1]
             self._large = None  # before evaluating: two large truths are never held at once
         start = time.perf_counter()
         parts = [cast_inputs(c, dtype) for c in cases]

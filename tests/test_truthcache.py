@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from lossconf.cases import all_cases
 from lossconf.truthcache import TruthCache, content_key
@@ -88,26 +87,3 @@ def test_a_truth_too_large_for_the_memory_cache_is_evaluated_once_for_all_its_qu
     truths.get(cases[1], "float32")
     truths.get(cases[0], "float32")
     assert truths.evaluated == 3
-
-
-def test_a_prefetched_truth_is_computed_once_and_is_the_truth():
-    """prefetch computes beside the framework call; get waits for it instead of computing it again."""
-    cases = all_cases(0, 16, losses=("linear_cross_entropy",), kinds=("edge",))[:2]
-    truths = Truths()
-    for case in cases:
-        truths.prefetch([case], "float32")
-        truths.prefetch([case], "float32")  # already in flight: nothing more
-    got = [truths.get(c, "float32") for c in cases]
-    assert truths.evaluated == 2
-    for case, tuple_ in zip(cases, got, strict=True):
-        for a, b in zip(tuple_, Truths().get(case, "float32"), strict=True):
-            assert np.array_equal(a, b, equal_nan=True)
-
-
-def test_a_prefetch_that_fails_leaves_the_error_to_the_check():
-    bad = all_cases(0, 4, losses=("binary_cross_entropy",), kinds=("invalid",))[0]
-    truths = Truths()
-    truths.prefetch([bad], "float32")
-    with pytest.raises(ValueError, match="first|second"):  # raised where the check is judged
-        truths.get(bad, "float32")
-    assert truths.evaluated == 0
