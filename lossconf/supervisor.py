@@ -44,7 +44,7 @@ class Worker:
         if self.shared is None:
             self.shared = worker.shared_directory()
         message = ("call", impl, dtype, worker.share(first, self.shared), worker.share(second, self.shared),
-                   params, str(self.shared), mode)
+                   worker.share(params, self.shared), str(self.shared), mode)
         try:
             self._send(message)
         except WorkerFailure:
@@ -62,7 +62,7 @@ class Worker:
 
     @staticmethod
     def _unlink_inputs(message: tuple) -> None:
-        for item in message[3:5]:
+        for item in (*message[3:5], *message[5].values()):  # inputs and array params
             if isinstance(item, worker.Shared) and os.path.exists(item.path):  # the worker died first
                 os.unlink(item.path)
 

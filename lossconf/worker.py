@@ -5,8 +5,8 @@ The worker imports its adapter (and so its framework) and answers requests over 
 - ``("describe",)`` -> the adapter's table (with each Impl's source) and its environment;
 - ``("plan", cases, dtypes)`` -> why each (impl, case, dtype) is unsupported, where it is;
 - ``("call", impl, dtype, first, second, params, directory, mode)`` -> (value, grad, seconds) or the
-  exception text; arrays of ``SHARED_MIN_BYTES`` or more travel as ``Shared`` files in a
-  memory-backed ``directory`` (``/dev/shm``), not pickled through the pipe, both ways; ``mode``
+  exception text; arrays of ``SHARED_MIN_BYTES`` or more (inputs, params' arrays, results) travel as
+  ``Shared`` files in a memory-backed ``directory`` (``/dev/shm``), not pickled through the pipe, both ways; ``mode``
   (default: the adapter's first) is one of ``Adapter.modes``;
 - ``("exec", "module:function", args)`` -> ``function(adapter, *args)``: lets tests run
   framework-specific code in the worker, so the test process never imports a framework.
@@ -76,9 +76,12 @@ def shared_directory() -> Path:
 
 def share(array: Any, directory: Path | None) -> Any:
     """``array`` written once into ``directory`` (a ``Shared`` handle) when it is large; else unchanged.
-    A tuple (one gradient per differentiable input) is shared element by element."""
+    A tuple (one gradient per differentiable input) is shared element by element, a dict (a call's params,
+    e.g. linear_cross_entropy's [V, D] weight) value by value."""
     if isinstance(array, tuple):
         return tuple(share(a, directory) for a in array)
+    if isinstance(array, dict):
+        return {k: share(a, directory) for k, a in array.items()}
     if directory is None or not isinstance(array, np.ndarray) or array.nbytes < SHARED_MIN_BYTES:
         return array
     fd, path = tempfile.mkstemp(dir=directory, suffix=".bin")
@@ -94,6 +97,8 @@ def unshare(item: Any) -> Any:
     file is unlinked at once (the mapping stays valid), so nothing is left behind."""
     if isinstance(item, tuple):
         return tuple(unshare(i) for i in item)
+    if isinstance(item, dict):
+        return {k: unshare(i) for k, i in item.items()}
     if not isinstance(item, Shared):
         return item
     array = np.asarray(np.memmap(item.path, dtype=item.dtype, mode="c", shape=item.shape))
@@ -176,7 +181,8 @@ def serve(target: str, conn: Connection) -> None:
                 mode = adapter.mode_of(rest[1] if len(rest) > 1 else "")
                 mode = (mode,) if len(adapter.modes) > 1 else ()
                 impl = _impl(impls, impl_name)
-                call = partial(_call, adapter, impl, [unshare(first), unshare(second)], params, dtype, mode, directory)
+                call = partial(_call, adapter, impl, [unshare(first), unshare(second)], unshare(params), dtype, mode,
+                               directory)
                 del first, second
                 reply = _forked(call) if getattr(impl, "isolate", False) and hasattr(os, "fork") else call()
             elif kind == "exec":

@@ -2,7 +2,7 @@
 
 The logits [N, V] are never materialised: the vocabulary is walked in chunks of ``chunk_classes(N)``
 classes for all N rows at once, so the memory beyond the inputs and the two gradients is
-O(N x chunk) whatever V is.
+O(N x chunk) whatever V is, plus at most ``LOGITS_CACHE_BYTES`` of logits kept from pass 1.
 
 - pass 1 (value): per chunk z = h W_chunk^T + b_chunk in the working precision, an online
   log-sum-exp (running max m and running sum s of exp(z - m), rescaled when m grows), the weighted sum
@@ -16,9 +16,12 @@ D-term sum; np.longdouble for float64 inputs (NumPy has no BLAS for long double:
 cases; ``benchmarks/reference_accuracy.py`` style measurement in ``tests/test_reference_linear.py``).
 Inputs must be finite: the fused APIs have no defined limits for inf/NaN hidden states or weights.
 
-Cost (``benchmarks/scale.py``): three float64 BLAS products per call (logits, G W, G^T h; pass 1's logits
-are kept for pass 2 up to ``LOGITS_CACHE_BYTES``, else recomputed: four) and two float32 products for
-the gradient scales. The scales are magnitudes, so float32 (24 bits, gamma_V ~ V 2^-24 on sums of
+Cost (``benchmarks/scale.py``): three float64 BLAS products per call (logits, G W, G^T h) plus the
+logits of the chunks beyond the first ``LOGITS_CACHE_BYTES`` recomputed in pass 2 (the same numbers), and
+two float32 products for the gradient scales. Pass 2 computes G in place of the softmax and writes the
+products into the gradients' rows, so a chunk's temporaries are a few [N, chunk] arrays (at 256 x 256 x
+32768 float32 the peak beyond inputs and outputs is 47 MiB; torch's F.linear_cross_entropy needs 82 MiB).
+The scales are magnitudes, so float32 (24 bits, gamma_V ~ V 2^-24 on sums of
 non-negative terms) changes them by < 2e-6 relative, far inside what kappa absorbs; the truths
 themselves never leave float64/long double. A = ||h|| ||W|| + |b| is rank one plus a bias, so its sums
 over v are matrix-vector products and it is never formed as [N, V].
@@ -37,8 +40,10 @@ from lossconf.reference.dtypes import UNIT_ROUNDOFF, dtype_name
 from lossconf.reference.numpy_ref import Call, _check_params, _float_array
 from lossconf.reference.softmax_family import _smoothing_levels
 
-CHUNK_ELEMENTS = 1 << 20  # logits per chunk (8 MiB of float64): large enough for BLAS, small beside W
-LOGITS_CACHE_BYTES = 256 << 20  # pass 1 keeps its logits for pass 2 up to this size (one GEMM of four fewer)
+# logits per chunk (2 MiB of float64): BLAS runs as fast as with 4x larger chunks (256 x 256 x 32768 and
+# 512 x 1024 x 16384, benchmarks/scale.py), and a dozen chunk temporaries stay far below the logits' size
+CHUNK_ELEMENTS = 1 << 18
+LOGITS_CACHE_BYTES = 32 << 20  # pass 1 keeps its first chunks' logits for pass 2 up to this (a GEMM saved each)
 
 
 def accumulation_dtype(dtype) -> np.dtype:
@@ -79,7 +84,9 @@ def check_inputs(loss, first: np.ndarray, second, params: dict) -> np.ndarray:
     for name, a in arrays.items():
         if a.dtype != first.dtype:
             raise TypeError(f"{name}: expected the hidden states' dtype {first.dtype}, got {a.dtype}")
-        if not np.isfinite(a).all():  # no float64 copy of a [V, D] weight
+        with np.errstate(invalid="ignore"):  # NaN and +-inf reach the min or the max: no [V, D] temporary
+            finite = a.size == 0 or bool(np.isfinite(np.min(a)) and np.isfinite(np.max(a)))
+        if not finite:
             raise ValueError(f"{name}: expected finite values (inf/NaN have no defined fused-loss limit)")
     if params.get("weight") is not None:
         cw = params["weight"] = _float_array("weight", params["weight"])
@@ -139,22 +146,26 @@ class _Problem:
         self.lab = (self.on - self.off) * w_y  # extra target weight at the label: w_y (on - off)
         self.total = self.off * (self.v if self.cw is None else np.sum(self.cw)) + self.lab  # T = sum_v w_v t_v
         self.steps = _chunks(self.v, self.n)
-        # pass 1's logits kept for pass 2 while they are small: one GEMM of four saved, else recomputed
-        self.kept_logits: list | None = [] if self.n * self.v * wd.itemsize <= LOGITS_CACHE_BYTES else None
+        # the logits of pass 1's first chunks, kept for pass 2 up to LOGITS_CACHE_BYTES (a GEMM saved per
+        # chunk); pass 2 takes each back for its last use, so the cache shrinks as it goes
+        self.kept_logits: list[np.ndarray | None] = []
+        self.kept_bytes = 0
 
     def w_chunk(self, sl: slice) -> np.ndarray:
         return self.w[sl].astype(self.work)
 
     def logits(self, i: int, w: np.ndarray) -> np.ndarray:
-        """Chunk ``i``'s logits h W_chunk^T + b_chunk; pass 2 gets pass 1's when they were kept (and may
-        overwrite them: it is their last use)."""
-        if self.kept_logits is not None and i < len(self.kept_logits):
-            return self.kept_logits[i]
+        """Chunk ``i``'s logits h W_chunk^T + b_chunk; pass 2 gets pass 1's when they were kept (handed over:
+        it may overwrite them, it is their last use), the same numbers recomputed otherwise."""
+        if i < len(self.kept_logits) and self.kept_logits[i] is not None:
+            z, self.kept_logits[i] = self.kept_logits[i], None
+            return z
         z = self.h @ w.T
         if self.b is not None:
             z += self.b[self.steps[i]]
-        if self.kept_logits is not None:
+        if i == len(self.kept_logits) and self.kept_bytes + z.nbytes <= LOGITS_CACHE_BYTES:
             self.kept_logits.append(z)
+            self.kept_bytes += z.nbytes
         return z
 
     def label_in(self, sl: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -261,18 +272,19 @@ def _streamed(call: Call, scales: bool) -> Reference:
     for i, sl in enumerate(q.steps):  # pass 2: G and the two products
         w = q.w_chunk(sl)
         z = q.logits(i, w)
+        rows, cols = q.label_in(sl)
         abs_z = sc.abs_logits(z) if scales else None  # before z becomes p in place
         p = np.subtract(z, lse[:, None], out=z)
         np.exp(p, out=p)
-        g = coef[:, None] * p
+        t = sc.probability_terms(sl, abs_z, p, rows, cols) if scales else None  # before p becomes G in place
+        g = np.multiply(p, coef[:, None], out=p)
         if smoothing:
             g -= off_rows[:, None] * q.class_weights(sl, z)  # T p - w t (off the label), / denominator
-        rows, cols = q.label_in(sl)
         g[rows, cols] -= lab[rows]
         dh += g @ w
-        dw[sl] = g.T @ q.h
+        np.matmul(g.T, q.h, out=dw[sl])
         if scales:
-            sc.add_chunk(sl, abs_z, p, g, rows, cols)
+            sc.add_chunk(sl, t, g, abs_z)
     if scales:
         ref = _reduce(call, value, dh, sc.value(abs_wz), sc.finish_dh(), d)
     else:
@@ -313,8 +325,8 @@ class _Scales:
         self.under = float(ml_dtypes.finfo(dt).smallest_normal) / UNIT_ROUNDOFF[dtype_name(dt)]
         self.abs_h = np.abs(call.first).astype(sd)
         self.sdh = np.zeros((q.n, q.d), sd)
-        self.sdw = np.empty((q.v, q.d), sd)
-        self.sdw[...] = self.under * np.sum(self.abs_h, axis=0, dtype=np.float64)
+        self.sdw = np.empty((q.v, q.d), sd)  # each chunk's rows: their product, then under_h
+        self.under_h = (self.under * np.sum(self.abs_h, axis=0, dtype=np.float64)).astype(sd)
         self.sum_abs_w = np.zeros(q.d)
         # the bracket of |T| p_iv: f (1 + |lse_i|) + D r (sum_c p_ic A_ic) + f |z_iv| + D r A_iv
         # the bracket of f |T| p_iv, over f: |z_iv| + [(1 + |lse_i|) + D r (sum_c p_ic A_ic) / f] + (D r / f) A_iv,
@@ -334,13 +346,13 @@ class _Scales:
             cols.append(self.d_acc / self.f * self.acc.abs_b[sl])
         return np.stack(cols).astype(self.dtype)
 
-    def add_chunk(self, sl: slice, abs_z: np.ndarray, p: np.ndarray, g: np.ndarray, rows, cols) -> None:
-        """Add chunk ``sl``'s share to the gradient scales (abs_z is overwritten)."""
+    def probability_terms(self, sl: slice, abs_z: np.ndarray, p: np.ndarray, rows, cols) -> np.ndarray:
+        """Chunk ``sl``'s g_iv of the class docstring, from the softmax p (abs_z is overwritten)."""
         q, sd, f = self.q, self.dtype, self.f
         t = np.matmul(self.rank_rows, self._rank_cols(sl))
         t += abs_z
         if q.off != 0:  # f |w_v t_v| (1 + |z| + |lse|) off the label, before t is scaled by p
-            cw = np.abs(_f64(q.class_weights(sl, g))).astype(sd)
+            cw = np.abs(_f64(q.class_weights(sl, p))).astype(sd)
             np.add(abs_z, (1 + self.abs_lse).astype(sd)[:, None], out=abs_z)
             abs_z *= (f * self.off).astype(sd)[:, None]
             abs_z *= cw
@@ -349,15 +361,22 @@ class _Scales:
         if q.off != 0:
             t += abs_z
         t[rows, cols] += (f * self.lab[rows] * self.size_y[rows]).astype(sd)  # f |w_y t_y| (1 + |z_y| + |lse|)
-        ag = np.abs(g, out=abs_z)  # abs_z's last use is over
-        abs_w = np.abs(q.w[sl]).astype(sd)
+        return t
+
+    def add_chunk(self, sl: slice, t: np.ndarray, g: np.ndarray, buffer: np.ndarray) -> None:
+        """Add chunk ``sl``'s share to the gradient scales: t from ``probability_terms``, G, and a spent
+        [N, chunk] array of the scale dtype to overwrite."""
+        sd, q = self.dtype, self.q
+        ag = np.abs(g, out=buffer)
+        abs_w = np.abs(q.w[sl]).astype(sd, copy=False)
         self.sum_abs_w += np.sum(abs_w, axis=0, dtype=np.float64)
         both = np.multiply(ag, sd.type(self.c_dh))
         both += t
         self.sdh += both @ abs_w
         np.multiply(ag, sd.type(self.c_dw), out=both)
         both += t
-        self.sdw[sl] += both.T @ self.abs_h
+        block = np.matmul(both.T, self.abs_h, out=self.sdw[sl])
+        block += self.under_h
 
     def finish_dh(self) -> np.ndarray:
         self.sdh += (self.under * self.sum_abs_w).astype(self.dtype)

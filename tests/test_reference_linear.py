@@ -88,6 +88,21 @@ def test_streaming_is_chunk_independent(monkeypatch):
     np.testing.assert_allclose(whole.scale_value, parts.scale_value, rtol=1e-12)
 
 
+def test_logits_kept_from_pass_one_give_the_same_numbers_as_recomputed(monkeypatch):
+    """Pass 1 keeps its first chunks' logits within LOGITS_CACHE_BYTES; pass 2 takes them back in order."""
+    h, w, labels, b, cw = _inputs("float32", n=6, d=8, v=700)
+    kw = dict(linear_weight=w, linear_bias=b, weight=cw, label_smoothing=0.1, reduction="mean")
+    monkeypatch.setattr(linear, "CHUNK_ELEMENTS", 1)  # 64 classes per chunk: 11 chunks of 3 KiB
+    results = []
+    for kept in (0, 4 * 6 * 64 * 8, 1 << 20):  # none, the first 4 chunks, all
+        monkeypatch.setattr(linear, "LOGITS_CACHE_BYTES", kept)
+        ref = numpy_ref.evaluate("linear_cross_entropy", h, labels, **kw)
+        results.append((ref.value, ref.grad, ref.scale_grad, *ref.grads["grad_linear_weight"]))
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other, strict=True):
+            assert np.array_equal(a, b_)
+
+
 @pytest.mark.parametrize("kw, message", [
     ({}, "linear_weight: required"),
     ({"linear_weight": np.ones((3, 5), np.float32)}, "linear_weight: expected shape"),

@@ -31,6 +31,36 @@ def test_small_arrays_and_other_values_are_sent_as_they_are(tmp_path):
     assert unshare(small) is small
 
 
+def test_params_share_their_large_arrays_value_by_value(tmp_path):
+    weight = np.arange(SHARED_MIN_BYTES // 4, dtype=np.float32).reshape(-1, 64)
+    params = {"linear_weight": weight, "reduction": "mean", "linear_bias": np.ones(8, np.float32)}
+    handles = share(params, tmp_path)
+    assert isinstance(handles["linear_weight"], Shared) and handles["reduction"] == "mean"
+    assert handles["linear_bias"] is params["linear_bias"]  # small: pickled as it is
+    back = unshare(handles)
+    assert back.keys() == params.keys() and np.array_equal(back["linear_weight"], weight)
+    assert not list(tmp_path.iterdir())
+
+
+def test_worker_call_with_a_large_weight_param_leaves_nothing_behind():
+    adapter = load_adapter("torch")
+    if adapter.available():
+        pytest.skip(adapter.available())
+    w = Worker(adapter.target, timeout=300)
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((4, 64), dtype=np.float32)
+    weight = rng.standard_normal((1 << 13, 64), dtype=np.float32)  # 2 MiB: travels as a file
+    labels = np.array([0, 5, 9, 1 << 12])
+    value, grads, _ = w.call("linear_cross_entropy", "float32", h, labels, {"linear_weight": weight,
+                                                                            "reduction": "sum"})
+    logits = h.astype(np.float64) @ weight.T.astype(np.float64)
+    top = logits.max(axis=1)
+    lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+    assert abs(float(value) - float(np.sum(lse - logits[np.arange(4), labels]))) < 1e-3 * abs(float(value))
+    assert grads[1].shape == weight.shape and not list(w.shared.iterdir())
+    w.close()
+
+
 def test_worker_call_shares_both_ways_and_leaves_nothing_behind():
     adapter = load_adapter("torch")
     if adapter.available():
