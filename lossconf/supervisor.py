@@ -31,6 +31,7 @@ class Worker:
         self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
         self.proc = self.conn = None
         self.shared: Path | None = None  # where large arrays cross to and from the worker
+        self.sent_at = 0.0  # when the call in flight was sent
 
     def call(self, impl: str, dtype: str, first: np.ndarray, second: np.ndarray | None, params: dict,
              mode: str = "") -> tuple:
@@ -50,12 +51,13 @@ class Worker:
         except WorkerFailure:
             self._unlink_inputs(message)
             raise
+        self.sent_at = time.monotonic()  # the call's timeout runs from here, not from ``collect``
         return message
 
     def collect(self, message: tuple) -> tuple:
         """The reply to a ``submit``ted call: (value, grad, seconds); WorkerFailure as for ``request``."""
         try:
-            value, grad, seconds = self._reply(self.timeout)
+            value, grad, seconds = self._reply(self.timeout, since=self.sent_at)
         finally:
             self._unlink_inputs(message)
         return worker.unshare(value), worker.unshare(grad), seconds
@@ -96,14 +98,14 @@ class Worker:
             self.close()
             raise WorkerFailure("crash", f"worker died before the call: {exc!r}") from None
 
-    def _reply(self, timeout: float):
-        status, reply = self._receive(timeout)
+    def _reply(self, timeout: float, since: float | None = None):
+        status, reply = self._receive(timeout, since)
         if status in ("error", "crash"):  # "crash": an isolated call died in its child; the worker lives on
             raise WorkerFailure(status, reply)
         return reply
 
-    def _receive(self, timeout: float):
-        deadline = time.monotonic() + timeout
+    def _receive(self, timeout: float, since: float | None = None):
+        deadline = (time.monotonic() if since is None else since) + timeout
         conn, proc = self.conn, self.proc  # close() from another thread (Ctrl-C) must not break this loop
         if conn is None or proc is None:
             raise WorkerFailure("crash", "worker closed")
