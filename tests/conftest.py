@@ -69,14 +69,36 @@ def real_run(tmp_path_factory):
     return go
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     """Under ``--dist loadgroup`` (pyproject.toml), tests sharing costly set-up go to one xdist worker, so it
     is paid once: tests/test_adapter_<name>.py form the group <name>, which test_conformance's <name> matrix
     joins (each framework's worker processes are started by one xdist worker, not by both), and the tests
     of a module using one of its module-scoped fixtures (a real run, a browser) form that module's group."""
-    for item in items:
+    for item in items:  # before xdist's own hook reads the marks
         if item.path.stem.startswith("test_adapter_"):
             item.add_marker(pytest.mark.xdist_group(item.path.stem.removeprefix("test_adapter_")))
         elif any(d.scope == "module" for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    result = yield
+    if getattr(config.option, "loadgroup", False):  # set in xdist's workers only
+        _keep_xdist_groups(items)
+    return result
+
+
+def _keep_xdist_groups(items: list[pytest.Item]) -> None:
+    """xdist 3.8 tells its scheduler an item's group by appending ``@group`` to ``item._nodeid``; pytest 9.2
+    builds ``nodeid`` from a structured ``item._id`` instead, so the suffix is lost and every group was split
+    over both workers: each adapter's matrix and each module fixture ran twice
+    (https://github.com/pytest-dev/pytest-xdist/issues/1386). Put the suffix where pytest reads it."""
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(item.nodeid + suffix)
+        if names and not item.nodeid.endswith(suffix):
+            raise pytest.UsageError(f"--dist loadgroup: {item.nodeid} lost its xdist group {names} (see pytest-xdist "
+                                    "issue 1386); run with --dist load, or a pytest whose node ids xdist can mark")
