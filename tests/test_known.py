@@ -337,6 +337,23 @@ def test_keras_bce_on_torch_compiled_keeps_the_clip_bounds_in_float32() -> None:
     assert _verdict(entry, case, "bfloat16", "grad", np.array([0.0], b), variant)["verdict"] == "fail"
 
 
+def test_keras_focal_on_torch_compiled_clips_the_rounded_sigmoid_at_the_float32_bound() -> None:
+    """compile: p = sigmoid(x) leaves its graph rounded to the dtype (1 for bfloat16 x = 8, float16 x = 10), the BCE
+    graph clips it in float32 at hi = fl32(1 - 1e-7): ce = -(1 - z) log(1 - hi) = 15.94 (1 - z), rounded to the dtype,
+    and the focal graph gives fl((1 - p_t)^2 ce) (eager clamps the log at -100 instead)."""
+    entry = "keras_torch-compile-focal-from-logits-float32-clip-bounds"
+    hi = np.float64(np.float32(1 - 1e-7))
+    for dtype, x, z in (("bfloat16", 8.0, 0.25), ("float16", 10.0, 0.0)):
+        dt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16
+        case = make_case("edge_test_focal", "sigmoid_focal_loss", [x], [z], kind="edge",
+                         params={"alpha": None, "gamma": 2.0})
+        q = 1 - z  # 1 - p_t with p = 1
+        ce = np.float64(dt(-(1 - z) * np.log1p(-hi)))
+        assert _verdict(entry, case, dtype, "value", np.array([q**2 * ce], dt))["verdict"] == "known"
+        # eager's log clamped at -100 is keras_torch-focal-from-logits-clips-the-sigmoid, not this mode's
+        assert _verdict(entry, case, dtype, "value", np.array([q**2 * (1 - z) * 100], dt))["verdict"] == "fail"
+
+
 @pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
                                    "keras_torch-focal-from-logits-clips-the-sigmoid-float64"])
 def test_keras_focal_in_float64_is_the_focal_model_within_float32(entry) -> None:
@@ -647,7 +664,7 @@ def test_every_model_is_tested_and_used() -> None:
               "cosine_backward_in_dtype", "warpctc_zero_log_sentinel", "keras_focal_on_torch",
               "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
               "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch",
-              "keras_bce_on_torch_compiled"}
+              "keras_bce_on_torch_compiled", "keras_focal_on_torch_compiled"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 
