@@ -354,6 +354,21 @@ def test_keras_focal_on_torch_compiled_clips_the_rounded_sigmoid_at_the_float32_
         assert _verdict(entry, case, dtype, "value", np.array([q**2 * (1 - z) * 100], dt))["verdict"] == "fail"
 
 
+def test_computed_in_float32_explains_inductor_kl_target_clipped_at_the_float32_bound() -> None:
+    """compile, float16: a target 1.8e-16 is clipped at the float32 constant 1e-7 (eager: float16's 1.19e-7), so
+    the gradient -t' / q is -1e-7 / q (0.84 of the truth)."""
+    q, t = 0.0011436271468415725, 1.8441390425334486e-16
+    case = make_case("edge_test_kl", "kl_divergence", [[q, 0.5]], [[t, 0.5]], kind="edge",
+                     params={"log_input": False})
+    h = np.float16
+    q16, half = np.float64(h(q)), np.float64(h(0.5))
+    grad = np.array([[-np.float64(np.float32(1e-7)) / q16, -1.0]]).astype(h)
+    entry, variant = "keras_torch-compile-kl-float32-clip-bound", "clip_probabilities_1e-7"
+    assert half == 0.5 and _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "known"
+    grad[0, 0] = 2 * grad[0, 0]  # a clip at 2e-7 is another computation (0, no clip, is the canonical truth)
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
+
+
 @pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
                                    "keras_torch-focal-from-logits-clips-the-sigmoid-float64"])
 def test_keras_focal_in_float64_is_the_focal_model_within_float32(entry) -> None:
