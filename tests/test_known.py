@@ -356,7 +356,7 @@ def test_keras_focal_on_torch_compiled_clips_the_rounded_sigmoid_at_the_float32_
 
 def test_computed_in_float32_explains_inductor_kl_target_clipped_at_the_float32_bound() -> None:
     """compile, float16: a target 1.8e-16 is clipped at the float32 constant 1e-7 (eager: float16's 1.19e-7), so
-    the gradient -t' / q is -1e-7 / q (0.84 of the truth)."""
+    the gradient -t' / q is -1e-7 / q (0.84 of the truth); a prediction 0 is clipped there too."""
     q, t = 0.0011436271468415725, 1.8441390425334486e-16
     case = make_case("edge_test_kl", "kl_divergence", [[q, 0.5]], [[t, 0.5]], kind="edge",
                      params={"log_input": False})
@@ -367,6 +367,13 @@ def test_computed_in_float32_explains_inductor_kl_target_clipped_at_the_float32_
     assert half == 0.5 and _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "known"
     grad[0, 0] = 2 * grad[0, 0]  # a clip at 2e-7 is another computation (0, no clip, is the canonical truth)
     assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
+    # q = 0 under t = 0.5 costs 0.5 log(0.5 / 1e-7) (eager: 0.5 log(0.5 / 1.19e-7), the declared variant)
+    zero = make_case("edge_test_kl", "kl_divergence", [[0.0, 0.5, 0.5]], [[0.5, 0.25, 0.25]], kind="edge",
+                     params={"log_input": False})
+    value = 0.5 * np.log(0.5 / np.float64(np.float32(1e-7))) + 0.5 * np.log(0.5)
+    assert _verdict(entry, zero, "float16", "value", np.array([value], h), variant)["verdict"] == "known"
+    value = 0.5 * np.log(0.5 / 2e-7) + 0.5 * np.log(0.5)
+    assert _verdict(entry, zero, "float16", "value", np.array([value], h), variant)["verdict"] == "fail"
 
 
 @pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
