@@ -337,6 +337,45 @@ def test_keras_bce_on_torch_compiled_keeps_the_clip_bounds_in_float32() -> None:
     assert _verdict(entry, case, "bfloat16", "grad", np.array([0.0], b), variant)["verdict"] == "fail"
 
 
+def test_keras_focal_on_torch_compiled_clips_the_rounded_sigmoid_at_the_float32_bound() -> None:
+    """compile: p = sigmoid(x) leaves its graph rounded to the dtype (1 for bfloat16 x = 8, float16 x = 10), the BCE
+    graph clips it in float32 at hi = fl32(1 - 1e-7): ce = -(1 - z) log(1 - hi) = 15.94 (1 - z), rounded to the dtype,
+    and the focal graph gives fl((1 - p_t)^2 ce) (eager clamps the log at -100 instead)."""
+    entry = "keras_torch-compile-focal-from-logits-float32-clip-bounds"
+    hi = np.float64(np.float32(1 - 1e-7))
+    for dtype, x, z in (("bfloat16", 8.0, 0.25), ("float16", 10.0, 0.0)):
+        dt = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16
+        case = make_case("edge_test_focal", "sigmoid_focal_loss", [x], [z], kind="edge",
+                         params={"alpha": None, "gamma": 2.0})
+        q = 1 - z  # 1 - p_t with p = 1
+        ce = np.float64(dt(-(1 - z) * np.log1p(-hi)))
+        assert _verdict(entry, case, dtype, "value", np.array([q**2 * ce], dt))["verdict"] == "known"
+        # eager's log clamped at -100 is keras_torch-focal-from-logits-clips-the-sigmoid, not this mode's
+        assert _verdict(entry, case, dtype, "value", np.array([q**2 * (1 - z) * 100], dt))["verdict"] == "fail"
+
+
+def test_computed_in_float32_explains_inductor_kl_target_clipped_at_the_float32_bound() -> None:
+    """compile, float16: a target 1.8e-16 is clipped at the float32 constant 1e-7 (eager: float16's 1.19e-7), so
+    the gradient -t' / q is -1e-7 / q (0.84 of the truth); a prediction 0 is clipped there too."""
+    q, t = 0.0011436271468415725, 1.8441390425334486e-16
+    case = make_case("edge_test_kl", "kl_divergence", [[q, 0.5]], [[t, 0.5]], kind="edge",
+                     params={"log_input": False})
+    h = np.float16
+    q16, half = np.float64(h(q)), np.float64(h(0.5))
+    grad = np.array([[-np.float64(np.float32(1e-7)) / q16, -1.0]]).astype(h)
+    entry, variant = "keras_torch-compile-kl-float32-clip-bound", "clip_probabilities_1e-7"
+    assert half == 0.5 and _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "known"
+    grad[0, 0] = 2 * grad[0, 0]  # a clip at 2e-7 is another computation (0, no clip, is the canonical truth)
+    assert _verdict(entry, case, "float16", "grad", grad, variant)["verdict"] == "fail"
+    # q = 0 under t = 0.5 costs 0.5 log(0.5 / 1e-7) (eager: 0.5 log(0.5 / 1.19e-7), the declared variant)
+    zero = make_case("edge_test_kl", "kl_divergence", [[0.0, 0.5, 0.5]], [[0.5, 0.25, 0.25]], kind="edge",
+                     params={"log_input": False})
+    value = 0.5 * np.log(0.5 / np.float64(np.float32(1e-7))) + 0.5 * np.log(0.5)
+    assert _verdict(entry, zero, "float16", "value", np.array([value], h), variant)["verdict"] == "known"
+    value = 0.5 * np.log(0.5 / 2e-7) + 0.5 * np.log(0.5)
+    assert _verdict(entry, zero, "float16", "value", np.array([value], h), variant)["verdict"] == "fail"
+
+
 @pytest.mark.parametrize("entry", ["keras_jax-focal-from-logits-clips-the-sigmoid-float64",
                                    "keras_torch-focal-from-logits-clips-the-sigmoid-float64"])
 def test_keras_focal_in_float64_is_the_focal_model_within_float32(entry) -> None:
@@ -647,7 +686,7 @@ def test_every_model_is_tested_and_used() -> None:
               "cosine_backward_in_dtype", "warpctc_zero_log_sentinel", "keras_focal_on_torch",
               "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
               "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch",
-              "keras_bce_on_torch_compiled"}
+              "keras_bce_on_torch_compiled", "keras_focal_on_torch_compiled"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 

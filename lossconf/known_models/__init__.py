@@ -110,6 +110,10 @@ MODELS: dict[str, tuple[str, Model]] = {
                                     "backward in float32, results rounded to the dtype; the clamp's backward "
                                     "mask compares with the bounds in the dtype",
                                     partial(_keras_bce_on_torch, arithmetic="float32")),
+    "keras_focal_on_torch_compiled": ("keras_focal_on_torch as inductor compiles it on CPU: the sigmoid, the "
+                                      "clipped BCE (keras_bce_on_torch_compiled) and the focal factor each a "
+                                      "graph in float32, its outputs rounded to the dtype",
+                                      partial(_keras_focal_on_torch, arithmetic="float32")),
     "keras_probs_on_jax": ("Keras's KLDivergence and CategoricalCrossentropy(probs) on the jax backend, each "
                            "backward step rounded to the dtype, jnp.clip's gradient half at a bound",
                            _keras_probability_losses),

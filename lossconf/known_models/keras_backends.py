@@ -118,23 +118,26 @@ def _keras_bce_on_torch(loss, inputs: Inputs, dtype, variant, arithmetic=None) -
     return value, grad, s_value, s_grad
 
 
-def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant) -> tuple:
+def _keras_focal_on_torch(loss, inputs: Inputs, dtype, variant, arithmetic=None) -> tuple:
     """Keras's binary_focal_crossentropy(from_logits=True) on the torch backend: p = torch.sigmoid(x)
     (``_torch_sigmoid``), ce = ``_torch_clipped_bce``, q = 1 - (z p + (1 - z)(1 - p)) in the dtype (cancels for p
     near 0 or 1), a_t q^gamma ce; the gradient autograd's: pow's backward gamma q^(gamma - 1) (0 for gamma = 0),
-    sigmoid's p (1 - p); scales the reference's, the value's with the rounding of p (``_with_sigmoid_rounding``)."""
+    sigmoid's p (1 - p); scales the reference's, the value's with the rounding of p (``_with_sigmoid_rounding``).
+    ``arithmetic`` = "float32": inductor's graphs (Keras's torch ops break dynamo's graph at the sigmoid, the
+    clipped BCE and the focal factor), each computed in float32 with float32 constants (clip bounds) and its
+    outputs rounded to the dtype: p, ce, the focal value and the gradient reaching ce or p from each graph."""
     first, second, params = inputs
     _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
-    fl = _rounding(dtype)
+    fl, out = _rounding(arithmetic or dtype), _rounding(dtype)
     x, z = _f64(first), _f64(second)
     g = _keras_upstream(params, x, dtype)
     with np.errstate(all="ignore"):
         p = _torch_sigmoid(x, dtype)
         q, focal, a_t, gamma = _keras_focal_factor(p, z, params, fl)
-        ce, d_ce = _torch_clipped_bce(p, z, fl(fl(g * a_t) * focal), dtype)
-        value = fl(a_t * fl(focal * ce))
+        ce, d_ce = _torch_clipped_bce(p, z, out(fl(fl(g * a_t) * focal)), dtype, arithmetic)
+        value = out(a_t * fl(focal * ce))
         d_q = 0.0 if gamma == 0 else g * a_t * ce * gamma * q ** (gamma - 1)
-        grad = fl((d_q * (1 - 2 * z) + d_ce) * (p * (1 - p)))
+        grad = out((d_q * (1 - 2 * z) + d_ce) * (p * (1 - p)))
     if params.get("reduction") in ("sum", "mean"):
         value = np.sum(value) / (max(x.size, 1) if params["reduction"] == "mean" else 1)
     return value, grad, _with_sigmoid_rounding(s_value, p, z, q, gamma, ce, a_t, params, dtype), s_grad
