@@ -15,9 +15,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +26,13 @@ import numpy as np
 
 from lossconf import __version__, capability
 from lossconf.adapters.loading import load_adapter
-from lossconf.cases import KINDS, MAX_PARAM_ELEMENTS, Case, all_cases
+from lossconf.cases import KINDS, Case, all_cases
+from lossconf.header import case_json, documents, environment, method
 from lossconf.invalid import run_invalid_job
 from lossconf.jobs import Job, concat, large_cases_last, make_jobs, signature
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, slim
-from lossconf.reference import CATALOG, DTYPES, UNIT_ROUNDOFF, VARIANTS, kappa
+from lossconf.reference import CATALOG, DTYPES, VARIANTS
 from lossconf.shard import select as select_shard
 from lossconf.stream import ResultsStream, RunError, assemble, jsonsafe, read_stream, write_results
 from lossconf.supervisor import Worker, WorkerFailure
@@ -86,49 +84,6 @@ class RunConfig:
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
             **({"shard": list(self.shard)} if self.shard else {}),
         }
-
-
-def environment() -> dict:
-    """Python, platform, CPU and NumPy of the machine running the reference."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
-        "cores": os.cpu_count(), "numpy": np.__version__, "adapters": {}, "skipped_adapters": {},
-        "failed_adapters": {},
-    }
-
-
-def method() -> dict:
-    """The error model's constants, per loss, for the report's method section."""
-    return {
-        "unit_roundoff": dict(UNIT_ROUNDOFF),
-        "kappa": {lid: {q: kappa(lid, q) for q in loss.quantities} for lid, loss in CATALOG.items()},
-        "scales": {lid: loss.scale for lid, loss in CATALOG.items()},
-        "formulas": {lid: {"value": loss.formula, "gradient": loss.gradient} for lid, loss in CATALOG.items()},
-        "error_model": "bound = 0.5 ulp_dtype(truth) + kappa * (u_dtype * S(x) + smallest subnormal); pass when "
-        "|got - truth| <= bound elementwise; non-finite values must match exactly; adapters declaring "
-        "flush-to-zero arithmetic may also be off by the smallest normal number (variant flush_subnormals)",
-        **{key: data for key, data in _measured().items()},
-    }
-
-
-def _measured() -> dict:
-    """Committed measurements shown in the method section: the reference's accuracy against the mpmath
-    oracle (benchmarks/reference_accuracy.py) and the bug zoo's detection rate (benchmarks/bug_zoo.py)."""
-    out = {}
-    for key, name in (("reference_accuracy", "reference_accuracy.json"), ("bug_zoo", "bugzoo.json"),
-                      ("known_sweep", "known_sweep.json")):  # lossconf sweep-seeds
-        path = Path(__file__).with_name(name)
-        if path.exists():
-            out[key] = json.loads(path.read_text(encoding="utf-8"))
-    return out
 
 
 ProgressFn = Callable[[str, int], None]
@@ -255,8 +210,8 @@ class Run:
             "environment": environment(), "method": method(),
             "variants": {n: {"description": v.description, "citation": v.citation} for n, v in VARIANTS.items()},
             "known": [k.describe() for k in self.known],
-            "cases": [_case_json(c) for c in self.cases],
-            "documents": _documents(cfg, self.cases),
+            "cases": [case_json(c) for c in self.cases],
+            "documents": documents(cfg.kinds, cfg.losses, self.cases),
         }
 
     def _load_prior(self) -> dict | None:
@@ -594,37 +549,9 @@ def _check_modes(cfg: RunConfig) -> None:
         raise RunError(f"--modes: unknown modes {unknown}; expected all, default or some of {names}")
 
 
-def _documents(cfg: RunConfig, cases: list[Case]) -> list[dict]:
-    """The document examples with the reference's values (errata included), for the losses in the run."""
-    if "document" not in cfg.kinds:
-        return []
-    from lossconf.cases import document_checks
-
-    loss_of = {c.id: c.loss for c in cases}
-    return [d for d in document_checks() if cfg.losses is None or loss_of.get(d["case"]) in cfg.losses]
-
-
 def _case_plan(case: Case) -> dict:
     return {"id": case.id, "loss": case.loss, "params": case.params, "shape": list(case.first.shape),
             "second_shape": None if case.second is None else list(case.second.shape)}
-
-
-def _finite_max_abs(a: np.ndarray, block: int = 1 << 22) -> float:
-    """max |x| over the finite elements (0 if none), in blocks: a large case's filtered copy and its
-    absolute values would cost twice its 1 GiB again."""
-    flat = a.reshape(-1)
-    return max((float(np.max(np.abs(b), where=np.isfinite(b), initial=0.0))
-                for b in (flat[i:i + block] for i in range(0, flat.size, block))), default=0.0)
-
-
-def _case_json(case: Case) -> dict:
-    d = case.describe()
-    d["magnitude"] = _finite_max_abs(case.first)
-    small = case.first.size + (0 if case.second is None else case.second.size) <= 256 and all(
-        not isinstance(v, np.ndarray) or v.size <= MAX_PARAM_ELEMENTS for v in case.params.values())
-    d["first"] = case.first.tolist() if small else None
-    d["second"] = None if case.second is None or not small else case.second.tolist()
-    return d
 
 
 def run(config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> dict:
