@@ -82,23 +82,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
     result = yield
     if getattr(config.option, "loadgroup", False):  # set in xdist's workers only
-        _keep_xdist_groups(items)
+        _check_xdist_groups(items)
     return result
 
 
-def _keep_xdist_groups(items: list[pytest.Item]) -> None:
-    """xdist 3.8 tells its scheduler an item's group by appending ``@group`` to ``item._nodeid``; pytest 9.2
-    builds ``nodeid`` from a structured ``item._id`` instead, so the suffix is lost and every group was split
-    over both workers: each adapter's matrix and each module fixture ran twice
-    (https://github.com/pytest-dev/pytest-xdist/issues/1386). Put the suffix where pytest reads it."""
+def _check_xdist_groups(items: list[pytest.Item]) -> None:
+    """xdist 3.8 tells its scheduler an item's group by appending ``@group`` to its node id; under pytest 9.2
+    the suffix is lost (https://github.com/pytest-dev/pytest-xdist/issues/1386, hence ``pytest<9.2`` in
+    constraints.txt) and every group was split over both workers, each adapter's matrix and module fixture
+    running twice. Stop rather than pay that silently."""
     for item in items:
         names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
                         for m in item.iter_markers("xdist_group")})
-        suffix = "@" + "_".join(names)
-        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
-            from _pytest.nodeid import NodeId
-
-            item._id = NodeId.parse(item.nodeid + suffix)
-        if names and not item.nodeid.endswith(suffix):
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
             raise pytest.UsageError(f"--dist loadgroup: {item.nodeid} lost its xdist group {names} (see pytest-xdist "
-                                    "issue 1386); run with --dist load, or a pytest whose node ids xdist can mark")
+                                    "issue 1386); use a pytest whose node ids xdist can mark (constraints.txt)")
