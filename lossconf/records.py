@@ -15,8 +15,9 @@
   index into the group's ``messages``, and the stored arrays of a check that does not pass) only
   when not empty.
 
-A passing check stores its scalars (rounded to 5 significant digits), never its arrays, so a default
-report's 38,720 checks fit in a few megabytes. Schema-1 files (every check a full record) still load.
+A passing check stores its scalars (rounded to 5 significant digits), never its arrays; a check that does
+not pass its error measures to 5 digits, its truth, got and arrays exact. Schema-1 files (every check a
+full record) still load.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ EMPTY: dict = {
 IDENTITY = ("id", "case", "adapter", "impl", "mode", "dtype", "quantity", "verdict")
 DERIVED = ("api", "loss", "kappa")
 GROUP = ("adapter", "impl", "dtype", "quantity")
+# what a check that does not pass keeps to 5 digits too: its truth, got and arrays stay exact (the evidence)
+ERROR_MEASURES = ("error", "ulps", "bound", "ratio", "scale")
 
 
 def short(x: float, digits: int = 5) -> float:
@@ -42,12 +45,14 @@ def short(x: float, digits: int = 5) -> float:
 
 def slim(record: dict) -> dict:
     """The stream form of a full (JSON-safe) record: identity plus the non-empty measured fields
-    (a passing check keeps no arrays, and its scalars to 5 significant digits, seconds to 3)."""
+    (a passing check keeps no arrays, and its scalars to 5 significant digits, seconds to 3; any other
+    keeps its error measures to 5 digits, its truth, got and arrays exact)."""
     passing = record["verdict"] == "pass"
     drop = DERIVED + (("got_values", "truth_values") if passing else ())
     out = {k: v for k, v in record.items() if k in IDENTITY or (k not in drop and k in EMPTY and v != EMPTY[k])}
+    rounded = MEASURES if passing else ERROR_MEASURES
+    out.update({k: short(v) for k, v in out.items() if k in rounded and isinstance(v, float)})
     if passing:
-        out.update({k: short(v) for k, v in out.items() if k in MEASURES and isinstance(v, float)})
         out["seconds"] = short(record["seconds"], 3)
     return out
 

@@ -139,16 +139,19 @@ def write_results(results: dict, path: Path) -> Path:
     return path
 
 
+REPLAYED_KINDS = ("random", "edge", "invalid")  # case_by_id rebuilds them from id, seed and budget
+
+
 def _cases_to_store(cases: list[dict], checks: list[dict]) -> list[dict]:
-    """Cases for results.json: a random case keeps its inputs only when one of its checks is ``DETAILED``
-    (shown in the report with inputs and a reproduction). The others are replayed by id
-    (``lossconf.cases.case_by_id``, which reproductions fall back to), so a passing random case costs its
-    description only: 1.4 of 8.0 MB in a default run."""
+    """Cases for results.json: a random, edge or invalid case keeps its inputs only when one of its checks
+    is ``DETAILED`` (shown in the report with inputs and a reproduction). The others are replayed by id
+    (``lossconf.cases.case_by_id``, which reproductions fall back to), so a passing case costs its
+    description only. Document cases keep theirs: they are the documents' own numbers."""
     detailed = {c["case"] for c in checks if c["verdict"] in DETAILED}
     out = []
     for case in cases:
-        if case.get("kind") == "random" and case["id"] not in detailed:
-            params = {k: f"array of {len(v)} (seeded; replay the case by its id)" if isinstance(v, list) else v
+        if case.get("kind") in REPLAYED_KINDS and case["id"] not in detailed:
+            params = {k: f"array of {len(v)} (replay the case by its id)" if isinstance(v, list) else v
                       for k, v in case.get("params", {}).items()}
             case = {**case, "first": None, "second": None, "params": params}
         out.append(case)

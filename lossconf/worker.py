@@ -31,6 +31,7 @@ import inspect
 import multiprocessing as mp
 import os
 import pickle
+import re
 import shutil
 import signal
 import socket
@@ -215,12 +216,16 @@ class CallCrashed(Exception):
 
 def _forked(call: Callable[[], tuple]) -> tuple:
     """``call()`` in a forked child (the framework is already imported there); its reply, or its exception
-    re-raised, comes back through a pipe; CallCrashed when the child dies instead."""
+    re-raised, comes back through a pipe; CallCrashed when the child dies instead, with the child's own
+    last word (its output is kept off the terminal: paddle prints a C++ stack per crash)."""
     read, write = os.pipe()
+    said = tempfile.TemporaryFile()
     pid = os.fork()
     if pid == 0:  # the child: answer through the pipe, then leave without running the worker's cleanup
         os.close(read)
         try:
+            for fd in (1, 2):  # paddle prints its crash report on stdout
+                os.dup2(said.fileno(), fd)
             _die_with_parent()
             out = ("ok", call())
         except BaseException as exc:
@@ -238,13 +243,24 @@ def _forked(call: Callable[[], tuple]) -> tuple:
     with os.fdopen(read, "rb") as f:
         data = f.read()  # to EOF before waiting: a large reply would block the child on a full pipe
     _, status = os.waitpid(pid, 0)
-    if not data:
-        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        raise CallCrashed(f"process died (exit code {code}) in an isolated call (a forked child of the worker)")
+    with said:
+        if not data:
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            said.seek(0)
+            last = _last_word(said.read().decode("utf-8", "replace"))
+            raise CallCrashed(f"process died (exit code {code}) in an isolated call (a forked child of the worker)"
+                              + (f": {last}" if last else ""))
     kind, reply = pickle.loads(data)
     if kind == "error":
         raise reply
     return reply
+
+
+def _last_word(stderr: str) -> str:
+    """What a dying child said: its first 'SomethingError: ...' line, else its last line (200 characters)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip().strip("-=")]
+    named = [line for line in lines if re.match(r"\w*(Error|Exception): ", line)]
+    return (named or lines or [""])[0 if named else -1][:200]
 
 
 def _die_with_parent() -> None:

@@ -53,21 +53,28 @@ def test_packing_keeps_every_field_and_passing_checks_keep_no_arrays():
     passing = [c for c in checks if c["verdict"] == "pass"]
     assert passing and all(c["got_values"] is not None for c in passing[:3])  # schema 1 stored them
     assert all("got_values" not in slim(c) and "truth_values" not in slim(c) for c in passing)
-    known = next(c for c in checks if c["verdict"] == "known")
-    assert slim(known)["got_values"] == known["got_values"] and slim(known)["error"] == known["error"]
+    measured = next(c for c in passing if c["error"])
+    failing = {**measured, "verdict": "fail", "truth_values": measured["got_values"]}
+    kept = slim(failing)  # the evidence exact, its error measures to 5 significant digits
+    assert (kept["got_values"], kept["truth"], kept["got"]) == (failing["got_values"], failing["truth"],
+                                                                failing["got"])
+    assert kept["ratio"] == float(f"{failing['ratio']:.5g}") and abs(kept["error"] / failing["error"] - 1) < 1e-4
 
 
-def test_a_passing_random_case_is_stored_without_inputs_and_replays_to_the_same_ones(tmp_path):
-    """results.json keeps a random case's inputs only when one of its checks is detailed; the others replay by id
-    (what reproductions fall back to) to exactly the inputs an older file stored."""
+def test_a_passing_replayable_case_is_stored_without_inputs_and_replays_to_the_same_ones(tmp_path):
+    """results.json keeps a random or edge case's inputs only when one of its checks is detailed; the others
+    replay by id (what reproductions fall back to) to exactly the inputs an older file stored."""
     import numpy as np
 
     from lossconf.cases import case_by_id
     from lossconf.stream import write_results
+    from lossconf.verdicts import DETAILED
 
     old = load(SCHEMA1)
-    stored = {c["id"]: c for c in old["cases"] if c["kind"] == "random" and c["first"] is not None}  # small ones
-    assert len(stored) >= 2
+    shown = {c["case"] for c in old["checks"] if c["verdict"] in DETAILED}
+    stored = {c["id"]: c for c in old["cases"]
+              if c["kind"] in ("random", "edge") and c["first"] is not None and c["id"] not in shown}
+    assert {c["kind"] for c in old["cases"] if c["id"] in stored} == {"random", "edge"}
     checks = old["checks"]
     detailed = next(c for c in checks if c["case"] in stored and c["verdict"] == "pass")
     detailed["verdict"] = "fail"  # one random case now has a detailed check: its inputs stay
@@ -76,10 +83,11 @@ def test_a_passing_random_case_is_stored_without_inputs_and_replays_to_the_same_
     assert kept[detailed["case"]]["first"] == stored[detailed["case"]]["first"]
     dropped = [i for i in stored if i != detailed["case"]]
     assert dropped and all(kept[i]["first"] is None and kept[i]["second"] is None for i in dropped)
-    assert all(kept[c["id"]]["first"] is not None for c in old["cases"] if c["kind"] != "random")
+    assert all(kept[i]["first"] is not None for i in shown)
+    assert all(kept[c["id"]]["first"] is not None for c in old["cases"] if c["kind"] == "document")
     for i in dropped:
         replayed = case_by_id(i, new["seed"], new["budget"])
-        np.testing.assert_array_equal(replayed.first.ravel(), np.ravel(stored[i]["first"]))
+        np.testing.assert_array_equal(replayed.first.ravel(), np.ravel(np.asarray(stored[i]["first"], np.float64)))
 
 
 def test_malformed_rows_and_case_inputs_are_named_where_they_are(tmp_path):

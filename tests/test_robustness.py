@@ -93,7 +93,8 @@ def _assert_others_agree(others: list[dict], name: str, baseline: dict) -> None:
     ("Raises", "injected fault: this adapter raises on sigmoid", 60.0),
     ("Hangs", "timed out after", 4.0),
     ("Dies", "worker process died", 60.0),
-    ("DiesIsolated", "process died (exit code -9) in an isolated call", 60.0),
+    ("DiesIsolated", "process died (exit code -9) in an isolated call (a forked child of the worker): "
+                     "FatalError: injected fault", 60.0),
     ("WrongShapes", "wrong shape", 60.0),
 ])
 def test_faulty_adapter_is_contained(tmp_path, baseline, attr, message, timeout):
