@@ -182,11 +182,14 @@ def _elementwise(got, truth, scale, dtype: str, kappa: float, flush: bool) -> _E
     truth_w = truth.astype(work, copy=False)
     truth64 = truth_w.astype(np.float64, copy=False)
     scale = np.broadcast_to(np.asarray(scale), truth_w.shape)
-    in_dtype = truth64.astype(numpy_dtype(dtype))
-    if work is np.float64 and np.isfinite(in_dtype).all() and np.isfinite(got).all():
+    in_dtype = truth64.astype(numpy_dtype(dtype), copy=False)  # float64: the truth itself
+    if np.isfinite(in_dtype).all() and np.isfinite(got).all():
         # the usual case, in as few passes over a large result as it takes: no masks, no copies
-        err = np.asarray(np.subtract(got, truth64, dtype=np.float64))
-        np.abs(err, out=err)
+        if work is np.float64:
+            err = np.asarray(np.subtract(got, truth64, dtype=np.float64))
+            np.abs(err, out=err)
+        else:  # float64 results against a long double truth: their difference in long double
+            err = np.asarray(np.abs(np.subtract(got, truth_w, dtype=work)).astype(np.float64))
         ulps = _ulp_of_rounded(in_dtype, dtype, finite=True)
         b = bound(truth64, scale, dtype, kappa, flush, ulps)
         ratio = np.divide(err, b, out=err.copy())  # b > 0: kappa times the subnormal spacing at least
