@@ -73,8 +73,9 @@ class TorchAdapter(Adapter):
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "torch"
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         import torch
-        import torch._dynamo  # noqa: F401  F.linear_cross_entropy imports it at its first call (0.9 s of a check)
 
+        # dynamo is imported at the first compile or F.linear_cross_entropy call (0.9 s): importing it here
+        # cost every worker start, 29 of them in the bug zoo's tests alone
         self._compiled: dict[tuple[str, str], Any] = {}
 
         self.device = os.environ.get("LOSSCONF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
