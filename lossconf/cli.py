@@ -71,10 +71,6 @@ def _add_run_options(p: argparse.ArgumentParser, modes: str) -> None:
                    help="run only shard I of N (a deterministic split of the framework calls; merge the N results)")
 
 
-_RUN_OPTIONS = argparse.ArgumentParser(add_help=False)
-_add_run_options(_RUN_OPTIONS, "default")
-
-
 def _config(args: argparse.Namespace):
     from lossconf.adapters.loading import AdapterLoadError, load_adapter
     from lossconf.reference import DTYPES
@@ -439,9 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep-seeds", help="the matrix over many seeds: unexplained fails, known deviations per seed")
     p.add_argument("--seeds", default="0-19", help="seeds, e.g. 0-19 or 0,3,5-7 (default: %(default)s)")
+    run_options = argparse.ArgumentParser(add_help=False)
+    _add_run_options(run_options, "default")
     for flag in ("--out", "--adapters", "--losses", "--dtypes", "--modes", "--compile-shapes", "--kinds", "--budget",
                  "--timeout", "--resume"):
-        p._add_action(next(a for a in _RUN_OPTIONS._actions if flag in a.option_strings))
+        p._add_action(next(a for a in run_options._actions if flag in a.option_strings))
     p.set_defaults(func=cmd_sweep_seeds)
 
     p = sub.add_parser("check-adapter", help="contract battery and conformance matrix for one adapter")
