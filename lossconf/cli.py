@@ -152,11 +152,20 @@ def _summary_line(results: dict) -> str:
     return f"{s['total']} checks{state}: {counts or 'none'}{extra}"
 
 
+def _print_worker_output(out: Path) -> None:
+    from lossconf.runner import worker_output
+
+    logs = worker_output(out)
+    if logs:
+        print("framework output: " + ", ".join(f"{log.stem} {n} lines ({log})" for log, n in logs))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the matrix and write results.json (+ results.jsonl stream)."""
     _check_writable(args.out)
     results = _execute(_config(args), args.resume)
     print(_summary_line(results))
+    _print_worker_output(args.out)
     print(f"results: {args.out / 'results.json'}")
     return 0 if results["complete"] else 130
 
@@ -176,6 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     truths = results.get("truths", {})
     if truths:
         print(f"truths: {truths['evaluated']} evaluated by the reference, {truths['from_disk']} from the cache")
+    _print_worker_output(args.out)
     print(f"report: {paths['html'].resolve()}")
     return 0 if results["complete"] else 130
 

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +57,7 @@ DEFAULT_ADAPTERS = ("torch", "tensorflow", "jax", "paddle", "mlx", "onnxruntime"
 # what `lossconf run/report/list` cover by default (Keras 3 on JAX and torch run when named: their
 # findings are not yet registered as known deviations)
 CLI_ADAPTERS = DEFAULT_ADAPTERS
+WORKER_LOGS = "workers"  # the folder of --out where each adapter's workers write their own output
 
 
 @dataclass
@@ -134,6 +137,10 @@ class Run:
             if dtype not in DTYPES:
                 raise RunError(f"--dtypes: unknown dtype {dtype!r}; expected some of {list(DTYPES)}")
         _check_modes(cfg)
+        logs = Path(cfg.out) / WORKER_LOGS
+        if not self.resume:
+            shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir(parents=True, exist_ok=True)
         early = self._spawn_workers(cfg.adapters)  # frameworks import while the cases are drawn
         try:
             start = time.perf_counter()
@@ -164,7 +171,7 @@ class Run:
                 continue
             if adapter.available():
                 continue
-            w = Worker(adapter.target, self.config.timeout)
+            w = Worker(adapter.target, self.config.timeout, log=self._worker_log(adapter.name))
             w.spawn()
             early[target] = (adapter, w)
         return early
@@ -247,7 +254,7 @@ class Run:
             if w is not None:
                 w.close()
             return
-        w = w or Worker(adapter.target, self.config.timeout)
+        w = w or Worker(adapter.target, self.config.timeout, log=self._worker_log(adapter.name))
         try:
             w.start()
             desc = w.request(("describe",), timeout=600)
@@ -365,8 +372,8 @@ class Run:
                 else:
                     ready = (job, reply)
 
-        plan.helpers = [Worker(plan.worker.target, self.config.timeout)
-                        for _ in range(max(0, int(plan.desc.get("workers", 1)) - 1))]
+        plan.helpers = [Worker(plan.worker.target, self.config.timeout, log=self._worker_log(name, i))
+                        for i in range(2, max(1, int(plan.desc.get("workers", 1))) + 1)]
         threads = [threading.Thread(target=drain, args=(w,), daemon=True) for w in plan.helpers]
         for t in threads:
             t.start()
@@ -480,6 +487,11 @@ class Run:
         self._emit_all(out)
         return True
 
+    def _worker_log(self, adapter: str, index: int = 1) -> Path:
+        """The file worker ``index`` of ``adapter`` writes its own output to (``worker_output`` lists them)."""
+        name = re.sub(r"[^\w.@-]", "_", adapter) + ("" if index == 1 else f"-{index}")
+        return Path(self.config.out) / WORKER_LOGS / f"{name}.log"
+
     def _entries(self, adapter: str, impl: str) -> list[Known]:
         """The known deviations that can cover a check of this implementation, in registry order
         (apply_known tries each entry in turn: scanning all of them cost ~0.2 s per 1,000 checks)."""
@@ -560,6 +572,13 @@ def _check_modes(cfg: RunConfig) -> None:
 def _case_plan(case: Case) -> dict:
     return {"id": case.id, "loss": case.loss, "params": case.params, "shape": list(case.first.shape),
             "second_shape": None if case.second is None else list(case.second.shape)}
+
+
+def worker_output(out: Path) -> list[tuple[Path, int]]:
+    """The workers' own output of the run in ``out`` (framework warnings and errors): (log, lines) for
+    each log that is not empty."""
+    logs = sorted((Path(out) / WORKER_LOGS).glob("*.log"))
+    return [(log, len(log.read_bytes().splitlines())) for log in logs if log.stat().st_size]
 
 
 def run(config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> dict:

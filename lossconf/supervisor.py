@@ -27,8 +27,10 @@ class WorkerFailure(Exception):
 class Worker:
     """Parent-side handle of one adapter's worker process, with timeouts and restart."""
 
-    def __init__(self, target: str, timeout: float, start_timeout: float = 300.0) -> None:
+    def __init__(self, target: str, timeout: float, start_timeout: float = 300.0, log: Path | None = None) -> None:
         self.target, self.timeout, self.start_timeout = target, timeout, start_timeout
+        self.log = log  # where the worker's own output goes (None: the terminal)
+        self.log_mark = 0  # the log's size when the request in flight was sent: what a dying worker said follows
         self.proc = self.conn = None
         self.shared: Path | None = None  # where large arrays cross to and from the worker
         self.sent_at = 0.0  # when the call in flight was sent
@@ -71,7 +73,7 @@ class Worker:
     def spawn(self) -> None:
         """Start the process without waiting for it (it imports its framework meanwhile)."""
         if self.proc is None:
-            self.proc, self.conn = worker.start(self.target)
+            self.proc, self.conn = worker.start(self.target, None if self.log is None else str(self.log))
 
     def start(self) -> None:
         """Spawn the process (unless ``spawn`` did) and wait until the adapter is loaded."""
@@ -92,6 +94,7 @@ class Worker:
         conn = self.conn
         if conn is None:  # closed by another thread (Ctrl-C) in the meantime
             raise WorkerFailure("crash", "worker closed")
+        self.log_mark = self._log_size()  # before sending: the worker may answer, or die, at once
         try:
             conn.send(message)
         except (BrokenPipeError, OSError) as exc:
@@ -123,7 +126,20 @@ class Worker:
         proc.join(1)  # the pipe may close before the process is reaped: wait for its exit code
         code = proc.exitcode
         self.close()
-        raise WorkerFailure("crash", f"worker process died (exit code {code}); replaced")
+        last = self._last_word()
+        raise WorkerFailure("crash", f"worker process died (exit code {code}){f': {last}' if last else ''}; replaced")
+
+    def _log_size(self) -> int:
+        return self.log.stat().st_size if self.log is not None and self.log.exists() else 0
+
+    def _last_word(self) -> str:
+        """What the worker wrote to its log after the call in flight was sent (glibc's 'double free or
+        corruption', a framework's fatal error), in brief."""
+        if self._log_size() <= self.log_mark:
+            return ""
+        with open(self.log, "rb") as f:
+            f.seek(self.log_mark)
+            return worker.last_word(f.read(1 << 16).decode("utf-8", "replace"))
 
     def close(self) -> None:
         """Kill the process (if any) and forget it; the next request starts a fresh one."""

@@ -145,8 +145,14 @@ def _plan(adapter, cases: list[dict], dtypes: list[str]) -> dict:
     return reasons
 
 
-def serve(target: str, conn: Connection) -> None:
-    """Worker main loop: load the adapter, then answer requests until the pipe closes."""
+def serve(target: str, conn: Connection, log: str | None = None) -> None:
+    """Worker main loop: load the adapter, then answer requests until the pipe closes; the framework's
+    own output (stdout and stderr) goes to the file ``log`` when given."""
+    if log:  # TensorFlow alone printed 345 lines of graph-optimizer errors per report on the terminal
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for fd in (1, 2):
+            os.dup2(out, fd)
+        os.close(out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # OpenMP threads busy-wait after each parallel region and take the core the parent needs for
     # judging: one thread (unless the user chose otherwise) cut a torch-only run's worker CPU time
@@ -247,7 +253,7 @@ def _forked(call: Callable[[], tuple]) -> tuple:
         if not data:
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             said.seek(0)
-            last = _last_word(said.read().decode("utf-8", "replace"))
+            last = last_word(said.read().decode("utf-8", "replace"))
             raise CallCrashed(f"process died (exit code {code}) in an isolated call (a forked child of the worker)"
                               + (f": {last}" if last else ""))
     kind, reply = pickle.loads(data)
@@ -256,9 +262,11 @@ def _forked(call: Callable[[], tuple]) -> tuple:
     return reply
 
 
-def _last_word(stderr: str) -> str:
-    """What a dying child said: its first 'SomethingError: ...' line, else its last line (200 characters)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip().strip("-=")]
+def last_word(stderr: str) -> str:
+    """What a dying process said: its first 'SomethingError: ...' line, else its last line that is not a
+    warning (200 characters)."""
+    lines = [line.strip() for line in stderr.splitlines()
+             if line.strip().strip("-=") and "warning" not in line.lower()]
     named = [line for line in lines if re.match(r"\w*(Error|Exception): ", line)]
     return (named or lines or [""])[0 if named else -1][:200]
 
@@ -308,24 +316,24 @@ class ForeignProcess:
         return self.popen.poll()
 
 
-def start(target: str) -> tuple[mp.Process | ForeignProcess, Connection]:
+def start(target: str, log: str | None = None) -> tuple[mp.Process | ForeignProcess, Connection]:
     """Start a fresh worker process for ``target`` (spawn: nothing inherited from the parent), in the
-    interpreter named by ``LOSSCONF_WORKER_PYTHON`` when it is set."""
+    interpreter named by ``LOSSCONF_WORKER_PYTHON`` when it is set; its output appended to ``log``."""
     python = os.environ.get(WORKER_PYTHON)
     if python:
         ours, theirs = socket.socketpair()
         with theirs:
             # -P: no current directory on sys.path, where a source tree's lossconf/ would shadow the install
-            popen = subprocess.Popen([python, "-P", "-m", "lossconf.worker", str(theirs.fileno()), target],
-                                     pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            popen = subprocess.Popen([python, "-P", "-m", "lossconf.worker", str(theirs.fileno()), target]
+                                     + ([log] if log else []), pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         return ForeignProcess(popen), Connection(ours.detach())
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=serve, args=(target, child), daemon=True, name=f"lossconf-{target}")
+    proc = ctx.Process(target=serve, args=(target, child, log), daemon=True, name=f"lossconf-{target}")
     proc.start()
     child.close()
     return proc, parent
 
 
-if __name__ == "__main__":  # started by ``start`` in another interpreter: FD TARGET
-    serve(sys.argv[2], Connection(int(sys.argv[1])))
+if __name__ == "__main__":  # started by ``start`` in another interpreter: FD TARGET [LOG]
+    serve(sys.argv[2], Connection(int(sys.argv[1])), *sys.argv[3:4])

@@ -92,7 +92,7 @@ def _assert_others_agree(others: list[dict], name: str, baseline: dict) -> None:
 @pytest.mark.parametrize(("attr", "message", "timeout"), [
     ("Raises", "injected fault: this adapter raises on sigmoid", 60.0),
     ("Hangs", "timed out after", 4.0),
-    ("Dies", "worker process died", 60.0),
+    ("Dies", "worker process died (exit code -9): FatalError: injected fault", 60.0),
     ("DiesIsolated", "process died (exit code -9) in an isolated call (a forked child of the worker): "
                      "FatalError: injected fault", 60.0),
     ("WrongShapes", "wrong shape", 60.0),
@@ -104,6 +104,8 @@ def test_faulty_adapter_is_contained(tmp_path, baseline, attr, message, timeout)
         assert c["verdict"] == "error", (c["id"], c["verdict"], c["message"])
         assert message in c["message"], (c["id"], c["message"])
     _assert_others_agree(others, name, baseline)
+    if attr == "Dies":  # what the dying worker wrote is in its adapter's log, off the terminal
+        assert "FatalError: injected fault" in (tmp_path / "workers" / f"{name}.log").read_text()
 
 
 def test_nan_everywhere_fails_unless_the_truth_is_nan(tmp_path, baseline):
