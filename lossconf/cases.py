@@ -1,10 +1,11 @@
 """Cases: the exact inputs lossconf tries, with their provenance.
 
-Three kinds, all returned as ``Case`` records:
+Four kinds, all returned as ``Case`` records (``lossconf.case``):
 
 - ``document``: every worked example of the five tutorial documents, from ``documents/*.toml``;
 - ``edge``: the named edge catalog (``lossconf.edges``);
-- ``random``: seeded, reproducible inputs from one integer seed (``lossconf.random_cases``).
+- ``random``: seeded, reproducible inputs from one integer seed (``lossconf.random_cases``);
+- ``invalid``: inputs an implementation must reject with a clear error (``lossconf.invalid``).
 
 Inputs are stored in float64 (or int64 labels) as *generated*; the runner casts ``first``, a float
 ``second`` and float array parameters to the dtype under test, and the truth is computed from the
@@ -29,13 +30,16 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from lossconf.reference.catalog import CATALOG, get_loss
+from lossconf.case import MAX_PARAM_ELEMENTS, Case, check_losses, make_case
+from lossconf.edges import EDGE_CASES, edge_cases
+from lossconf.invalid import invalid_cases
+from lossconf.random_cases import large_cases, random_cases, stable_hash
+from lossconf.reference.catalog import CATALOG
 
 DOCUMENTS_DIR = Path(__file__).with_name("documents")
 KINDS = ("document", "edge", "random", "invalid")
@@ -44,66 +48,6 @@ KINDS = ("document", "edge", "random", "invalid")
 # plus DOC_ULPS units in the last place of the printed dtype at the number's magnitude (the rounding
 # errors of the code that computed it in that dtype).
 DOC_ULPS = 4
-
-
-@dataclass
-class Case:
-    """One input to one loss: arrays, parameters (incl. reduction) and where it came from."""
-
-    id: str  # unique and stable, e.g. "doc001_rel1", "edge_gap_1e4_f32", "rand_softmax_cross_entropy_017"
-    loss: str  # catalog loss id
-    first: np.ndarray  # float64 as generated
-    second: np.ndarray | None = None  # float64 targets or int64 labels
-    params: dict = field(default_factory=dict)  # catalog params; "reduction" always present
-    kind: str = "random"  # "document" | "edge" | "random" | "invalid"
-    provenance: dict = field(default_factory=dict)  # document, location, quote, printed values...
-    dtypes: tuple[str, ...] | None = None  # restrict to these dtypes (None: all)
-    note: str = ""
-    nonfinite: bool = False  # the truth may be NaN/inf (otherwise value and gradient must be finite)
-
-    def describe(self) -> dict:
-        """JSON-ready description (arrays summarised by shape) for results.json."""
-        return {
-            "id": self.id,
-            "loss": self.loss,
-            "kind": self.kind,
-            "shape": list(self.first.shape),
-            "second_shape": None if self.second is None else list(self.second.shape),
-            "params": {k: _jsonable(v) for k, v in self.params.items()},
-            "dtypes": None if self.dtypes is None else list(self.dtypes),
-            "provenance": self.provenance,
-            "note": self.note,
-            "finite_input": bool(np.isfinite(self.first).all() and (
-                self.second is None or np.isfinite(self.second).all())),
-        }
-
-
-MAX_PARAM_ELEMENTS = 4096  # larger array params (linear_cross_entropy's projection) are described, not listed
-
-
-def _jsonable(v: object) -> object:
-    if isinstance(v, np.ndarray):
-        if v.size > MAX_PARAM_ELEMENTS:  # results.json would grow by tens of MB per case
-            return f"{v.dtype} array of shape {list(v.shape)} (seeded; replay the case by its id)"
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-_INTEGER_PARAMS = ("input_lengths", "target_lengths")  # per-sample counts (CTC); other list params are floats
-
-
-def make_case(case_id: str, loss: str, first, second=None, *, kind: str, **fields) -> Case:
-    """A Case with inputs converted: float64 ``first``, int64 labels or float64 targets, array params."""
-    spec = get_loss(loss)
-    params = {"reduction": "none", **fields.pop("params", {})}
-    params = {k: np.asarray(v, dtype=np.int64 if k in _INTEGER_PARAMS else np.float64) if isinstance(v, list) else v
-              for k, v in params.items()}
-    if second is not None:
-        labels = spec.has_second and spec.inputs[1].role in ("labels", "label_sequences")
-        second = np.asarray(second, dtype=np.int64 if labels else np.float64)
-    return Case(case_id, loss, np.asarray(first, dtype=np.float64), second, params, kind, **fields)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,17 +174,6 @@ def document_checks() -> list[dict]:
     return records
 
 
-def check_losses(losses) -> list[str]:
-    """The chosen loss ids (all of the catalog for None), each validated."""
-    if losses is None:
-        return list(CATALOG)
-    if isinstance(losses, str):
-        raise TypeError("losses: expected a list of loss ids, got a string")
-    for loss in losses:
-        get_loss(loss)
-    return list(losses)
-
-
 # ---------------------------------------------------------------------------------------------
 # All cases, replay
 # ---------------------------------------------------------------------------------------------
@@ -285,10 +218,7 @@ def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
     raise ValueError(f"case_id: no case {case_id!r} (seed {seed}, budget {budget})")
 
 
-# The edge catalog and the random generators build on Case and make_case above.
-from lossconf.edges import EDGE_CASES, edge_cases  # noqa: E402
-from lossconf.invalid import invalid_cases  # noqa: E402
-from lossconf.random_cases import large_cases, random_cases, stable_hash  # noqa: E402
 
-__all__ = ["EDGE_CASES", "KINDS", "Case", "all_cases", "case_by_id", "check_losses", "document_cases",
-           "edge_cases", "invalid_cases", "large_cases", "make_case", "random_cases", "stable_hash"]
+__all__ = ["EDGE_CASES", "KINDS", "MAX_PARAM_ELEMENTS", "Case", "all_cases", "case_by_id", "check_losses",
+           "document_cases", "edge_cases", "invalid_cases", "large_cases", "make_case", "random_cases",
+           "stable_hash"]

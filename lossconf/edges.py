@@ -9,7 +9,7 @@ from functools import cache
 
 import numpy as np
 
-from lossconf.cases import Case, make_case
+from lossconf.case import Case, make_case
 
 _F16 = ("float16",)
 _F32 = ("float32",)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf.cases import MAX_PARAM_ELEMENTS, Case
+from lossconf.case import MAX_PARAM_ELEMENTS, Case
 from lossconf.reference import CATALOG, UNIT_ROUNDOFF, kappa
 
 

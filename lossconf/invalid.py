@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lossconf.cases import Case, make_case
+from lossconf.case import Case, make_case
 
 DTYPES = ("float32",)
 BEHAVIOURS = ("raises", "NaN", "number", "crashed")  # how a check's message starts

@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from lossconf.cases import Case, check_losses, make_case
+from lossconf.case import Case, check_losses, make_case
 from lossconf.reference.catalog import CATALOG
 
 # Shape menus: few distinct shapes, so that the runner batches many "none" cases in one call.

@@ -167,3 +167,14 @@ def test_jobs_of_a_large_case_follow_each_other_so_its_truth_is_computed_once():
     jobs = [Job({"name": impl}, "float32", [case], []) for impl in ("a", "b") for case in (big[0], small, big[1])]
     order = [(j.cases[0].id, j.impl["name"]) for j in large_cases_last(jobs)]
     assert order == [("s", "a"), ("s", "b"), ("b1", "a"), ("b1", "b"), ("b2", "a"), ("b2", "b")]
+
+
+@pytest.mark.parametrize("module", ["lossconf.random_cases", "lossconf.edges", "lossconf.invalid", "lossconf.case"])
+def test_each_case_module_imports_first(module):
+    """A program may import any case module first: the catalogs import ``lossconf.case``, not each other's
+    half-initialised modules (``import lossconf.random_cases`` first used to fail with a circular import)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
