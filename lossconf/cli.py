@@ -157,7 +157,7 @@ def _print_worker_output(out: Path) -> None:
 
     logs = worker_output(out)
     if logs:
-        print("framework output: " + ", ".join(f"{log.stem} {n} lines ({log})" for log, n in logs))
+        print("framework output: " + ", ".join(f"{log.stem} {n} line{'s' * (n != 1)} ({log})" for log, n in logs))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -93,6 +93,26 @@ def test_worker_that_fails_to_load_exits_2(tmp_path):
     assert list(tmp.iterdir()) == []  # its temporary results folder is gone on this path too
 
 
+def test_what_the_framework_prints_is_shown_after_the_verdict(tmp_path):
+    """Workers write their own output to the run's workers/ folder; check-adapter, whose folder is temporary
+    unless --out is given, prints it on stderr."""
+    _needs_torch()
+    path = tmp_path / "chatty.py"
+    path.write_text(
+        "import os\n"
+        "from lossconf.adapters.torch import TorchAdapter\n"
+        "class Chatty(TorchAdapter):\n"
+        "    name = 'chatty'\n"
+        "    def load(self):\n"
+        "        super().load()\n"
+        "        os.write(2, b'chatty: a framework warning\\n')\n"
+    )
+    proc = _cli(f"{path}:Chatty", "--losses", "mean_squared_error", "--dtypes", "float32", "--budget", "0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "framework output (" in proc.stderr and "chatty: a framework warning" in proc.stderr
+    assert "chatty: a framework warning" not in proc.stdout
+
+
 # -- exit status 1: contract failures, with the evidence ----------------------------------------------
 def test_false_declaration_and_dropped_dtype_exit_1_and_write_outputs(tmp_path):
     _needs_torch()
