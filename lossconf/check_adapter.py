@@ -89,17 +89,12 @@ def check_adapter(args) -> int:
 
 
 def _framework_output(out: Path, kept: bool) -> None:
-    """What the adapter's workers printed (``lossconf-out/workers``), on stderr: where it is kept, or its
-    last lines when the run's folder is temporary."""
+    """What the adapter's workers printed, on stderr: where it is kept, with its last lines when the run's
+    folder is temporary."""
     from lossconf.runner import worker_output
 
-    for log, lines in worker_output(out):
-        if kept:
-            print(f"framework output: {lines} line{'s' * (lines != 1)} ({log})", file=sys.stderr)
-        else:
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
-            shown = f"{lines} lines, the last {len(tail)}" if lines > len(tail) else f"{lines} line{'s' * (lines != 1)}"
-            print(f"framework output ({shown}):", *tail, sep="\n  ", file=sys.stderr)
+    for line in worker_output(out, tail=0 if kept else 40):
+        print(line, file=sys.stderr)
 
 
 def exit_status(results: dict, contract: list[ContractCheck]) -> int:

@@ -155,9 +155,8 @@ def _summary_line(results: dict) -> str:
 def _print_worker_output(out: Path) -> None:
     from lossconf.runner import worker_output
 
-    logs = worker_output(out)
-    if logs:
-        print("framework output: " + ", ".join(f"{log.stem} {n} line{'s' * (n != 1)} ({log})" for log, n in logs))
+    for line in worker_output(out):
+        print(line)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -574,11 +574,16 @@ def _case_plan(case: Case) -> dict:
             "second_shape": None if case.second is None else list(case.second.shape)}
 
 
-def worker_output(out: Path) -> list[tuple[Path, int]]:
-    """The workers' own output of the run in ``out`` (framework warnings and errors): (log, lines) for
-    each log that is not empty."""
-    logs = sorted((Path(out) / WORKER_LOGS).glob("*.log"))
-    return [(log, len(log.read_bytes().splitlines())) for log in logs if log.stat().st_size]
+def worker_output(out: Path, tail: int = 0) -> list[str]:
+    """Lines naming what the workers of the run in ``out`` printed (framework warnings and errors): each
+    log that is not empty with its size, followed by its last ``tail`` lines."""
+    lines = []
+    for log in sorted((Path(out) / WORKER_LOGS).glob("*.log")):
+        text = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if text:
+            lines.append(f"framework output: {log.stem}, {len(text)} line{'s' * (len(text) != 1)} ({log})")
+            lines += [f"  {line}" for line in text[-tail:]] if tail else []
+    return lines
 
 
 def run(config: RunConfig, progress: ProgressFn = _noop, resume: bool = False) -> dict:

@@ -130,7 +130,10 @@ class Worker:
         raise WorkerFailure("crash", f"worker process died (exit code {code}){f': {last}' if last else ''}; replaced")
 
     def _log_size(self) -> int:
-        return self.log.stat().st_size if self.log is not None and self.log.exists() else 0
+        try:
+            return 0 if self.log is None else self.log.stat().st_size
+        except OSError:  # not written yet
+            return 0
 
     def _last_word(self) -> str:
         """What the worker wrote to its log after the call in flight was sent (glibc's 'double free or

@@ -153,6 +153,7 @@ def serve(target: str, conn: Connection, log: str | None = None) -> None:
         for fd in (1, 2):
             os.dup2(out, fd)
         os.close(out)
+        os.environ["LIBC_FATAL_STDERR_"] = "1"  # glibc's fatal messages ("double free") to stderr, not the tty
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # OpenMP threads busy-wait after each parallel region and take the core the parent needs for
     # judging: one thread (unless the user chose otherwise) cut a torch-only run's worker CPU time

@@ -109,7 +109,7 @@ def test_what_the_framework_prints_is_shown_after_the_verdict(tmp_path):
     )
     proc = _cli(f"{path}:Chatty", "--losses", "mean_squared_error", "--dtypes", "float32", "--budget", "0")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "framework output (" in proc.stderr and "chatty: a framework warning" in proc.stderr
+    assert "framework output: chatty, 1 line (" in proc.stderr and "\n  chatty: a framework warning" in proc.stderr
     assert "chatty: a framework warning" not in proc.stdout
 
 
