@@ -87,16 +87,23 @@ def input_elements(case: Case) -> int:
     return sum(a.size for a in arrays if a is not None)
 
 
-def large_cases_last(jobs: list[Job]) -> list[Job]:
-    """The same jobs, those of large single cases moved last and grouped by (case, dtype): a truth too
-    large for the truth cache is held only until the next one is needed, so every implementation and
-    mode checked on a large case should follow each other (it was recomputed per implementation)."""
+def job_order(jobs: list[Job]) -> list[Job]:
+    """The same jobs in the order a worker runs them (stable: the others keep their order):
+
+    - jobs of large single cases last but one, grouped by (case, dtype): a truth too large for the truth
+      cache is held only until the next one is needed, so every implementation and mode checked on a
+      large case should follow each other (it was recomputed per implementation);
+    - invalid inputs last: a framework that does not check them may corrupt its own heap, and the damage
+      can surface in a later, valid call (MLX's cross_entropy with out-of-range labels; a later
+      edge-case call then aborted with "corrupted size vs. prev_size" in 1 of 18 runs)."""
     def key(job: Job) -> tuple:
         case = job.cases[0]
+        if case.kind == "invalid":
+            return (2,)
         if len(job.cases) > 1 or input_elements(case) < MAX_BATCH_ELEMENTS:
             return (0,)
         return (1, case.id, job.dtype)
-    return sorted(jobs, key=key)  # stable: the other jobs keep their order
+    return sorted(jobs, key=key)
 
 
 def concat(job: Job) -> tuple[np.ndarray, np.ndarray | None, dict]:

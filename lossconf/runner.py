@@ -31,7 +31,7 @@ from lossconf.adapters.loading import load_adapter
 from lossconf.cases import KINDS, Case, all_cases
 from lossconf.header import case_json, documents, environment, method
 from lossconf.invalid import run_invalid_job
-from lossconf.jobs import Job, concat, large_cases_last, make_jobs, signature
+from lossconf.jobs import Job, concat, job_order, make_jobs, signature
 from lossconf.known import Known, adapter_known, load_known
 from lossconf.records import SCHEMA, slim
 from lossconf.reference import CATALOG, DTYPES, VARIANTS
@@ -310,7 +310,7 @@ class Run:
                 if mode[0] in desc.get("bounded_modes", ()) and self.config.compile_shapes:
                     mode_jobs = self._bound_shapes(desc, mode[0], mode_jobs)
                 jobs += mode_jobs
-        return large_cases_last(jobs), unsupported
+        return job_order(jobs), unsupported
 
     def _bound_shapes(self, desc: dict, mode: str, jobs: list[Job]) -> list[Job]:
         """Keep the jobs of the ``compile_shapes`` shape signatures covering the most cases (each

@@ -157,16 +157,19 @@ def test_reference_accepts_every_case_and_truth_is_finite_unless_meant(kind):
 
 
 
-def test_jobs_of_a_large_case_follow_each_other_so_its_truth_is_computed_once():
-    """A truth too large for the cache is held until the next one: its checks must be adjacent."""
-    from lossconf.jobs import MAX_BATCH_ELEMENTS, Job, large_cases_last
+def test_jobs_of_a_large_case_follow_each_other_and_invalid_inputs_come_last():
+    """A truth too large for the cache is held until the next one: its checks must be adjacent. Invalid
+    inputs run after every other job: a framework that does not check them may corrupt its heap."""
+    from lossconf.jobs import MAX_BATCH_ELEMENTS, Job, job_order
 
     small = Case("s", "mean_squared_error", np.zeros(4), np.zeros(4), {"reduction": "mean"})
+    bad = Case("inv", "mean_squared_error", np.zeros(4), np.zeros(3), {"reduction": "mean"}, kind="invalid")
     big = [Case(f"b{i}", "linear_cross_entropy", np.zeros((2, 4)), np.zeros(2, np.int64),
                 {"reduction": "mean", "linear_weight": np.zeros((MAX_BATCH_ELEMENTS // 4, 4))}) for i in (1, 2)]
-    jobs = [Job({"name": impl}, "float32", [case], []) for impl in ("a", "b") for case in (big[0], small, big[1])]
-    order = [(j.cases[0].id, j.impl["name"]) for j in large_cases_last(jobs)]
-    assert order == [("s", "a"), ("s", "b"), ("b1", "a"), ("b1", "b"), ("b2", "a"), ("b2", "b")]
+    jobs = [Job({"name": impl}, "float32", [case], []) for impl in ("a", "b") for case in (bad, big[0], small, big[1])]
+    order = [(j.cases[0].id, j.impl["name"]) for j in job_order(jobs)]
+    assert order == [("s", "a"), ("s", "b"), ("b1", "a"), ("b1", "b"), ("b2", "a"), ("b2", "b"),
+                     ("inv", "a"), ("inv", "b")]
 
 
 @pytest.mark.parametrize("module", ["lossconf.random_cases", "lossconf.edges", "lossconf.invalid", "lossconf.case"])
