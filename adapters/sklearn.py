@@ -27,6 +27,7 @@ from lossconf.adapters.base import Impl, NumpyAdapter
 
 _DOCS = "https://scikit-learn.org/stable/modules/generated/sklearn.metrics."
 DTYPES = ("float16", "float32", "float64")
+MAX_COMPOSED = 1 << 24  # probabilities in log_loss's composed input: [16, 1000] soft targets still fit
 
 
 def _two_d_classes_last(params: dict, shape: tuple, second_shape: tuple | None = None) -> str | None:
@@ -38,6 +39,10 @@ def _two_d_classes_last(params: dict, shape: tuple, second_shape: tuple | None =
         return "log_loss reads a single column as the positive-class probability of a binary problem"
     if second_shape is not None and tuple(second_shape) != tuple(shape):
         return f"y_true must be an indicator matrix of y_proba's shape (got {second_shape})"
+    if shape[0] * shape[1] ** 2 > MAX_COMPOSED:
+        return (f"log_loss takes hard labels, so a soft target row is passed as up to C weighted rows: "
+                f"N C^2 = {shape[0] * shape[1] ** 2:,} probabilities for {list(shape)}, over the "
+                f"{MAX_COMPOSED:,} lossconf composes (a [64, 1000] call took 9 s and 0.5 GB)")
     return None
 
 

@@ -69,6 +69,9 @@ def test_log_loss_shape_restrictions(fw) -> None:
     assert fw.run(WHY, "log_loss[float32]", {"reduction": "mean"}, (4, 3), (4, 3)) is None
     assert fw.run(WHY, "log_loss[float32]", {"reduction": "mean"}, (4, 1), (4, 1)) is not None  # C = 1
     assert fw.run(WHY, "log_loss[float32]", {"reduction": "mean"}, (2, 3, 4), (2, 3, 4)) is not None
+    # the composed input of soft targets grows as N C^2: [16, 1000] is run, [64, 1000] (9 s a call) is not
+    assert fw.run(WHY, "log_loss[float32]", {"reduction": "mean"}, (16, 1000), (16, 1000)) is None
+    assert "N C^2 = 64,000,000" in fw.run(WHY, "log_loss[float32]", {"reduction": "mean"}, (64, 1000), (64, 1000))
 
 
 def test_this_process_never_imported_sklearn(fw) -> None:
