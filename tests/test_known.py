@@ -604,6 +604,21 @@ def test_ctc_log_zero_floor_explains_tensorflow_on_an_improbable_target() -> Non
     assert _verdict(entry, case, "float32", "grad", np.float32([[[0.5, -0.5]]]))["verdict"] == "fail"
 
 
+@pytest.mark.parametrize(("reduction", "d"), [("sum", 1), ("mean", 2)])
+def test_ctc_log_zero_floor_reduces_the_sequences_like_keras(reduction: str, d: int) -> None:
+    """keras.losses.CTC reduces tf.nn.ctc_loss's per-sequence losses: two sequences of the one-frame case above
+    sum to 2 x 706.89 (mean: 706.89, gradient halved); the unreduced per-sequence floor is not that."""
+    case = make_case("edge_test_ctc2", "ctc", [[[800.0, 0.0]], [[800.0, 0.0]]], [[1], [1]], kind="edge",
+                     params={"reduction": reduction})
+    floored = -np.logaddexp(-800.0, np.float64(np.float32(np.log(1e-307))))
+    entry = "keras-ctc-log-zero-floor"
+    assert _verdict(entry, case, "float32", "value", np.float32(2 * floored / d))["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "value", np.float32(2 * floored / d + 1))["verdict"] == "fail"
+    grad = np.float32([[[1.1e-6 / d, 0.0]]] * 2)
+    assert _verdict(entry, case, "float32", "grad", grad)["verdict"] == "known"
+    assert _verdict(entry, case, "float32", "grad", grad + np.float32([0.5 / d, -0.5 / d]))["verdict"] == "fail"
+
+
 def test_difference_condition_looks_at_the_difference_rounded_to_the_dtype() -> None:
     """255.95 - 0 rounds to 256 in float16, whose square overflows (the true square 65510 does not)."""
     def holds(d: float) -> bool:

@@ -70,14 +70,24 @@ def _tf_ctc_states(labels: np.ndarray, blank: int, c: int) -> tuple:
 
 
 def _ctc_log_zero_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
-    """TensorFlow's dense CTC (ctc_ops.ctc_loss_and_grad, 'none' only): the states other than the start and the
-    true final ones begin and end at log(1e-307) = -706.9 instead of -inf. The loss is -log of the paths from
-    the start with end weights 1 (true final states) or 1e-307 (any other); the gradient is softmax minus the
-    per-frame normalised posterior of a forward pass also started at 1e-307 in every state; scales the
-    reference's."""
+    """TensorFlow's dense CTC (ctc_ops.ctc_loss_and_grad): the states other than the start and the true final
+    ones begin and end at log(1e-307) = -706.9 instead of -inf. The loss is -log of the paths from the start
+    with end weights 1 (true final states) or 1e-307 (any other); the gradient is softmax minus the per-frame
+    normalised posterior of a forward pass also started at 1e-307 in every state. tf.nn.ctc_loss returns
+    one loss per sequence; "mean" and "sum" (keras.losses.CTC's reductions) reduce those over the batch
+    (the catalog's plain mean). Scales: the reference's, the gradient's plus what the floor moved."""
     first, second, params = inputs
+    reduction = params.get("reduction", "none")
+    if reduction in ("mean", "sum") and np.size(first) and not params.get("mean_per_target_length"):
+        value, grad, _, s_moved = _ctc_log_zero_floor(loss, (first, second, {**params, "reduction": "none"}),
+                                                      dtype, variant)
+        _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+        _, _, _, s_grad_none = _reference(loss, first, second, {**params, "reduction": "none"}, variant)
+        d = value.size if reduction == "mean" else 1
+        return (np.sum(value) / d, grad / d, s_value,
+                np.asarray(s_grad, dtype=np.float64) + (s_moved - np.asarray(s_grad_none, dtype=np.float64)) / d)
     ref_value, ref_grad, s_value, s_grad = _reference(loss, first, second, params, variant)
-    if params.get("reduction", "none") != "none" or not np.size(first):
+    if reduction != "none" or not np.size(first):
         return ref_value, ref_grad, s_value, s_grad
     x, labels = _f64(first), np.asarray(second)
     n, t_max, c = x.shape
