@@ -18,6 +18,9 @@ IGNORE_INDEX = -100
 # Predicted probabilities stay >= ~1e-6 (a float16 subnormal), so the random truths are finite in every
 # dtype; exact zeros are edge cases.
 PROBABILITY_FLOOR = 1e-6
+# Cases per structure group: a group's cases share shape, reduction and params (not values), so that
+# compiled modes trace and compile once per group, and reduction-"none" groups fill one call.
+GROUP_SIZE = 4
 
 
 def stable_hash(text: str) -> int:
@@ -26,17 +29,18 @@ def stable_hash(text: str) -> int:
 
 
 class _Draw:
-    """The random choices of one case, from one generator."""
+    """The random choices of one case: its structure (shape, reduction, params) from ``pick``, shared by
+    the cases of a group, and its values (magnitudes, targets, labels) from ``rng``, its own."""
 
-    def __init__(self, rng: np.random.Generator, loss: str):
-        self.rng = rng
+    def __init__(self, rng: np.random.Generator, pick: np.random.Generator, loss: str):
+        self.rng, self.pick = rng, pick
         self.spec = CATALOG[loss]
 
     def n(self) -> int:
-        return int(self.rng.choice(BATCH_SIZES))
+        return int(self.pick.choice(BATCH_SIZES))
 
     def c(self) -> int:
-        return int(self.rng.choice(CLASS_COUNTS))
+        return int(self.pick.choice(CLASS_COUNTS))
 
     def scale(self) -> float:
         return float(10.0 ** self.rng.uniform(*SCALE_RANGE))
@@ -44,7 +48,7 @@ class _Draw:
     def reduction(self) -> str:
         allowed = [r for r in REDUCTION_WEIGHTS if r in self.spec.reductions]
         weights = np.array([REDUCTION_WEIGHTS[r] for r in allowed])
-        return str(self.rng.choice(allowed, p=weights / weights.sum()))
+        return str(self.pick.choice(allowed, p=weights / weights.sum()))
 
     def logits(self, shape: tuple) -> np.ndarray:
         return self.rng.standard_normal(shape) * self.scale()
@@ -78,19 +82,19 @@ class _Draw:
 
 def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(first, second, params) of one random case; ``optional`` adds the loss's optional params."""
-    n, c, rng = d.n(), d.c(), d.rng
+    n, c, rng, pick = d.n(), d.c(), d.rng, d.pick
     params: dict = {"reduction": d.reduction()}
-    axis1 = optional and d.spec.classes_axis and "axis" in d.spec.param_names and rng.random() < 0.3
+    axis1 = optional and d.spec.classes_axis and "axis" in d.spec.param_names and pick.random() < 0.3
     if loss in ("softmax_cross_entropy", "sparse_softmax_cross_entropy", "softmax", "log_softmax"):
         first = d.logits((n, c))
         second = {"softmax_cross_entropy": lambda: d.targets(n, c),
                   "sparse_softmax_cross_entropy": lambda: d.labels(n, c)}.get(loss, lambda: None)()
         if optional and loss.endswith("cross_entropy"):
-            if rng.random() < 0.6:
-                params["label_smoothing"] = float(rng.choice([0.05, 0.1, 0.2, 0.5]))
-            if rng.random() < 0.6:
-                params["weight"] = rng.uniform(0.1, 2.0, size=c)
-            if loss.startswith("sparse") and rng.random() < 0.6:
+            if pick.random() < 0.6:
+                params["label_smoothing"] = float(pick.choice([0.05, 0.1, 0.2, 0.5]))
+            if pick.random() < 0.6:
+                params["weight"] = pick.uniform(0.1, 2.0, size=c)
+            if loss.startswith("sparse") and pick.random() < 0.6:
                 params["ignore_index"] = IGNORE_INDEX
                 second = np.where(rng.random(n) < 0.25, IGNORE_INDEX, second)
     elif loss in ("sigmoid_cross_entropy", "sigmoid"):
@@ -98,10 +102,10 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         second = d.unit((n, c)) if rng.random() < 0.5 else rng.integers(0, 2, (n, c)).astype(np.float64)
         second = second if loss == "sigmoid_cross_entropy" else None
         if optional and loss == "sigmoid_cross_entropy":
-            if rng.random() < 0.6:
-                params["pos_weight"] = rng.uniform(0.1, 5.0, size=c)
-            if rng.random() < 0.6:
-                params["label_smoothing"] = float(rng.choice([0.05, 0.1, 0.2]))
+            if pick.random() < 0.6:
+                params["pos_weight"] = pick.uniform(0.1, 5.0, size=c)
+            if pick.random() < 0.6:
+                params["label_smoothing"] = float(pick.choice([0.05, 0.1, 0.2]))
     elif loss == "binary_cross_entropy":
         first = d.unit((n, c))
         second = d.unit((n, c)) if rng.random() < 0.5 else rng.integers(0, 2, (n, c)).astype(np.float64)
@@ -109,7 +113,7 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first, second = d.distribution(n, c, PROBABILITY_FLOOR), d.targets(n, c)
     elif loss == "kl_divergence":
         q, second = d.distribution(n, c, PROBABILITY_FLOOR), d.distribution(n, c)
-        params["log_input"] = not (optional and rng.random() < 0.6)
+        params["log_input"] = not (optional and pick.random() < 0.6)
         first = np.log(q) if params["log_input"] else q
     elif loss in ("mean_squared_error", "mean_absolute_error", "root_mean_squared_error"):
         first = d.logits((n, c))
@@ -117,7 +121,7 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
     elif loss == "smooth_labels":
         first = d.targets(n, c)
         second = None
-        params["label_smoothing"] = float(rng.uniform(0.0, 1.0))
+        params["label_smoothing"] = float(pick.uniform(0.0, 1.0))
     elif loss == "cosine_similarity":
         first = d.logits((n, c))
         second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
@@ -125,23 +129,23 @@ def _random_inputs(d: _Draw, loss: str, optional: bool) -> tuple[np.ndarray, np.
         first = d.logits((n, c))
         second = d.unit((n, c)) if rng.random() < 0.3 else rng.integers(0, 2, (n, c)).astype(np.float64)
         if optional:
-            params["gamma"] = float(rng.choice([0.0, 1.0, 3.0]))
-            if rng.random() < 0.7:
-                params["alpha"] = float(rng.choice([0.25, 0.5, 0.75]))
+            params["gamma"] = float(pick.choice([0.0, 1.0, 3.0]))
+            if pick.random() < 0.7:
+                params["alpha"] = float(pick.choice([0.25, 0.5, 0.75]))
     elif loss in ("huber", "smooth_l1", "log_cosh"):
         first = d.logits((n, c))
         second = first + d.logits((n, c)) if rng.random() < 0.5 else d.logits((n, c))
         name = {"huber": "delta", "smooth_l1": "beta"}.get(loss)
         if optional and name:  # exact in every dtype
-            params[name] = float(rng.choice([0.5, 2.0, 4.0] + ([0.0] if name == "beta" else [])))
+            params[name] = float(pick.choice([0.5, 2.0, 4.0] + ([0.0] if name == "beta" else [])))
     elif loss in ("hinge", "squared_hinge"):
         first, second = d.logits((n, c)), rng.choice([-1.0, 1.0], (n, c))
     elif loss == "poisson_nll":
         log_rate = rng.uniform(-4.0, 4.0, (n, c))  # rates e^-4 .. e^4: finite in every dtype
         second = np.floor(rng.exponential(float(np.exp(rng.uniform(-2, 3))), (n, c)))
-        params["log_input"] = not (optional and rng.random() < 0.5)
+        params["log_input"] = not (optional and pick.random() < 0.5)
         first = log_rate if params["log_input"] else np.exp(log_rate)
-        if optional and rng.random() < 0.5:
+        if optional and pick.random() < 0.5:
             params["full"] = True
     elif loss == "ctc":
         first, second, params = _ctc_inputs(d, optional)
@@ -163,20 +167,20 @@ CTC_CLASSES = (2, 3, 5, 12)
 def _ctc_inputs(d: _Draw, optional: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     """Logits [N, T, C] (scale up to 1e2) and labels [N, S], S <= T/2 so that every target fits; with optional
     params: lengths per sequence, the blank last, and zero_infinity with a target too long for its input."""
-    rng = d.rng
-    n, t, c = int(rng.choice(BATCH_SIZES[:3])), int(rng.choice(CTC_FRAMES)), int(rng.choice(CTC_CLASSES))
-    s = int(rng.integers(0, t // 2 + 1))
+    rng, pick = d.rng, d.pick
+    n, t, c = int(pick.choice(BATCH_SIZES[:3])), int(pick.choice(CTC_FRAMES)), int(pick.choice(CTC_CLASSES))
+    s = int(pick.integers(0, t // 2 + 1))
     params: dict = {"reduction": d.reduction()}
-    blank = c - 1 if optional and rng.random() < 0.5 else 0
+    blank = c - 1 if optional and pick.random() < 0.5 else 0
     labels = rng.integers(0, c - 1, (n, s))
     labels = labels + (labels >= blank)  # every class but the blank
     first = rng.standard_normal((n, t, c)) * min(d.scale(), 100.0)
     if optional:
-        params["input_lengths"] = rng.integers(min(2 * s, t), t + 1, n)  # 2 s - 1 frames fit any target
-        params["target_lengths"] = rng.integers(0, s + 1, n)
+        params["input_lengths"] = pick.integers(min(2 * s, t), t + 1, n)  # 2 s - 1 frames fit any target
+        params["target_lengths"] = pick.integers(0, s + 1, n)
         if blank:
             params["blank"] = blank
-        if rng.random() < 0.3:
+        if pick.random() < 0.3:
             params["zero_infinity"] = True
             if s >= 2:  # the first sequence gets fewer frames than labels: no alignment, loss 0
                 params["target_lengths"][0], params["input_lengths"][0] = s, s - 1
@@ -187,32 +191,39 @@ def _optional_count(budget: int) -> int:
     return max(2, budget // 4) if budget else 0
 
 
-def _random_for_loss(seed: int, budget: int, loss: str) -> list[Case]:
+def _random_for_loss(seed: int, budget: int, loss: str, group_size: int) -> list[Case]:
+    """Case i draws its values from its own generator; its structure (shape, reduction, params) from its
+    group's: the ``group_size`` consecutive cases of a group share one, so that they share a framework call
+    (reduction "none") or at least a compiled shape. Cases with optional params form groups of their own."""
     if loss == "linear_cross_entropy":
         return _random_linear(seed, budget)
-    rng = np.random.default_rng([seed, stable_hash(loss)])
-    d = _Draw(rng, loss)
     has_optional = loss not in ("binary_cross_entropy", "mean_squared_error", "mean_absolute_error",
                                 "root_mean_squared_error", "smooth_labels", "sigmoid", "log_cosh", "hinge",
                                 "squared_hinge")
     optional_flags = [False] * budget + [True] * (_optional_count(budget) if has_optional else 0)
+    values, structure = stable_hash(loss), stable_hash(f"{loss}/structure")
     cases = []
     for i, optional in enumerate(optional_flags):
+        group = (i - budget) // group_size + budget if optional else i // group_size  # optional: groups of their own
+        d = _Draw(np.random.default_rng([seed, values, i]), np.random.default_rng([seed, structure, group]), loss)
         first, second, params = _random_inputs(d, loss, optional)
         note = "with optional params" if optional else "no optional params"
         cases.append(make_case(f"rand_{loss}_{i:03d}", loss, first, second, kind="random", params=params,
-                               note=f"{note}; shape {list(first.shape)}", provenance={"seed": seed}))
+                               note=f"{note}; shape {list(first.shape)}; structure group {group}",
+                               provenance={"seed": seed, "group": group}))
     return cases
 
 
-def random_cases(seed: int, budget: int = 64, losses=None) -> list[Case]:
-    """Per loss, ``budget`` seeded cases without optional params plus ``budget // 4`` with them."""
+def random_cases(seed: int, budget: int = 64, losses=None, group_size: int = GROUP_SIZE) -> list[Case]:
+    """Per loss, ``budget`` seeded cases without optional params plus ``budget // 4`` with them, in groups
+    of ``group_size`` that share their shape and params (1: every case drawn on its own)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise ValueError(f"budget: expected a non-negative integer, got {budget!r}")
-    return [c for loss in check_losses(losses) for c in _random_for_loss(int(seed), int(budget), loss)]
-
+    if isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer)) or group_size < 1:
+        raise ValueError(f"group_size: expected a positive integer, got {group_size!r}")
+    return [c for loss in check_losses(losses) for c in _random_for_loss(int(seed), int(budget), loss, int(group_size))]
 
 
 LARGE_ROWS, LARGE_CLASSES = 1024, 131072  # a language-model batch over a 128k-token vocabulary
@@ -263,7 +274,7 @@ def _random_linear(seed: int, budget: int) -> list[Case]:
     rows, so cases cannot be concatenated), half with optional params, and the LLM-shaped case."""
     loss = "linear_cross_entropy"
     rng = np.random.default_rng([seed, stable_hash(loss)])
-    d = _Draw(rng, loss)
+    d = _Draw(rng, rng, loss)  # one stream: each linear case is its own call anyway
     cases = []
     count = max(2, budget // 8) if budget else 0
     for i in range(count):

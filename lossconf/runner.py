@@ -33,6 +33,7 @@ from lossconf.header import case_json, documents, environment, method
 from lossconf.invalid import run_invalid_job
 from lossconf.jobs import Job, concat, job_order, make_jobs, signature
 from lossconf.known import Known, adapter_known, load_known
+from lossconf.random_cases import GROUP_SIZE
 from lossconf.records import SCHEMA, slim
 from lossconf.reference import CATALOG, DTYPES, VARIANTS
 from lossconf.shard import select as select_shard
@@ -85,6 +86,7 @@ class RunConfig:
             "adapters": list(self.adapters), "losses": sorted(self.losses or CATALOG), "dtypes": list(self.dtypes),
             "modes": list(self.modes), "compile_shapes": self.compile_shapes,
             "kinds": list(self.kinds), "seed": self.seed, "budget": self.budget, "scale": self.scale,
+            "random_group_size": GROUP_SIZE,  # how the random cases were drawn: replays need the same
             **({"shard": list(self.shard)} if self.shard else {}),
         }
 

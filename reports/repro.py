@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import textwrap
 
+from lossconf.random_cases import GROUP_SIZE
 from lossconf.reference.catalog import get_loss
 
 
@@ -94,7 +95,13 @@ def _inputs(results: dict, check: dict, case: dict | None) -> list[str]:
         and (case.get("second_shape") is None or case.get("second") is not None)
     )
     if not inline:
+        groups = results.get("config", {}).get("random_group_size")
+        warn = [] if groups == GROUP_SIZE or not check["case"].startswith("rand_") else [
+            f"# Caution: this lossconf draws random cases in structure groups of {GROUP_SIZE}; the run drew them "
+            f"{'in groups of ' + str(groups) if groups else 'one by one (before lossconf drew them in groups)'}, "
+            "so a random case replayed here has other inputs than it had in the run."]
         return [
+            *warn,
             "from lossconf.cases import case_by_id",
             "from lossconf.verdicts import cast_inputs",
             "",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lossconf.cases import EDGE_CASES, Case, all_cases, case_by_id, edge_cases, random_cases
-from lossconf.random_cases import BATCH_SIZES, CLASS_COUNTS
+from lossconf.random_cases import BATCH_SIZES, CLASS_COUNTS, GROUP_SIZE
 from lossconf.reference.catalog import CATALOG
 from lossconf.reference.dtypes import DTYPES
 from lossconf.reference.numpy_ref import value_and_grad
@@ -81,6 +81,29 @@ def test_random_shapes_come_from_the_menu_and_vary():
     assert any(onehot) and not all(onehot)  # one-hot and soft labels
     assert all(c.second.dtype == np.int64 for c in random_cases(SEED, 4, ["sparse_softmax_cross_entropy"]))
     assert all(c.first.dtype == np.float64 for c in cases)
+
+
+def test_a_structure_group_shares_shape_and_params_not_values():
+    """The cases of a group share their shape, reduction and params (so they share a call or a compiled
+    shape) and draw their own values; groups draw their structures independently."""
+    for loss in ("sparse_softmax_cross_entropy", "sigmoid_cross_entropy", "ctc", "poisson_nll"):
+        cases = random_cases(SEED, 16, [loss])
+        groups: dict[int, list[Case]] = {}
+        for c in cases:
+            groups.setdefault(c.provenance["group"], []).append(c)
+        assert {len(g) for g in groups.values()} == {GROUP_SIZE}, loss
+        for group in groups.values():
+            head = group[0]
+            for c in group[1:]:
+                assert c.first.shape == head.first.shape and c.params.keys() == head.params.keys(), c.id
+                assert all(np.array_equal(c.params[k], head.params[k]) for k in c.params), c.id
+                assert not np.array_equal(c.first, head.first), c.id
+        structures = {(g[0].first.shape, repr(sorted(g[0].params.items()))) for g in groups.values()}
+        assert len(structures) > 1, loss
+    alone = random_cases(SEED, 16, ["hinge"], group_size=1)
+    assert len({c.provenance["group"] for c in alone}) == len(alone)
+    with pytest.raises(ValueError, match="group_size: expected a positive integer"):
+        random_cases(SEED, 16, ["hinge"], group_size=0)
 
 
 def test_every_loss_has_edge_and_random_cases():

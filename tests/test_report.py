@@ -23,6 +23,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from lossconf.random_cases import GROUP_SIZE
 from lossconf.reports.agreement import analyze
 from lossconf.reports.html import render_html
 from lossconf.reports.junit import render_junit
@@ -473,6 +474,11 @@ def test_snippet_rebuilds_large_inputs_from_the_case_id(results):
     code = snippet(results, check)
     compile(code, "<snippet>", "exec")
     assert "case_by_id('rand_ce_003', 7, 4)" in code
+    assert ("Caution" in code) == (results["config"].get("random_group_size") != GROUP_SIZE)
+    other = {**results, "config": {**results["config"], "random_group_size": GROUP_SIZE + 1}}
+    assert f"in groups of {GROUP_SIZE + 1}, so a random case replayed here has other inputs" in snippet(other, check)
+    edge = next(c for c in results["checks"] if not c["case"].startswith(("rand_", "doc")))
+    assert "Caution" not in snippet(other, edge)  # edge cases do not depend on how random ones are drawn
 
 
 def test_snippet_names_the_variant_truth(results):

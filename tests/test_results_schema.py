@@ -63,14 +63,18 @@ def test_packing_keeps_every_field_and_passing_checks_keep_no_arrays():
 
 def test_a_passing_replayable_case_is_stored_without_inputs_and_replays_to_the_same_ones(tmp_path):
     """results.json keeps a random or edge case's inputs only when one of its checks is detailed; the others
-    replay by id (what reproductions fall back to) to exactly the inputs an older file stored."""
+    replay by id (what reproductions fall back to) to exactly the inputs the run stored."""
     import numpy as np
 
-    from lossconf.cases import case_by_id
+    from lossconf.cases import all_cases, case_by_id
+    from lossconf.header import case_json
     from lossconf.stream import write_results
     from lossconf.verdicts import DETAILED
 
     old = load(SCHEMA1)
+    # the inputs as a run of this lossconf stores them (all_cases draws every loss in one go; case_by_id one)
+    ran = {c.id: c for c in all_cases(old["seed"], old["budget"])}
+    old["cases"] = [case_json(ran[c["id"]]) if c["id"] in ran else c for c in old["cases"]]
     shown = {c["case"] for c in old["checks"] if c["verdict"] in DETAILED}
     stored = {c["id"]: c for c in old["cases"]
               if c["kind"] in ("random", "edge") and c["first"] is not None and c["id"] not in shown}
