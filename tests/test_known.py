@@ -619,6 +619,24 @@ def test_ctc_log_zero_floor_reduces_the_sequences_like_keras(reduction: str, d: 
     assert _verdict(entry, case, "float32", "grad", grad + np.float32([0.5 / d, -0.5 / d]))["verdict"] == "fail"
 
 
+def test_reduction_in_order_explains_an_xla_sum_added_one_term_at_a_time() -> None:
+    """Hinge terms of ~1 over [64, 1000], 'sum': added in order with one float32 accumulator (XLA's CPU reduce)
+    they drift past the pairwise bound; that sum is known, numpy's pairwise float32 sum passes, and a result as
+    far on the other side of the truth fails."""
+    rng = np.random.default_rng(7)
+    x, y = rng.uniform(-1.0, 1.0, (64, 1000)), -np.ones((64, 1000))  # every term 1 + x, in (0, 2)
+    case = make_case("edge_test_hinge_sum", "hinge", x, y, kind="edge", params={"reduction": "sum"})
+    terms = np.maximum(1 - y.astype(np.float32) * x.astype(np.float32), np.float32(0))
+    in_order = np.cumsum(terms.ravel(), dtype=np.float32)[-1]
+    truth = float(np.sum(np.maximum(1 - y * x, 0.0)))
+    entry = "tf-xla-reduction-in-order"
+    assert _verdict(entry, case, "float32", "value", in_order, impl_name="Hinge")["verdict"] == "known"
+    pairwise = np.sum(terms, dtype=np.float32)
+    assert _verdict(entry, case, "float32", "value", pairwise, impl_name="Hinge")["verdict"] == "pass"
+    mirrored = np.float32(2 * truth - float(in_order))
+    assert _verdict(entry, case, "float32", "value", mirrored, impl_name="Hinge")["verdict"] == "fail"
+
+
 def test_difference_condition_looks_at_the_difference_rounded_to_the_dtype() -> None:
     """255.95 - 0 rounds to 256 in float16, whose square overflows (the true square 65510 does not)."""
     def holds(d: float) -> bool:
@@ -701,7 +719,7 @@ def test_every_model_is_tested_and_used() -> None:
               "cosine_backward_in_dtype", "warpctc_zero_log_sentinel", "keras_focal_on_torch",
               "keras_bce_on_torch", "keras_focal_on_jax+float32_arithmetic", "keras_focal_on_torch+float32_arithmetic",
               "smoothing_over_last_axis+float32_arithmetic", "keras_probs_on_jax", "keras_probs_on_torch",
-              "keras_bce_on_torch_compiled", "keras_focal_on_torch_compiled"}
+              "keras_bce_on_torch_compiled", "keras_focal_on_torch_compiled", "reduction_in_order"}
     assert tested == set(MODELS)
     assert {k.model for k in KNOWN.values() if k.model} == set(MODELS)
 

@@ -51,6 +51,7 @@ from lossconf.known_models.summation import (
     _cosine_sums_in_order,
     _log_softmax_backward_class_sum_in_order,
     _mean_in_packet_lanes,
+    _reduction_in_order,
 )
 
 __all__ = ["INPUTS", "MODELS", "Inputs", "evaluate_model", "input_facts"]
@@ -93,6 +94,8 @@ MODELS: dict[str, tuple[str, Model]] = {
     "mean_in_packet_lanes": ("'mean' of the elementwise losses accumulated in order per lane of a 32-byte "
                              "packet, lanes added pairwise, in the dtype (Eigen's full reduction)",
                              _mean_in_packet_lanes),
+    "reduction_in_order": ("'mean' or 'sum' of the elementwise losses accumulated in order with one accumulator "
+                           "in the dtype (XLA's CPU reduce loop)", _reduction_in_order),
     "cosine_sums_in_order": ("cosine similarity with its three sums along the axis accumulated in order in the "
                              "dtype (Paddle's sum over a reduced axis)", _cosine_sums_in_order),
     "smoothing_over_last_axis": ("label smoothing eps / shape[-1] instead of eps / C when the class axis is not last",

@@ -124,20 +124,36 @@ def _mean_in_packet_lanes(loss, inputs: Inputs, dtype, variant) -> tuple:
     """'mean' as Eigen's full reduction forms it (Paddle's mean_all): the elementwise losses rounded to the
     dtype, accumulated in order in each lane of a 32-byte packet, the lanes added pairwise (halving), then the
     scalar tail, then divided by n, all in the dtype; gradient and scales the reference's."""
+    return _reduced_in_lanes(loss, inputs, dtype, variant, 0, ("mean",))  # paddle.sum is another kernel
+
+
+def _reduction_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
+    """'mean' or 'sum' as XLA's CPU reduce loop forms it: the elementwise losses rounded to the dtype and
+    accumulated in order with one accumulator in the dtype (then divided by n for 'mean'); gradient and scales
+    the reference's."""
+    return _reduced_in_lanes(loss, inputs, dtype, variant, 1, ("mean", "sum"))
+
+
+def _reduced_in_lanes(loss, inputs: Inputs, dtype, variant, lanes: int, reductions: tuple[str, ...]) -> tuple:
+    """The elementwise losses in the dtype, summed in order per lane (``lanes`` of them, 0: a 32-byte packet's),
+    the lanes added pairwise (halving), then the scalar tail; 'mean' divides by n in the dtype."""
     first, second, params = inputs
     value, grad, s_value, s_grad = _reference(loss, first, second, params, variant)
-    if params.get("reduction") != "mean" or not np.size(first):  # paddle.sum is another kernel
+    reduction = params.get("reduction")
+    if reduction not in reductions or not np.size(first):
         return value, grad, s_value, s_grad
     dt = np.dtype(numpy_dtype(dtype))
     terms = np.ravel(evaluate(loss, first, second, scales=False, **{**params, "reduction": "none"}).value)
     terms = terms.astype(np.float64).astype(dt)
-    lanes = PACKET_BYTES // dt.itemsize
+    lanes = lanes or PACKET_BYTES // dt.itemsize
     body = len(terms) // lanes * lanes
     acc = np.cumsum(terms[:body].reshape(-1, lanes), axis=0, dtype=dt)[-1] if body else np.zeros(lanes, dt)
     while len(acc) > 1:  # predux: halves added lane-wise
         acc = (acc[: len(acc) // 2] + acc[len(acc) // 2:]).astype(dt)
     total = np.cumsum(np.concatenate([acc, terms[body:]]), dtype=dt)[-1]
-    return np.asarray(total / dt.type(terms.size), dtype=np.float64), grad, s_value, s_grad
+    if reduction == "mean":
+        total = total / dt.type(terms.size)
+    return np.asarray(total, dtype=np.float64), grad, s_value, s_grad
 
 
 def _cosine_sums_in_order(loss, inputs: Inputs, dtype, variant) -> tuple:
