@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lossconf import cache_directory
 from lossconf.adapters.base import UNSUPPORTED, Adapter, Impl, Reason
 from lossconf.reference.dtypes import numpy_dtype
 
@@ -56,7 +56,7 @@ class JaxAdapter(Adapter):
         # XLA compiles every new shape (~0.1 s each on CPU, most of this adapter's time); a persistent
         # cache makes every run after the first one fast. The cache never changes the compiled code.
         if not jax.config.jax_compilation_cache_dir:
-            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "jax"
+            cache = cache_directory("jax")
             jax.config.update("jax_compilation_cache_dir", str(cache))
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

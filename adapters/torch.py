@@ -20,12 +20,12 @@ in ``~/.cache/lossconf/torch`` (``TORCHINDUCTOR_CACHE_DIR``), kept across runs.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 
+from lossconf import cache_directory
 from lossconf.adapters.base import Adapter, Impl
 
 _DOCS = "https://pytorch.org/docs/stable/generated/"
@@ -70,7 +70,7 @@ class TorchAdapter(Adapter):
     def load(self) -> None:
         """Import torch (inductor's cache under ~/.cache/lossconf/torch) and pick the device (CUDA when
         present; LOSSCONF_DEVICE overrides)."""
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "torch"
+        cache = cache_directory("torch")
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
         import torch
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from lossconf import cache_directory
 from lossconf.runner import RunConfig
 from lossconf.stream import RunError
 from lossconf.worker import WORKER_PYTHON
@@ -61,7 +62,7 @@ class Environment:
 
 def cache_root() -> Path:
     """``$XDG_CACHE_HOME/lossconf/sweep`` (default ``~/.cache/lossconf/sweep``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "sweep"
+    return cache_directory("sweep")
 
 
 def source_root() -> Path:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lossconf import cache_directory
+
 # larger truths (--scale large, half-gigabyte arrays) are cheaper to recompute than to store; the default
 # run's largest (linear CE, 32768 x 128 weight gradient in long double: 96 MiB) takes 7 s to evaluate
 MAX_ENTRY_BYTES = 128 << 20
@@ -60,7 +62,7 @@ def default_directory() -> Path | None:
         return None
     if setting:
         return Path(setting)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lossconf" / "truths"
+    return cache_directory("truths")
 
 
 class TruthCache:
