@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from lossconf import cache_directory
 from lossconf.adapters.base import Adapter, Impl
 from lossconf.adapters.keras import classes_last, import_keras, keras_environment, keras_implementations
 from lossconf.reference.dtypes import numpy_dtype
@@ -39,6 +40,12 @@ class TensorFlowAdapter(Adapter):
     def load(self) -> None:
         """Import TensorFlow and Keras (backend forced to TensorFlow) and pick the device."""
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # XLA compiles every new shape (most of the xla mode's time); its persistent cache, keyed by the
+        # function and its HLO and checked against the serialized HLO when loaded, makes later runs fast
+        flags = os.environ.get("TF_XLA_FLAGS", "")
+        if "--tf_xla_persistent_cache_directory" not in flags:
+            cache = cache_directory("tensorflow-xla")
+            os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={cache}".strip()
         import_keras("tensorflow")
         import tensorflow as tf
 
@@ -61,6 +68,7 @@ class TensorFlowAdapter(Adapter):
             "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 CPUs)"),
             "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
             "deterministic_ops": os.environ.get("TF_DETERMINISTIC_OPS", "unset"),
+            "xla_flags": os.environ.get("TF_XLA_FLAGS", ""),
         }
 
     # -- conversion and autodiff -----------------------------------------------------------------
