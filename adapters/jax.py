@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from lossconf import cache_directory
 from lossconf.adapters.base import UNSUPPORTED, Adapter, Impl, Reason
+from lossconf.caches import COMPILE_CACHE_BYTES, cache_directory
 from lossconf.reference.dtypes import numpy_dtype
 
 
@@ -60,6 +60,7 @@ class JaxAdapter(Adapter):
             jax.config.update("jax_compilation_cache_dir", str(cache))
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+            jax.config.update("jax_compilation_cache_max_size", COMPILE_CACHE_BYTES)  # JAX evicts the least recent
         self._device = _pick_device(jax)
         self.device = f"{self._device.platform}:{self._device.id}"
         if self._device.platform == "cpu":

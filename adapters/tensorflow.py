@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from lossconf import cache_directory
 from lossconf.adapters.base import Adapter, Impl
 from lossconf.adapters.keras import classes_last, import_keras, keras_environment, keras_implementations
+from lossconf.caches import COMPILE_CACHE_BYTES, cache_directory, trim_directory
 from lossconf.reference.dtypes import numpy_dtype
 
 
@@ -42,10 +42,12 @@ class TensorFlowAdapter(Adapter):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         # XLA compiles every new shape (most of the xla mode's time); its persistent cache, keyed by the
         # function and its HLO and checked against the serialized HLO when loaded, makes later runs fast
+        # (the key holds the function's process-wide trace number, so a run planned otherwise misses)
         flags = os.environ.get("TF_XLA_FLAGS", "")
         if "--tf_xla_persistent_cache_directory" not in flags:
             cache = cache_directory("tensorflow-xla")
             os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={cache}".strip()
+            trim_directory(cache, COMPILE_CACHE_BYTES)  # TensorFlow never evicts
         import_keras("tensorflow")
         import tensorflow as tf
 

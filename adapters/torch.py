@@ -25,8 +25,8 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from lossconf import cache_directory
 from lossconf.adapters.base import Adapter, Impl
+from lossconf.caches import cache_directory
 
 _DOCS = "https://pytorch.org/docs/stable/generated/"
 NONE = ("none",)  # building blocks have no reduction

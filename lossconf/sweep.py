@@ -24,7 +24,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from lossconf import cache_directory
+from lossconf.caches import cache_directory
 from lossconf.runner import RunConfig
 from lossconf.stream import RunError
 from lossconf.worker import WORKER_PYTHON

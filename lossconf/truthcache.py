@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lossconf import cache_directory
+from lossconf.caches import cache_directory, trim_directory
 
 # larger truths (--scale large, half-gigabyte arrays) are cheaper to recompute than to store; the default
 # run's largest (linear CE, 32768 x 128 weight gradient in long double: 96 MiB) takes 7 s to evaluate
@@ -111,23 +111,4 @@ class TruthCache:
         """Delete least recently used entries until the directory is within its bound; bytes freed."""
         if self.directory is None or not self.directory.is_dir():
             return 0
-        entries = []
-        for sub in os.scandir(self.directory):
-            if sub.is_dir():
-                for e in os.scandir(sub.path):
-                    try:
-                        st = e.stat()
-                    except OSError:
-                        continue
-                    entries.append((st.st_mtime, st.st_size, e.path))
-        total = sum(size for _, size, _ in entries)
-        freed = 0
-        for _, size, path in sorted(entries):
-            if total - freed <= self.max_bytes:
-                break
-            try:
-                os.unlink(path)
-                freed += size
-            except OSError:
-                pass
-        return freed
+        return trim_directory(self.directory, self.max_bytes)
