@@ -218,7 +218,6 @@ def case_by_id(case_id: str, seed: int, budget: int = 64) -> Case:
     raise ValueError(f"case_id: no case {case_id!r} (seed {seed}, budget {budget})")
 
 
-
 __all__ = ["EDGE_CASES", "KINDS", "MAX_PARAM_ELEMENTS", "Case", "all_cases", "case_by_id", "check_losses",
            "document_cases", "edge_cases", "invalid_cases", "large_cases", "make_case", "random_cases",
            "stable_hash"]

@@ -78,17 +78,11 @@ def _ctc_log_zero_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
     (the catalog's plain mean). Scales: the reference's, the gradient's plus what the floor moved."""
     first, second, params = inputs
     reduction = params.get("reduction", "none")
-    if reduction in ("mean", "sum") and np.size(first) and not params.get("mean_per_target_length"):
-        value, grad, _, s_moved = _ctc_log_zero_floor(loss, (first, second, {**params, "reduction": "none"}),
-                                                      dtype, variant)
-        _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
-        _, _, _, s_grad_none = _reference(loss, first, second, {**params, "reduction": "none"}, variant)
-        d = value.size if reduction == "mean" else 1
-        return (np.sum(value) / d, grad / d, s_value,
-                np.asarray(s_grad, dtype=np.float64) + (s_moved - np.asarray(s_grad_none, dtype=np.float64)) / d)
-    ref_value, ref_grad, s_value, s_grad = _reference(loss, first, second, params, variant)
-    if reduction != "none" or not np.size(first):
-        return ref_value, ref_grad, s_value, s_grad
+    per_length = reduction == "mean" and params.get("mean_per_target_length")  # not how TF reduces
+    if reduction not in ("none", "mean", "sum") or per_length or not np.size(first):
+        return _reference(loss, first, second, params, variant)
+    per_sequence = {**params, "reduction": "none"}
+    ref_value, ref_grad, s_value, s_grad = _reference(loss, first, second, per_sequence, variant)
     x, labels = _f64(first), np.asarray(second)
     n, t_max, c = x.shape
     blank = int(params.get("blank", 0)) % c
@@ -124,8 +118,12 @@ def _ctc_log_zero_floor(loss, inputs: Inputs, dtype, variant) -> tuple:
     # the posterior mass the floor adds went through exponents up to |log 1e-307| + the loss: u times that
     moved = np.abs(np.where(np.isfinite(ref_grad), grad - ref_grad, grad))
     run = np.asarray(s_value, dtype=np.float64).reshape(n, 1, 1) + abs(TF_LOG_ZERO)
-    s_grad = np.asarray(s_grad, dtype=np.float64) + moved * (1 + 2 * np.where(np.isfinite(run), run, 0.0))
-    return value, grad, s_value, s_grad
+    extra = moved * (1 + 2 * np.where(np.isfinite(run), run, 0.0))
+    if reduction != "none":  # the reduced reference's scales, plus the floor's share of each gradient
+        _, _, s_value, s_grad = _reference(loss, first, second, params, variant)
+        d = n if reduction == "mean" else 1
+        value, grad, extra = np.sum(value) / d, grad / d, extra / d
+    return value, grad, s_value, np.asarray(s_grad, dtype=np.float64) + extra
 
 
 def _lse_rows(a: np.ndarray) -> np.ndarray:

@@ -96,7 +96,6 @@ class DiesIsolated(Dies):
         return [replace(i, isolate=True) if i.loss == "log_softmax" else i for i in super().implementations()]
 
 
-
 class WrongShapes(_Faulty):
     """Mean squared error: the sum (0-d) for per-element values, [1, 1] for a scalar; a gradient short of one."""
 
